@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""proxmoxer (a real PVE client written by others) driven against the simulator.
+
+Run by tests/real_clients.rs with the venv's python. Walks the life of one VM the way a proxmoxer
+user would: list nodes and guests, create a VM, wait for its task with proxmoxer's own
+Tasks.blocking_status, read its config, start it, destroy it. Every observation is checked; the
+first mismatch is printed to stderr and the script exits 1. On success it prints one JSON object
+(a summary the Rust test checks against the simulator's own view) to stdout.
+
+Inputs (the token secret only ever comes from the environment, never argv):
+  PMPC_SIM_URL           https://127.0.0.1:PORT
+  PMPC_SIM_TOKEN_ID      user@realm!tokenname
+  PMPC_SIM_TOKEN_SECRET  the token's secret
+  PMPC_SIM_CA_FILE       PEM of the simulator's self-signed certificate (verified against it)
+"""
+
+import json
+import os
+import re
+import sys
+import time
+from urllib.parse import urlparse
+
+from proxmoxer import ProxmoxAPI, ResourceException
+from proxmoxer.tools import Tasks
+
+VM_NAME = "proxmoxer-flow"
+
+
+class Mismatch(Exception):
+    """The simulator answered something a real PVE would not (or the flow broke)."""
+
+
+def expect(condition, what):
+    if not condition:
+        raise Mismatch(what)
+
+
+def wait_task(prox, upid, what):
+    """Waits with proxmoxer's own helper; the task must end, and end OK."""
+    decoded = Tasks.decode_upid(upid)  # raises on a malformed UPID
+    status = Tasks.blocking_status(prox, upid, timeout=60, polling_interval=0.1)
+    expect(status is not None, f"{what}: task {upid} did not stop within 60 s")
+    expect(status.get("status") == "stopped", f"{what}: task status {status!r}")
+    expect(status.get("exitstatus") == "OK", f"{what}: task exitstatus {status.get('exitstatus')!r}")
+    expect(status.get("upid") == upid, f"{what}: status names UPID {status.get('upid')!r}")
+    return decoded, status
+
+
+def expect_resource_error(call, status_code, message_part, what):
+    try:
+        call()
+    except ResourceException as err:
+        expect(
+            err.status_code == status_code,
+            f"{what}: HTTP {err.status_code} instead of {status_code} ({err})",
+        )
+        text = f"{err.status_message} {err.content} {err.errors}"
+        expect(message_part in text, f"{what}: error {text!r} lacks {message_part!r}")
+        return
+    raise Mismatch(f"{what}: call succeeded, PVE answers HTTP {status_code}")
+
+
+def run():
+    url = urlparse(os.environ["PMPC_SIM_URL"])
+    token_id = os.environ["PMPC_SIM_TOKEN_ID"]
+    secret = os.environ["PMPC_SIM_TOKEN_SECRET"]
+    ca_file = os.environ["PMPC_SIM_CA_FILE"]
+    user, token_name = token_id.split("!", 1)
+
+    prox = ProxmoxAPI(
+        url.hostname,
+        port=url.port,
+        user=user,
+        token_name=token_name,
+        token_value=secret,
+        verify_ssl=ca_file,
+        timeout=30,
+    )
+
+    version = prox.version.get()
+    expect(isinstance(version.get("version"), str), f"/version: {version!r}")
+
+    # Nodes and guests, seen per node (what proxmoxer users iterate) and cluster-wide.
+    nodes = prox.nodes.get()
+    expect(isinstance(nodes, list) and nodes, f"/nodes: {nodes!r}")
+    node_names = sorted(n["node"] for n in nodes)
+    for n in nodes:
+        expect(n.get("status") in ("online", "offline", "unknown"), f"node status {n!r}")
+    per_node = {}
+    for name in node_names:
+        for kind in ("qemu", "lxc"):
+            for guest in getattr(prox.nodes(name), kind).get():
+                vmid = guest["vmid"]
+                expect(isinstance(vmid, int), f"{kind} list vmid {vmid!r} is not a number")
+                expect(vmid not in per_node, f"vmid {vmid} listed twice")
+                expect(guest.get("status") in ("running", "stopped"), f"guest {guest!r}")
+                per_node[vmid] = (name, kind)
+    resources = prox.cluster.resources.get(type="vm")
+    from_resources = {r["vmid"]: (r["node"], r["type"]) for r in resources}
+    expect(
+        from_resources == per_node,
+        f"/cluster/resources?type=vm {sorted(from_resources)} != per-node lists {sorted(per_node)}",
+    )
+
+    # Create a VM where the cluster says the next free id is.
+    node = node_names[0]
+    nextid = prox.cluster.nextid.get()
+    vmid = int(nextid)
+    expect(vmid not in per_node, f"/cluster/nextid {nextid!r} is already used")
+    upid = prox.nodes(node).qemu.create(
+        vmid=vmid,
+        name=VM_NAME,
+        memory=512,
+        cores=1,
+        sockets=1,
+        ostype="l26",
+        scsihw="virtio-scsi-pci",
+        scsi0="local-lvm:4",
+        net0="virtio,bridge=vmbr0",
+        tags="flow;Proxmoxer",
+    )
+    expect(isinstance(upid, str) and upid.startswith("UPID:"), f"create returned {upid!r}")
+    decoded, _ = wait_task(prox, upid, "create")
+    expect(decoded["node"] == node, f"create UPID node {decoded['node']!r}")
+    expect(decoded["type"] == "qmcreate", f"create UPID type {decoded['type']!r}")
+    expect(decoded["id"] == str(vmid), f"create UPID id {decoded['id']!r}")
+    expect(decoded["user"] == user, f"create UPID user {decoded['user']!r}")
+    log = prox.nodes(node).tasks(upid).log.get()
+    expect(isinstance(log, list) and log and log[-1].get("t") == "TASK OK", f"create task log {log!r}")
+
+    config = prox.nodes(node).qemu(vmid).config.get()
+    expect(config.get("name") == VM_NAME, f"config name {config.get('name')!r}")
+    expect(str(config.get("memory")) == "512", f"config memory {config.get('memory')!r}")
+    expect(config.get("cores") == 1, f"config cores {config.get('cores')!r} (integer keys are numbers)")
+    expect(re.fullmatch(r"[0-9a-f]{40}", config.get("digest", "")), f"config digest {config.get('digest')!r}")
+    expect(
+        re.fullmatch(r"virtio=([0-9A-F]{2}:){5}[0-9A-F]{2},bridge=vmbr0", config.get("net0", "")),
+        f"config net0 {config.get('net0')!r} is not PVE's canonical form",
+    )
+    expect(
+        config.get("scsi0") == f"local-lvm:vm-{vmid}-disk-0,size=4G",
+        f"config scsi0 {config.get('scsi0')!r}",
+    )
+    expect(config.get("tags") == "flow;proxmoxer", f"config tags {config.get('tags')!r}")
+    found = [r for r in prox.cluster.resources.get(type="vm") if r["vmid"] == vmid]
+    expect(len(found) == 1 and found[0]["node"] == node, f"new VM in /cluster/resources: {found!r}")
+    expect(found[0].get("status") == "stopped", f"new VM status {found[0].get('status')!r}")
+
+    # Start it; starting it again is an error PVE reports inside the task, not on the call.
+    wait_task(prox, prox.nodes(node).qemu(vmid).status.start.post(), "start")
+    current = prox.nodes(node).qemu(vmid).status.current.get()
+    expect(current.get("status") == "running", f"status/current after start {current!r}")
+    again = prox.nodes(node).qemu(vmid).status.start.post()
+    failed = Tasks.blocking_status(prox, again, timeout=60, polling_interval=0.1)
+    expect(
+        failed is not None and failed.get("exitstatus") == f"VM {vmid} already running",
+        f"second start: task ended {failed!r}",
+    )
+
+    # A running VM cannot be destroyed: PVE refuses the call itself with a 500.
+    expect_resource_error(
+        lambda: prox.nodes(node).qemu(vmid).delete(),
+        500,
+        f"VM {vmid} is running - destroy failed",
+        "destroy while running",
+    )
+    wait_task(prox, prox.nodes(node).qemu(vmid).status.stop.post(), "stop")
+    current = prox.nodes(node).qemu(vmid).status.current.get()
+    expect(current.get("status") == "stopped", f"status/current after stop {current!r}")
+
+    wait_task(prox, prox.nodes(node).qemu(vmid).delete(purge=1), "destroy")
+    expect_resource_error(
+        lambda: prox.nodes(node).qemu(vmid).config.get(),
+        500,
+        "does not exist",
+        "config of a destroyed VM",
+    )
+    left = [r for r in prox.cluster.resources.get(type="vm") if r["vmid"] == vmid]
+    expect(not left, f"destroyed VM still in /cluster/resources: {left!r}")
+
+    return {
+        "nodes": node_names,
+        "guests": len(per_node),
+        "qemu": sum(1 for _, kind in per_node.values() if kind == "qemu"),
+        "lxc": sum(1 for _, kind in per_node.values() if kind == "lxc"),
+        "created_vmid": vmid,
+        "created_on": node,
+    }
+
+
+def main():
+    started = time.monotonic()
+    try:
+        summary = run()
+    except Mismatch as err:
+        print(f"MISMATCH: {err}", file=sys.stderr)
+        return 1
+    except ResourceException as err:
+        print(f"UNEXPECTED API ERROR: {err}", file=sys.stderr)
+        return 1
+    summary["seconds"] = round(time.monotonic() - started, 2)
+    print(json.dumps(summary, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
