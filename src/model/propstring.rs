@@ -153,7 +153,7 @@ pub fn format_size(bytes: u64) -> String {
         return "0".to_string();
     }
     for (size, suffix) in UNITS {
-        if bytes % size == 0 {
+        if bytes.is_multiple_of(size) {
             return format!("{}{suffix}", bytes / size);
         }
     }
