@@ -1,13 +1,26 @@
-//! The one-shot command line (clap): global flags and one subcommand per command.
+//! The one-shot command line (clap): global flags, the subcommands the registry describes
+//! (`proxmox-mpc status --json`), plus `sim` and `completions`, which are command-line only.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
-use crate::ui::OutputFormat;
+use crate::ui::{OutputFormat, Verbosity};
 
 /// An interactive Infrastructure-as-Code console for Proxmox VE.
+///
+/// Run without a command to open the console in the current workspace.
 #[derive(Debug, Parser)]
-#[command(name = "proxmox-mpc", version, about, long_about = None)]
+#[command(name = "proxmox-mpc", version, about, long_about = None, disable_help_subcommand = true)]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Flags that apply to every command.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
     /// How to render data: table, json or yaml
     #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
@@ -16,7 +29,7 @@ pub struct Cli {
     #[arg(long = "json", global = true)]
     pub json: bool,
 
-    /// Say more; also writes a log under .proxmox/
+    /// Say more; also writes a log to .proxmox/proxmox-mpc.log
     #[arg(short = 'v', long = "verbose", global = true)]
     pub verbose: bool,
 
@@ -24,12 +37,54 @@ pub struct Cli {
     #[arg(short = 'q', long = "quiet", global = true)]
     pub quiet: bool,
 
-    #[command(subcommand)]
-    pub command: Option<Command>,
+    /// Restore the last console session (environment, last plan, unfinished apply)
+    #[arg(short = 'c', long = "continue")]
+    pub resume: bool,
 }
 
+impl GlobalArgs {
+    /// Returns the output format, honouring `--json`.
+    pub fn format(&self) -> OutputFormat {
+        if self.json {
+            OutputFormat::Json
+        } else {
+            self.output
+        }
+    }
+
+    pub fn verbosity(&self) -> Verbosity {
+        if self.quiet {
+            Verbosity::Quiet
+        } else if self.verbose {
+            Verbosity::Verbose
+        } else {
+            Verbosity::Normal
+        }
+    }
+}
+
+/// Subcommands that exist only on the command line (the registry adds the others).
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the simulated Proxmox VE API
     Sim(crate::sim::SimArgs),
+    /// Print shell completions for bash, zsh, fish, elvish or powershell
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Returns the full command line: global flags, `sim`, `completions` and every registry
+/// command as a subcommand.
+pub fn build() -> clap::Command {
+    Cli::command().subcommands(crate::console::registry::cli_subcommands())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_passes_clap_checks() {
+        super::build().debug_assert();
+    }
 }

@@ -14,6 +14,8 @@ pub enum ErrorKind {
     Cli,
     /// A bug: the user should report it.
     Internal,
+    /// The user pressed Ctrl-C.
+    Interrupted,
 }
 
 impl ErrorKind {
@@ -23,6 +25,7 @@ impl ErrorKind {
             ErrorKind::User | ErrorKind::Config => 1,
             ErrorKind::Cli => 2,
             ErrorKind::Internal => 255,
+            ErrorKind::Interrupted => 130,
         }
     }
 }
@@ -33,6 +36,8 @@ pub struct CommandError {
     pub kind: ErrorKind,
     pub message: String,
     pub hints: Vec<String>,
+    /// Output produced before the failure (e.g. `/doctor`'s table), shown before the error.
+    pub output: Vec<crate::ui::Item>,
 }
 
 impl CommandError {
@@ -41,6 +46,7 @@ impl CommandError {
             kind: ErrorKind::User,
             message: message.into(),
             hints: Vec::new(),
+            output: Vec::new(),
         }
     }
 
@@ -49,6 +55,25 @@ impl CommandError {
             kind: ErrorKind::Config,
             message: message.into(),
             hints: Vec::new(),
+            output: Vec::new(),
+        }
+    }
+
+    pub fn cli(message: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Cli,
+            message: message.into(),
+            hints: Vec::new(),
+            output: Vec::new(),
+        }
+    }
+
+    pub fn interrupted() -> Self {
+        Self {
+            kind: ErrorKind::Interrupted,
+            message: "interrupted".into(),
+            hints: Vec::new(),
+            output: Vec::new(),
         }
     }
 
@@ -57,7 +82,14 @@ impl CommandError {
             kind: ErrorKind::Internal,
             message: message.into(),
             hints: Vec::new(),
+            output: Vec::new(),
         }
+    }
+
+    /// Attaches output to show before the error.
+    pub fn with_report(mut self, output: Vec<crate::ui::Item>) -> Self {
+        self.output = output;
+        self
     }
 
     /// Adds a hint naming the next step.
@@ -74,3 +106,54 @@ impl fmt::Display for CommandError {
 }
 
 impl std::error::Error for CommandError {}
+
+impl From<crate::workspace::WorkspaceError> for CommandError {
+    fn from(e: crate::workspace::WorkspaceError) -> Self {
+        use crate::workspace::WorkspaceError;
+        match &e {
+            WorkspaceError::AlreadyExists { path } => CommandError::user(e.to_string()).hint(format!(
+                "nothing was changed; use the existing workspace (run `proxmox-mpc` in {}), change it with /config set, or run /init in another folder",
+                path.display()
+            )),
+            WorkspaceError::Io { path, .. } if e.is_permission_denied() => {
+                CommandError::user(e.to_string()).hint(format!(
+                    "make {} writable for your user, or work in another folder",
+                    path.display()
+                ))
+            }
+            WorkspaceError::Io { .. } => CommandError::user(e.to_string())
+                .hint("check the disk space and permissions of the workspace folder"),
+        }
+    }
+}
+
+impl From<crate::workspace::config::ConfigError> for CommandError {
+    fn from(e: crate::workspace::config::ConfigError) -> Self {
+        let path = e.path.display().to_string();
+        CommandError::config(e.to_string()).hint(format!(
+            "fix {path} by hand (see the comments in it), or set a value with /config set KEY VALUE"
+        ))
+    }
+}
+
+impl From<crate::state::StateError> for CommandError {
+    fn from(e: crate::state::StateError) -> Self {
+        use crate::state::StateError;
+        let hint = match &e {
+            StateError::Missing { .. } => {
+                "run /init to create the workspace, or restore .proxmox/state.db from a backup".to_string()
+            }
+            StateError::NewerSchema { .. } => {
+                "upgrade proxmox-mpc to the version that wrote this database; the file was not changed".to_string()
+            }
+            StateError::Open { path, .. } => format!(
+                "check that {} is a proxmox-mpc database and that its folder is writable",
+                path.display()
+            ),
+            StateError::Query { .. } => {
+                "run /doctor to check the database; restore it from a backup if it is damaged".to_string()
+            }
+        };
+        CommandError::config(e.to_string()).hint(hint)
+    }
+}

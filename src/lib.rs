@@ -27,3 +27,4 @@ pub mod pve;
 pub mod sim;
 pub mod state;
 pub mod ui;
+pub mod workspace;

@@ -1,27 +1,27 @@
-//! The `proxmox-mpc` binary: builds the runtime, parses the command line, runs the command or
-//! the console, and maps errors to exit codes.
+//! The `proxmox-mpc` binary: parses the command line, then runs one command, the console
+//! (interactive on a terminal, piped otherwise), `demo`, `sim` or `completions`, and maps
+//! errors to exit codes. Kept lean so the console prompt appears at once: no database or HTTP
+//! client is opened before a command needs it.
 
-use clap::Parser;
-use proxmox_mpc::cli::{Cli, Command};
+use std::io::IsTerminal;
+
+use clap::FromArgMatches;
+use proxmox_mpc::cli::{self, Command, GlobalArgs};
+use proxmox_mpc::commands::{self, Ctx};
+use proxmox_mpc::console::{self, Session, log, registry};
 use proxmox_mpc::error::CommandError;
-use proxmox_mpc::ui::{OutputFormat, Ui, Verbosity};
+use proxmox_mpc::ui::Ui;
 
 fn main() {
-    let cli = Cli::parse();
-    let format = if cli.json {
-        OutputFormat::Json
-    } else {
-        cli.output
+    let matches = cli::build().get_matches();
+    let global = match GlobalArgs::from_arg_matches(&matches) {
+        Ok(g) => g,
+        Err(e) => e.exit(),
     };
-    let verbosity = if cli.quiet {
-        Verbosity::Quiet
-    } else if cli.verbose {
-        Verbosity::Verbose
-    } else {
-        Verbosity::Normal
-    };
-    let ui = Ui::new(format, verbosity);
+    let ui = Ui::new(global.format(), global.verbosity());
+    log::init(global.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
     {
@@ -31,14 +31,103 @@ fn main() {
             std::process::exit(255);
         }
     };
-    let result: Result<(), CommandError> = runtime.block_on(async {
-        match &cli.command {
-            Some(Command::Sim(args)) => proxmox_mpc::sim::run_cli(args, &ui).await,
-            None => Err(CommandError::user("the console is being built")),
+    let cwd = match std::env::current_dir() {
+        Ok(d) => d,
+        Err(e) => {
+            ui.error(
+                &format!("cannot read the current folder: {e}"),
+                &["cd into an existing folder and try again".to_string()],
+            );
+            std::process::exit(1);
         }
-    });
-    if let Err(e) = result {
-        ui.error(&e.message, &e.hints);
-        std::process::exit(e.kind.exit_code());
+    };
+    let interactive = std::io::stdin().is_terminal();
+
+    let code = match matches.subcommand() {
+        None => {
+            let mut ctx = Ctx::new(ui.clone(), cwd, interactive);
+            log::attach_if_possible(&ctx);
+            ctx.interactive = interactive;
+            let mut session = Session::new(ctx);
+            if global.resume {
+                let mut outcome = runtime.block_on(session.restore());
+                console::render(&ui, &mut outcome);
+            }
+            if interactive {
+                console::run_interactive(&runtime, &ui, &mut session)
+            } else {
+                console::run_piped(&runtime, &ui, &mut session)
+            }
+        }
+        Some(("sim" | "completions", _)) => {
+            let result = match Command::from_arg_matches(&matches) {
+                Ok(Command::Sim(args)) => runtime
+                    .block_on(proxmox_mpc::sim::run_cli(&args, &ui))
+                    .map(|()| 0),
+                Ok(Command::Completions { shell }) => {
+                    let mut out = Vec::new();
+                    clap_complete::generate(shell, &mut cli::build(), "proxmox-mpc", &mut out);
+                    ui.data(String::from_utf8_lossy(&out).trim_end());
+                    Ok(0)
+                }
+                Err(e) => e.exit(),
+            };
+            exit_code(&ui, result)
+        }
+        Some(("demo", sub)) => {
+            let dir = sub.get_one::<String>("dir").cloned();
+            let yes = sub.get_flag("yes");
+            exit_code(
+                &ui,
+                runtime
+                    .block_on(commands::demo::prepare(
+                        &ui,
+                        &cwd,
+                        dir.as_deref(),
+                        yes,
+                        interactive,
+                    ))
+                    .map(|demo| demo.run_console(&runtime, &ui, interactive)),
+            )
+        }
+        Some((name, sub)) => match registry::lookup(name) {
+            Some(spec) => {
+                let mut ctx = Ctx::new(ui.clone(), cwd, interactive);
+                log::attach_if_possible(&ctx);
+                let result = runtime.block_on(commands::run(&mut ctx, spec, sub));
+                log::attach_if_possible(&ctx);
+                match result {
+                    Ok(items) => {
+                        for item in &items {
+                            ui.render(item);
+                        }
+                        0
+                    }
+                    Err(mut e) => {
+                        for item in std::mem::take(&mut e.output) {
+                            ui.render(&item);
+                        }
+                        exit_code(&ui, Err(e))
+                    }
+                }
+            }
+            None => exit_code(
+                &ui,
+                Err(CommandError::internal(format!("unknown subcommand {name}"))),
+            ),
+        },
+    };
+    runtime.shutdown_background();
+    std::process::exit(code);
+}
+
+/// Prints the error, if any, and returns the exit code.
+fn exit_code(ui: &Ui, result: Result<i32, CommandError>) -> i32 {
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            ui.error(&e.message, &e.hints);
+            e.kind.exit_code()
+        }
     }
 }

@@ -1,12 +1,18 @@
 //! All output: data to stdout, status, warnings and hints to stderr; tables, JSON and YAML;
-//! colour only on a terminal and never with `NO_COLOR`. Nothing else in the crate prints.
+//! spinners on long work; the few questions a wizard asks. Colour only on a terminal and never
+//! with `NO_COLOR`. Nothing else in the crate prints.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::IsTerminal;
 use std::io::Write;
+use std::time::Duration;
+
+use comfy_table::{ContentArrangement, Table as ComfyTable, presets};
+use serde::Serialize;
 
 /// How data is rendered where a command returns data (`-o/--output`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OutputFormat {
     #[default]
     Table,
@@ -21,6 +27,46 @@ pub enum Verbosity {
     #[default]
     Normal,
     Verbose,
+}
+
+/// Rows and columns a command returns; rendered as a table, or as a list of objects in JSON
+/// and YAML.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Table {
+    pub headers: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(headers: &[&str]) -> Self {
+        Self {
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) -> &mut Self {
+        self.rows.push(cells);
+        self
+    }
+}
+
+/// One piece of a command's output, rendered by the front end through [`Ui::render`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    /// A progress or result sentence (stderr; hidden by `-q`).
+    Status(String),
+    /// Something the user should look at (stderr).
+    Warning(String),
+    /// The next step (stderr).
+    Hint(String),
+    /// Prose for a human, such as help text (stdout in table mode; omitted in JSON/YAML).
+    Text(String),
+    /// Data: `value` for JSON/YAML, `table` for humans.
+    Data {
+        value: serde_json::Value,
+        table: Table,
+    },
 }
 
 /// The one place output goes through.
@@ -48,6 +94,14 @@ impl Ui {
         }
     }
 
+    /// Returns a copy rendering data in `format`.
+    pub fn with_format(&self, format: OutputFormat) -> Self {
+        Self {
+            format,
+            ..self.clone()
+        }
+    }
+
     /// Writes a line of data to stdout.
     pub fn data(&self, text: &str) {
         let mut out = std::io::stdout().lock();
@@ -70,6 +124,15 @@ impl Ui {
         }
     }
 
+    /// Writes a hint to stderr.
+    pub fn hint(&self, text: &str) {
+        if self.color {
+            eprintln!("\x1b[36mHint:\x1b[0m {text}");
+        } else {
+            eprintln!("Hint: {text}");
+        }
+    }
+
     /// Writes an error and its hints to stderr.
     pub fn error(&self, text: &str, hints: &[String]) {
         if self.color {
@@ -78,7 +141,107 @@ impl Ui {
             eprintln!("Error: {text}");
         }
         for hint in hints {
-            eprintln!("Hint: {hint}");
+            self.hint(hint);
+        }
+    }
+
+    /// Renders one output item.
+    pub fn render(&self, item: &Item) {
+        match item {
+            Item::Status(text) => self.status(text),
+            Item::Warning(text) => self.warning(text),
+            Item::Hint(text) => {
+                if self.verbosity > Verbosity::Quiet {
+                    self.hint(text)
+                }
+            }
+            Item::Text(text) => {
+                if self.format == OutputFormat::Table {
+                    self.data(text.trim_end_matches('\n'))
+                }
+            }
+            Item::Data { value, table } => self.data(&self.render_data(value, table)),
+        }
+    }
+
+    /// Returns data as text in the chosen format.
+    pub fn render_data(&self, value: &serde_json::Value, table: &Table) -> String {
+        match self.format {
+            OutputFormat::Json => serde_json::to_string_pretty(value)
+                .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")),
+            OutputFormat::Yaml => yaml_serde::to_string(value)
+                .unwrap_or_else(|e| format!("error: {e}"))
+                .trim_end()
+                .to_string(),
+            OutputFormat::Table => self.table_string(table),
+        }
+    }
+
+    /// Returns a table sized to the terminal (or unbounded when not on one).
+    pub fn table_string(&self, table: &Table) -> String {
+        let mut out = ComfyTable::new();
+        if self.color {
+            out.load_preset(presets::UTF8_FULL_CONDENSED);
+            out.set_content_arrangement(ContentArrangement::Dynamic);
+        } else {
+            out.load_preset(presets::ASCII_FULL_CONDENSED);
+            out.force_no_tty();
+        }
+        if !table.headers.is_empty() {
+            out.set_header(table.headers.clone());
+        }
+        for row in &table.rows {
+            out.add_row(row.clone());
+        }
+        out.to_string()
+    }
+
+    /// Starts a spinner with elapsed time and "Ctrl-C to interrupt" on a terminal; a no-op
+    /// otherwise. The spinner is cleared when the returned guard drops.
+    pub fn spinner(&self, message: &str) -> Spinner {
+        if !self.color || self.verbosity == Verbosity::Quiet {
+            return Spinner(None);
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{spinner} {msg} ({elapsed}) \x1b[2mCtrl-C to interrupt\x1b[0m",
+        ) {
+            bar.set_style(style);
+        }
+        bar.set_message(message.to_string());
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Spinner(Some(bar))
+    }
+
+    /// Asks a question on the terminal and returns the answer (or `default` on an empty
+    /// line). Returns `None` when the user pressed Ctrl-C or Ctrl-D.
+    pub fn ask(&self, question: &str, default: Option<&str>) -> Option<String> {
+        let prompt = match default {
+            Some(d) if !d.is_empty() => format!("{question} [{d}]: "),
+            _ => format!("{question}: "),
+        };
+        let mut editor = rustyline::DefaultEditor::new().ok()?;
+        match editor.readline(&prompt) {
+            Ok(line) => {
+                let line = line.trim().to_string();
+                if line.is_empty() {
+                    Some(default.unwrap_or_default().to_string())
+                } else {
+                    Some(line)
+                }
+            }
+            Err(_) => None,
+        }
+    }
+}
+
+/// A running spinner; cleared on drop.
+pub struct Spinner(Option<indicatif::ProgressBar>);
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        if let Some(bar) = self.0.take() {
+            bar.finish_and_clear();
         }
     }
 }

@@ -1,0 +1,48 @@
+//! `/config` (the effective configuration, secret shown only as its reference) and
+//! `/config set KEY VALUE` (validated before config.yml is rewritten, atomically, mode 0600).
+
+use crate::commands::{Ctx, Report};
+use crate::error::CommandError;
+use crate::ui::{Item, Table};
+use crate::workspace::write_atomic;
+
+/// Shows or changes the configuration.
+pub async fn run(ctx: &mut Ctx, words: &[String]) -> Result<Report, CommandError> {
+    match words {
+        [] => {
+            let config = ctx.config()?;
+            let pairs = config.effective();
+            let mut table = Table::new(&["key", "value"]);
+            let mut value = serde_json::Map::new();
+            for (k, v) in pairs {
+                table.row(vec![k.clone(), v.clone()]);
+                value.insert(k, serde_json::Value::String(v));
+            }
+            Ok(vec![Item::Data {
+                value: serde_json::Value::Object(value),
+                table,
+            }])
+        }
+        [action, key, value] if action == "set" => {
+            let path = ctx.workspace()?.config_path();
+            let mut config = ctx.config()?.clone();
+            config.set(key, value).map_err(|message| {
+                CommandError::user(format!("cannot set {key}: {message}"))
+                    .hint("config.yml was not changed; see /help config for the keys")
+            })?;
+            write_atomic(&path, config.render().as_bytes(), 0o600)?;
+            ctx.set_config(config);
+            Ok(vec![Item::Status(format!(
+                "Set {key} in {}.",
+                path.display()
+            ))])
+        }
+        [action, ..] if action == "set" => Err(CommandError::cli("usage: /config set KEY VALUE")
+            .hint("for example: /config set defaults.node pve1")),
+        _ => Err(
+            CommandError::cli(format!("unknown /config arguments `{}`", words.join(" "))).hint(
+                "use /config to show the configuration or /config set KEY VALUE to change it",
+            ),
+        ),
+    }
+}

@@ -1,0 +1,238 @@
+//! `Ctx`: what every command runs with — the Ui, the current folder, the workspace (found from
+//! any subfolder), and the configuration and state database, each opened only when a command
+//! needs it so that starting the console stays fast. The one place environment variables are
+//! read.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::error::CommandError;
+use crate::state::StateDb;
+use crate::ui::Ui;
+use crate::workspace::Workspace;
+use crate::workspace::config::{Config, Environment, SecretRef};
+
+/// An API token with its secret; Debug and Display never show the secret.
+#[derive(Clone)]
+pub struct Token {
+    pub id: String,
+    pub secret: String,
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Token({}=***)", self.id)
+    }
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}=***", self.id)
+    }
+}
+
+/// Splits bpg's `user@realm!name=secret` into id and secret.
+pub fn split_full_token(value: &str) -> Option<(&str, &str)> {
+    let (id, secret) = value.split_once('=')?;
+    (id.contains('@') && id.contains('!') && !secret.is_empty()).then_some((id, secret))
+}
+
+/// The context a command runs in.
+pub struct Ctx {
+    pub ui: Ui,
+    pub cwd: PathBuf,
+    /// True when a person can answer questions (the console on a terminal).
+    pub interactive: bool,
+    /// Answer yes to confirmations for this session (`--yes`, or "yes for this session").
+    pub assume_yes: bool,
+    env_overlay: HashMap<String, String>,
+    workspace: Option<Workspace>,
+    config: Option<Config>,
+    state: Option<StateDb>,
+    /// Secrets read during this process, so the console can keep them out of history.
+    seen_secrets: Vec<String>,
+}
+
+impl fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ctx")
+            .field("cwd", &self.cwd)
+            .field("workspace", &self.workspace)
+            .field("interactive", &self.interactive)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ctx {
+    /// Returns a context for `cwd`, finding the workspace at or above it. Reads no file.
+    pub fn new(ui: Ui, cwd: PathBuf, interactive: bool) -> Self {
+        let workspace = Workspace::discover(&cwd);
+        Self {
+            ui,
+            cwd,
+            interactive,
+            assume_yes: false,
+            env_overlay: HashMap::new(),
+            workspace,
+            config: None,
+            state: None,
+            seen_secrets: Vec::new(),
+        }
+    }
+
+    /// Makes `name` visible to this process's commands only (the demo's token secret), without
+    /// touching the real process environment.
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.env_overlay.insert(name.to_string(), value.to_string());
+    }
+
+    /// Returns an environment variable, the overlay first.
+    pub fn env_var(&self, name: &str) -> Option<String> {
+        self.env_overlay
+            .get(name)
+            .cloned()
+            .or_else(|| std::env::var(name).ok())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Returns the workspace, if the folder is inside one.
+    pub fn workspace_opt(&self) -> Option<&Workspace> {
+        self.workspace.as_ref()
+    }
+
+    /// Returns the workspace or says how to make one.
+    pub fn workspace(&self) -> Result<&Workspace, CommandError> {
+        self.workspace.as_ref().ok_or_else(|| {
+            CommandError::user(format!(
+                "{} is not inside a proxmox-mpc workspace",
+                self.cwd.display()
+            ))
+            .hint("run /init here to create one (or `proxmox-mpc demo` to try a simulated cluster)")
+        })
+    }
+
+    /// Switches to a newly created workspace.
+    pub fn set_workspace(&mut self, workspace: Workspace) {
+        self.workspace = Some(workspace);
+        self.config = None;
+        self.state = None;
+    }
+
+    /// Returns the loaded configuration (read on first use).
+    pub fn config(&mut self) -> Result<&Config, CommandError> {
+        if self.config.is_none() {
+            let path = self.workspace()?.config_path();
+            self.config = Some(Config::load(&path)?);
+        }
+        Ok(self.config.as_ref().expect("loaded above"))
+    }
+
+    /// Replaces the cached configuration after it was written.
+    pub fn set_config(&mut self, config: Config) {
+        self.config = Some(config);
+    }
+
+    /// Returns the active environment's name, if the configuration loads.
+    pub fn active_env_name(&mut self) -> Option<String> {
+        self.config().ok().map(|c| c.active.clone())
+    }
+
+    /// Returns the state database (opened on first use; a missing file is an error).
+    pub async fn state(&mut self) -> Result<&StateDb, CommandError> {
+        if self.state.is_none() {
+            let path = self.workspace()?.state_db_path();
+            self.state = Some(StateDb::open_existing(&path).await?);
+        }
+        Ok(self.state.as_ref().expect("opened above"))
+    }
+
+    /// Returns the state database only if it is already open.
+    pub fn state_if_open(&self) -> Option<&StateDb> {
+        self.state.as_ref()
+    }
+
+    /// Uses an already opened database.
+    pub fn set_state(&mut self, db: StateDb) {
+        self.state = Some(db);
+    }
+
+    /// Reads the token of `env` from where its secret reference points.
+    pub fn resolve_token(&mut self, env: &Environment) -> Result<Token, CommandError> {
+        let reference = env.secret_ref().map_err(CommandError::config)?;
+        let raw = match &reference {
+            SecretRef::Env(var) => self.env_var(var).ok_or_else(|| {
+                CommandError::user(format!(
+                    "the token secret is read from the environment variable {var}, which is not set"
+                ))
+                .hint(format!(
+                    "export {var}=<secret of {}> (or {var}={}=<secret>) and try again",
+                    env.token_id, env.token_id
+                ))
+            })?,
+            SecretRef::File(path) => {
+                let path = self.resolve_path(path);
+                std::fs::read_to_string(&path)
+                    .map_err(|e| {
+                        CommandError::user(format!(
+                            "cannot read the token secret from {}: {e}",
+                            path.display()
+                        ))
+                        .hint("put the secret in that file (mode 0600) or change `secret` with /config set secret env:VAR")
+                    })?
+                    .trim()
+                    .to_string()
+            }
+        };
+        let secret = match split_full_token(&raw) {
+            Some((id, secret)) => {
+                if id != env.token_id {
+                    return Err(CommandError::config(format!(
+                        "the token in {reference} is for `{id}`, but config.yml expects `{}`",
+                        env.token_id
+                    ))
+                    .hint("use the token that belongs to this workspace, or change it with /config set token_id ID"));
+                }
+                secret.to_string()
+            }
+            None => raw,
+        };
+        if secret.is_empty() {
+            return Err(
+                CommandError::user(format!("the token secret in {reference} is empty"))
+                    .hint("put the secret there and try again"),
+            );
+        }
+        if !self.seen_secrets.contains(&secret) {
+            self.seen_secrets.push(secret.clone());
+        }
+        Ok(Token {
+            id: env.token_id.clone(),
+            secret,
+        })
+    }
+
+    /// Records a secret that passed through this process (so history can refuse it).
+    pub fn remember_secret(&mut self, secret: &str) {
+        if !secret.is_empty() && !self.seen_secrets.iter().any(|s| s == secret) {
+            self.seen_secrets.push(secret.to_string());
+        }
+    }
+
+    /// Returns true when `text` contains a secret this process has seen.
+    pub fn contains_secret(&self, text: &str) -> bool {
+        self.seen_secrets.iter().any(|s| text.contains(s.as_str()))
+    }
+
+    /// Resolves a path relative to the workspace root (or the current folder).
+    pub fn resolve_path(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.workspace
+                .as_ref()
+                .map_or(self.cwd.as_path(), |w| w.root())
+                .join(path)
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! `/init`: makes the current folder a workspace. Gathers endpoint, token id, secret reference
+//! and TLS trust from flags, the bpg provider's environment variables, or a short wizard; pins
+//! the server's certificate on first use; tests the connection; and only then writes the
+//! workspace, config.yml last (its presence is what makes a folder a workspace), so a failed
+//! `/init` leaves nothing that looks like a workspace.
+
+use clap::ArgMatches;
+
+use crate::commands::connect;
+use crate::commands::context::split_full_token;
+use crate::commands::{Ctx, Report};
+use crate::error::CommandError;
+use crate::state::StateDb;
+use crate::ui::Item;
+use crate::workspace::config::{
+    Config, Defaults, Environment, SecretRef, Tls, validate_endpoint, validate_fingerprint,
+    validate_token_id,
+};
+use crate::workspace::{Workspace, write_atomic};
+
+/// bpg provider variable: the API address.
+pub const ENV_ENDPOINT: &str = "PROXMOX_VE_ENDPOINT";
+/// bpg provider variable: `user@realm!name=secret`.
+pub const ENV_API_TOKEN: &str = "PROXMOX_VE_API_TOKEN";
+/// bpg provider variable: skip TLS verification.
+pub const ENV_INSECURE: &str = "PROXMOX_VE_INSECURE";
+
+/// `/init`'s flags.
+#[derive(Debug, Clone, Default)]
+pub struct InitArgs {
+    pub endpoint: Option<String>,
+    pub token_id: Option<String>,
+    pub secret_env: Option<String>,
+    pub secret_file: Option<String>,
+    pub fingerprint: Option<String>,
+    pub ca_file: Option<String>,
+    pub insecure: bool,
+    pub no_connect: bool,
+    pub yes: bool,
+}
+
+impl InitArgs {
+    /// Reads the flags the registry declares for `init`.
+    pub fn from_matches(m: &ArgMatches) -> Self {
+        let s = |k: &str| m.get_one::<String>(k).cloned();
+        Self {
+            endpoint: s("endpoint"),
+            token_id: s("token-id"),
+            secret_env: s("secret-env"),
+            secret_file: s("secret-file"),
+            fingerprint: s("fingerprint"),
+            ca_file: s("ca-file"),
+            insecure: m.get_flag("insecure"),
+            no_connect: m.get_flag("no-connect"),
+            yes: m.get_flag("yes"),
+        }
+    }
+}
+
+fn truthy(value: &str) -> bool {
+    matches!(value.to_ascii_lowercase().as_str(), "1" | "true" | "yes")
+}
+
+/// Asks `question` if a person is there; otherwise fails naming the flag to pass.
+fn ask_or_fail(
+    ctx: &Ctx,
+    question: &str,
+    default: Option<&str>,
+    flag: &str,
+) -> Result<String, CommandError> {
+    if !ctx.interactive {
+        return Err(CommandError::user(format!("/init needs {flag}")).hint(format!(
+            "pass {flag}, or set the bpg provider variables {ENV_ENDPOINT} and {ENV_API_TOKEN}; nothing was written"
+        )));
+    }
+    match ctx.ui.ask(question, default) {
+        Some(answer) if !answer.is_empty() => Ok(answer),
+        Some(_) => Err(CommandError::user(format!("/init needs {flag}"))
+            .hint("run /init again and answer the question; nothing was written")),
+        None => Err(CommandError::interrupted().hint("/init was cancelled; nothing was written")),
+    }
+}
+
+/// Creates the workspace in the current folder.
+pub async fn run(ctx: &mut Ctx, args: &InitArgs) -> Result<Report, CommandError> {
+    let workspace = Workspace::at(ctx.cwd.clone());
+    // Fail on an existing workspace or a read-only folder before asking anything.
+    workspace.check_can_create()?;
+    let mut items = Vec::new();
+    if let Some(outer) = ctx.workspace_opt().filter(|w| w.root() != workspace.root()) {
+        items.push(Item::Warning(format!(
+            "this folder is inside the workspace {}; the new workspace will be separate from it",
+            outer.root().display()
+        )));
+    }
+
+    // The bpg provider's variables fill in what the flags do not give.
+    let env_token = ctx.env_var(ENV_API_TOKEN);
+    let env_token_id = env_token
+        .as_deref()
+        .and_then(split_full_token)
+        .map(|(id, _)| id.to_string());
+
+    let endpoint = match args.endpoint.clone().or_else(|| ctx.env_var(ENV_ENDPOINT)) {
+        Some(e) => e,
+        None => ask_or_fail(
+            ctx,
+            "Proxmox VE endpoint (e.g. https://pve.example:8006)",
+            None,
+            "--endpoint URL",
+        )?,
+    };
+    let endpoint = endpoint.trim_end_matches('/').to_string();
+    validate_endpoint(&endpoint).map_err(|m| {
+        CommandError::user(m).hint("nothing was written; give the address as https://HOST:8006")
+    })?;
+
+    let token_id = match args.token_id.clone().or_else(|| env_token_id.clone()) {
+        Some(t) => t,
+        None => ask_or_fail(
+            ctx,
+            "API token id (user@realm!name)",
+            None,
+            "--token-id USER@REALM!NAME",
+        )?,
+    };
+    validate_token_id(&token_id).map_err(|m| CommandError::user(m).hint("nothing was written"))?;
+
+    let secret = match (&args.secret_env, &args.secret_file) {
+        (Some(_), Some(_)) => {
+            return Err(CommandError::cli(
+                "give either --secret-env or --secret-file, not both",
+            ));
+        }
+        (Some(var), None) => format!("env:{var}"),
+        (None, Some(path)) => format!("file:{path}"),
+        (None, None) if env_token.is_some() => format!("env:{ENV_API_TOKEN}"),
+        (None, None) => ask_or_fail(
+            ctx,
+            "Where is the token secret read from? env:VARIABLE or file:PATH",
+            Some(&format!("env:{ENV_API_TOKEN}")),
+            "--secret-env VAR or --secret-file PATH",
+        )?,
+    };
+    SecretRef::parse(&secret).map_err(|m| CommandError::user(m).hint("nothing was written"))?;
+
+    let mut env = Environment {
+        endpoint: endpoint.clone(),
+        token_id: token_id.clone(),
+        secret,
+        tls: Tls::default(),
+        defaults: Defaults::default(),
+    };
+    let token = if args.no_connect {
+        None
+    } else {
+        Some(ctx.resolve_token(&env)?)
+    };
+
+    // TLS trust.
+    let insecure = args.insecure || ctx.env_var(ENV_INSECURE).is_some_and(|v| truthy(&v));
+    if insecure {
+        env.tls.insecure = true;
+        items.push(Item::Warning(format!(
+            "TLS verification is OFF for {endpoint}: anyone on the path can read the token. Pin the certificate instead (/config set tls.fingerprint FP)."
+        )));
+    } else if let Some(ca) = &args.ca_file {
+        let path = ctx.resolve_path(std::path::Path::new(ca));
+        if !path.is_file() {
+            return Err(CommandError::user(format!("the CA file {} does not exist", path.display()))
+                .hint("give the path of the PEM file that signed the server's certificate; nothing was written"));
+        }
+        env.tls.ca_file = Some(ca.clone());
+    } else if endpoint.starts_with("https://") {
+        let wanted = match &args.fingerprint {
+            Some(fp) => {
+                let fp = fp.to_uppercase();
+                validate_fingerprint(&fp)
+                    .map_err(|m| CommandError::user(m).hint("nothing was written"))?;
+                Some(fp)
+            }
+            None => None,
+        };
+        if args.no_connect {
+            env.tls.fingerprint = wanted;
+        } else {
+            let seen = {
+                let _spinner = ctx
+                    .ui
+                    .spinner(&format!("Fetching the certificate of {endpoint}"));
+                connect::fetch_fingerprint(&endpoint).await?
+            };
+            match wanted {
+                Some(fp) if fp != seen => {
+                    return Err(CommandError::user(format!(
+                        "the certificate of {endpoint} does not match the pinned fingerprint\n  expected {fp}\n  server   {seen}"
+                    ))
+                    .hint("check that this is the right server (someone may be intercepting the connection); if its certificate was renewed, pass the new fingerprint; nothing was written"));
+                }
+                Some(fp) => env.tls.fingerprint = Some(fp),
+                None => {
+                    items.push(Item::Status(format!(
+                        "The server's certificate SHA-256 fingerprint is\n  {seen}"
+                    )));
+                    let accepted = if args.yes {
+                        true
+                    } else if ctx.interactive {
+                        match ctx.ui.ask(
+                            "Pin this fingerprint and trust it from now on? (yes/no)",
+                            Some("yes"),
+                        ) {
+                            Some(a) => matches!(a.to_ascii_lowercase().as_str(), "y" | "yes"),
+                            None => {
+                                return Err(CommandError::interrupted()
+                                    .hint("/init was cancelled; nothing was written"));
+                            }
+                        }
+                    } else {
+                        return Err(CommandError::user(format!(
+                            "the certificate of {endpoint} is not trusted yet (fingerprint {seen})"
+                        ))
+                        .hint(format!(
+                            "compare it with the one shown on the server (pvenode cert info), then pass --fingerprint {seen} or --yes; nothing was written"
+                        )));
+                    };
+                    if !accepted {
+                        return Err(CommandError::user("the certificate was not pinned")
+                            .hint("pass --ca-file PATH to trust it through a CA instead; nothing was written"));
+                    }
+                    env.tls.fingerprint = Some(seen);
+                }
+            }
+        }
+    }
+
+    // Test the connection before anything is written.
+    if let Some(token) = &token {
+        let info = {
+            let _spinner = ctx.ui.spinner(&format!("Connecting to {endpoint}"));
+            connect::probe(&env, token).await?
+        };
+        let online: Vec<&str> = info
+            .nodes
+            .iter()
+            .filter(|n| n.online)
+            .map(|n| n.name.as_str())
+            .collect();
+        let offline = info.nodes.len() - online.len();
+        items.push(Item::Status(format!(
+            "Connected to Proxmox VE {} at {endpoint}: {} node(s) online ({}){}.",
+            info.version,
+            online.len(),
+            online.join(", "),
+            if offline > 0 {
+                format!(", {offline} offline")
+            } else {
+                String::new()
+            }
+        )));
+        if env.defaults.node.is_none() {
+            env.defaults.node = online.first().map(|n| n.to_string());
+        }
+    } else {
+        items.push(Item::Warning(
+            "the connection was not tested (--no-connect)".into(),
+        ));
+    }
+
+    // Write: layout, database, then config.yml last.
+    workspace.create_layout()?;
+    let db = StateDb::open(&workspace.state_db_path()).await?;
+    let config = Config::new(env);
+    write_atomic(&workspace.config_path(), config.render().as_bytes(), 0o600)?;
+    db.audit(&config.active, "init", &endpoint, Some(&token_id))
+        .await?;
+    db.session_set("active_environment", &config.active).await?;
+    ctx.set_workspace(workspace.clone());
+    ctx.set_config(config);
+    ctx.set_state(db);
+    items.push(Item::Status(format!(
+        "Workspace ready in {}: .proxmox/config.yml, .proxmox/state.db, terraform/, ansible/, tests/, docs/.",
+        workspace.root().display()
+    )));
+    items.push(Item::Hint(
+        "next: /status shows the workspace; /sync will import the cluster into terraform/ and ansible/".into(),
+    ));
+    Ok(items)
+}

@@ -1,0 +1,485 @@
+//! The one table of commands. It drives dispatch, `/help`, `/help <command>`, completion and
+//! the clap subcommands (`proxmox-mpc status --json`), so adding a command is one entry here
+//! plus its file in `commands/`.
+
+use clap::{Arg, ArgAction, ArgMatches};
+
+/// Where a command can be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// In the console and as `proxmox-mpc <name>`.
+    Both,
+    /// Only in the console (`/exit`).
+    Console,
+    /// Only on the command line (`proxmox-mpc demo`).
+    Cli,
+}
+
+/// Whether the command is built yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    Ready,
+    /// Named here so users and "did you mean" know it; answers that it is not available yet.
+    Planned,
+}
+
+/// A flag of a command.
+#[derive(Debug, Clone, Copy)]
+pub struct FlagSpec {
+    pub long: &'static str,
+    pub short: Option<char>,
+    /// `Some(VALUE)` when the flag takes a value.
+    pub value: Option<&'static str>,
+    pub help: &'static str,
+}
+
+/// A positional argument of a command.
+#[derive(Debug, Clone, Copy)]
+pub struct PositionalSpec {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub required: bool,
+}
+
+/// One command.
+#[derive(Debug, Clone, Copy)]
+pub struct CommandSpec {
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    /// One line, imperative, no trailing period.
+    pub summary: &'static str,
+    pub usage: &'static str,
+    /// Longer help shown by `/help <command>`.
+    pub details: &'static str,
+    pub flags: &'static [FlagSpec],
+    pub positionals: &'static [PositionalSpec],
+    pub scope: Scope,
+    pub availability: Availability,
+}
+
+const fn flag(long: &'static str, help: &'static str) -> FlagSpec {
+    FlagSpec {
+        long,
+        short: None,
+        value: None,
+        help,
+    }
+}
+
+const fn opt(long: &'static str, value: &'static str, help: &'static str) -> FlagSpec {
+    FlagSpec {
+        long,
+        short: None,
+        value: Some(value),
+        help,
+    }
+}
+
+const YES: FlagSpec = FlagSpec {
+    long: "yes",
+    short: Some('y'),
+    value: None,
+    help: "Answer yes to confirmations (for scripts)",
+};
+
+/// Every command, in the order `/help` lists them.
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "init",
+        aliases: &[],
+        summary: "Make this folder a workspace connected to a Proxmox VE cluster",
+        usage: "/init [--endpoint URL] [--token-id USER@REALM!NAME] [--secret-env VAR | --secret-file PATH] [--fingerprint FP | --ca-file PATH | --insecure] [--yes]",
+        details: "Creates .proxmox/config.yml, .proxmox/state.db, terraform/, ansible/, tests/, docs/ and a .gitignore, then tests the connection.\n\
+                  In a terminal it asks for what the flags do not give. It also reads the bpg provider's variables: PROXMOX_VE_ENDPOINT,\n\
+                  PROXMOX_VE_API_TOKEN (user@realm!name=secret) and PROXMOX_VE_INSECURE. The secret itself is never written: config.yml\n\
+                  stores where it comes from (env:VAR or file:PATH). The server's certificate fingerprint is pinned on first use\n\
+                  (--yes or --fingerprint accept it without asking). It refuses to overwrite an existing workspace.",
+        flags: &[
+            opt(
+                "endpoint",
+                "URL",
+                "Proxmox VE API address, e.g. https://pve.example:8006",
+            ),
+            opt(
+                "token-id",
+                "USER@REALM!NAME",
+                "API token id, e.g. root@pam!mpc",
+            ),
+            opt(
+                "secret-env",
+                "VAR",
+                "Read the token secret from this environment variable",
+            ),
+            opt(
+                "secret-file",
+                "PATH",
+                "Read the token secret from this file",
+            ),
+            opt(
+                "fingerprint",
+                "SHA256",
+                "Pin this certificate fingerprint (AB:CD:...)",
+            ),
+            opt(
+                "ca-file",
+                "PATH",
+                "Trust the server's certificate through this CA file",
+            ),
+            flag(
+                "insecure",
+                "Do not verify the server's certificate (unsafe)",
+            ),
+            flag(
+                "no-connect",
+                "Write the workspace without testing the connection",
+            ),
+            YES,
+        ],
+        positionals: &[],
+        scope: Scope::Both,
+        availability: Availability::Ready,
+    },
+    CommandSpec {
+        name: "status",
+        aliases: &["st"],
+        summary: "Show the workspace, the cluster and what changed",
+        usage: "/status [--live] [-o table|json|yaml]",
+        details: "Reads the state database: endpoint, guests by state from the last sync, pending changes, last sync and apply.\n\
+                  --live also asks the server for its version and which nodes are online.",
+        flags: &[flag(
+            "live",
+            "Ask the server now instead of reading the last sync",
+        )],
+        positionals: &[],
+        scope: Scope::Both,
+        availability: Availability::Ready,
+    },
+    CommandSpec {
+        name: "doctor",
+        aliases: &[],
+        summary: "Check the connection, token privileges, clock and workspace health",
+        usage: "/doctor [-o table|json|yaml]",
+        details: "Each check is ok, warn or fail, with the fix. Checks: configuration, secret, TLS, connection, PVE version,\n\
+                  clock skew, token privileges, database integrity, writable files, optional tools (terraform, ansible).",
+        flags: &[],
+        positionals: &[],
+        scope: Scope::Both,
+        availability: Availability::Ready,
+    },
+    CommandSpec {
+        name: "config",
+        aliases: &["cfg"],
+        summary: "Show the effective configuration or change one value",
+        usage: "/config [set KEY VALUE]",
+        details: "Without arguments: the effective configuration of the active environment (the secret is only a reference).\n\
+                  `/config set KEY VALUE` validates the new value before it writes config.yml. Keys: active, endpoint, token_id,\n\
+                  secret, tls.fingerprint, tls.ca_file, tls.insecure, defaults.node, defaults.storage, defaults.bridge,\n\
+                  defaults.parallelism, defaults.timeout_secs.",
+        flags: &[],
+        positionals: &[
+            PositionalSpec {
+                name: "action",
+                help: "`set` to change a value",
+                required: false,
+            },
+            PositionalSpec {
+                name: "key",
+                help: "The key to set, e.g. defaults.node",
+                required: false,
+            },
+            PositionalSpec {
+                name: "value",
+                help: "The new value",
+                required: false,
+            },
+        ],
+        scope: Scope::Both,
+        availability: Availability::Ready,
+    },
+    CommandSpec {
+        name: "help",
+        aliases: &["h", "?"],
+        summary: "List the commands, or explain one",
+        usage: "/help [COMMAND]",
+        details: "`/help` lists every command with its one-line summary; `/help status` shows its usage and flags.",
+        flags: &[],
+        positionals: &[PositionalSpec {
+            name: "command",
+            help: "The command to explain",
+            required: false,
+        }],
+        scope: Scope::Both,
+        availability: Availability::Ready,
+    },
+    CommandSpec {
+        name: "exit",
+        aliases: &["quit", "q"],
+        summary: "Leave the console",
+        usage: "/exit",
+        details: "Ctrl-D leaves too. Ctrl-C only cancels the current line or operation.",
+        flags: &[],
+        positionals: &[],
+        scope: Scope::Console,
+        availability: Availability::Ready,
+    },
+    CommandSpec {
+        name: "demo",
+        aliases: &[],
+        summary: "Try the console against a simulated cluster, no server needed",
+        usage: "proxmox-mpc demo [DIR] [--yes]",
+        details: "Starts the built-in Proxmox VE simulator (a homelab: 3 nodes, a few guests) on 127.0.0.1, prepares a workspace\n\
+                  in DIR (default ./proxmox-mpc-demo), runs /init against it and opens the console. The token secret is passed\n\
+                  through the process environment, never a file.",
+        flags: &[YES],
+        positionals: &[PositionalSpec {
+            name: "dir",
+            help: "Folder for the demo workspace (default ./proxmox-mpc-demo)",
+            required: false,
+        }],
+        scope: Scope::Cli,
+        availability: Availability::Ready,
+    },
+    CommandSpec {
+        name: "sync",
+        aliases: &[],
+        summary: "Import the cluster into the workspace files",
+        usage: "/sync",
+        details: "Not available yet in this build.",
+        flags: &[],
+        positionals: &[],
+        scope: Scope::Both,
+        availability: Availability::Planned,
+    },
+    CommandSpec {
+        name: "plan",
+        aliases: &[],
+        summary: "Show what /apply would change",
+        usage: "/plan",
+        details: "Not available yet in this build.",
+        flags: &[],
+        positionals: &[],
+        scope: Scope::Both,
+        availability: Availability::Planned,
+    },
+    CommandSpec {
+        name: "diff",
+        aliases: &[],
+        summary: "Show the planned changes as a unified diff",
+        usage: "/diff",
+        details: "Not available yet in this build.",
+        flags: &[],
+        positionals: &[],
+        scope: Scope::Both,
+        availability: Availability::Planned,
+    },
+    CommandSpec {
+        name: "apply",
+        aliases: &[],
+        summary: "Carry out the saved plan on the cluster",
+        usage: "/apply [--yes]",
+        details: "Not available yet in this build.",
+        flags: &[YES],
+        positionals: &[],
+        scope: Scope::Both,
+        availability: Availability::Planned,
+    },
+    CommandSpec {
+        name: "test",
+        aliases: &[],
+        summary: "Run the generated infrastructure tests",
+        usage: "/test",
+        details: "Not available yet in this build.",
+        flags: &[],
+        positionals: &[],
+        scope: Scope::Both,
+        availability: Availability::Planned,
+    },
+];
+
+/// Returns the command called `name` (or one of its aliases); a leading `/` is ignored.
+pub fn lookup(name: &str) -> Option<&'static CommandSpec> {
+    let name = name.strip_prefix('/').unwrap_or(name);
+    COMMANDS
+        .iter()
+        .find(|c| c.name == name || c.aliases.contains(&name))
+}
+
+/// Returns the console command names closest to `name`, best first (at most three).
+pub fn suggest(name: &str) -> Vec<&'static str> {
+    let name = name.strip_prefix('/').unwrap_or(name);
+    let mut scored: Vec<(f64, &'static str)> = COMMANDS
+        .iter()
+        .filter(|c| c.scope != Scope::Cli)
+        .flat_map(|c| {
+            std::iter::once(c.name)
+                .chain(c.aliases.iter().copied())
+                .map(move |n| (n, c.name))
+        })
+        .map(|(candidate, canonical)| (strsim::jaro_winkler(name, candidate), canonical))
+        .filter(|(score, _)| *score >= 0.75)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut out = Vec::new();
+    for (_, n) in scored {
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    out.truncate(3);
+    out
+}
+
+/// The flags every data command accepts inside the console (on the command line they are
+/// global flags of `proxmox-mpc`).
+pub fn output_flags() -> [Arg; 2] {
+    [
+        Arg::new("output")
+            .short('o')
+            .long("output")
+            .value_name("FORMAT")
+            .value_parser(["table", "json", "yaml"])
+            .help("How to render data: table, json or yaml"),
+        Arg::new("json")
+            .long("json")
+            .action(ArgAction::SetTrue)
+            .help("Shorthand for --output json"),
+    ]
+}
+
+/// Returns the clap command for `spec`. `in_console` adds the output flags, which on the
+/// command line are global.
+pub fn clap_command(spec: &CommandSpec, in_console: bool) -> clap::Command {
+    let mut cmd = clap::Command::new(spec.name)
+        .about(spec.summary)
+        .long_about(format!("{}\n\n{}", spec.summary, spec.details))
+        .visible_aliases(
+            spec.aliases
+                .iter()
+                .filter(|a| a.chars().all(char::is_alphanumeric))
+                .copied(),
+        );
+    for f in spec.flags {
+        let mut arg = Arg::new(f.long).long(f.long).help(f.help);
+        if let Some(short) = f.short {
+            arg = arg.short(short);
+        }
+        arg = match f.value {
+            Some(value) => arg.value_name(value).action(ArgAction::Set),
+            None => arg.action(ArgAction::SetTrue),
+        };
+        cmd = cmd.arg(arg);
+    }
+    for (index, p) in spec.positionals.iter().enumerate() {
+        cmd = cmd.arg(
+            Arg::new(p.name)
+                .help(p.help)
+                .required(p.required)
+                .index(index + 1),
+        );
+    }
+    if in_console {
+        cmd = cmd
+            .no_binary_name(true)
+            .disable_help_flag(false)
+            .args(output_flags());
+    }
+    cmd
+}
+
+/// Returns the clap subcommands for the command line.
+pub fn cli_subcommands() -> Vec<clap::Command> {
+    COMMANDS
+        .iter()
+        .filter(|c| c.scope != Scope::Console)
+        .map(|c| clap_command(c, false))
+        .collect()
+}
+
+/// Parses the words after a console command name.
+pub fn parse_console_args(spec: &CommandSpec, words: &[String]) -> Result<ArgMatches, clap::Error> {
+    clap_command(spec, true)
+        .override_usage(spec.usage)
+        .try_get_matches_from(words)
+}
+
+/// Returns `/help`'s list: one line per console command.
+pub fn help_list() -> String {
+    let width = COMMANDS.iter().map(|c| c.name.len()).max().unwrap_or(0) + 1;
+    let mut out = String::from("Commands:\n");
+    for c in COMMANDS.iter().filter(|c| c.scope != Scope::Cli) {
+        let note = if c.availability == Availability::Planned {
+            " (not available yet)"
+        } else {
+            ""
+        };
+        out.push_str(&format!("  /{:<width$} {}{note}\n", c.name, c.summary));
+    }
+    out.push_str(
+        "\nAlso: `!COMMAND` runs a shell command in the workspace; resource commands such as `create vm` are not available yet.\n\
+         Type /help COMMAND for its usage and flags. Ctrl-C cancels, Ctrl-D or /exit leaves.",
+    );
+    out
+}
+
+/// Returns `/help <command>`'s text.
+pub fn help_for(spec: &CommandSpec) -> String {
+    let mut out = format!(
+        "/{} — {}\n\nUsage: {}\n",
+        spec.name, spec.summary, spec.usage
+    );
+    if !spec.aliases.is_empty() {
+        let aliases: Vec<String> = spec.aliases.iter().map(|a| format!("/{a}")).collect();
+        out.push_str(&format!("Aliases: {}\n", aliases.join(", ")));
+    }
+    out.push('\n');
+    out.push_str(spec.details);
+    out.push('\n');
+    if !spec.flags.is_empty() || !spec.positionals.is_empty() {
+        out.push_str("\nFlags:\n");
+        for p in spec.positionals {
+            out.push_str(&format!("  {:<28} {}\n", p.name.to_uppercase(), p.help));
+        }
+        for f in spec.flags {
+            let name = match (f.short, f.value) {
+                (Some(s), Some(v)) => format!("-{s}, --{} {v}", f.long),
+                (Some(s), None) => format!("-{s}, --{}", f.long),
+                (None, Some(v)) => format!("--{} {v}", f.long),
+                (None, None) => format!("--{}", f.long),
+            };
+            out.push_str(&format!("  {name:<28} {}\n", f.help));
+        }
+    }
+    out.trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_aliases_are_unique_and_help_is_filled() {
+        let mut seen = std::collections::HashSet::new();
+        for c in COMMANDS {
+            for n in std::iter::once(c.name).chain(c.aliases.iter().copied()) {
+                assert!(seen.insert(n), "duplicate command name or alias {n}");
+            }
+            assert!(
+                !c.summary.is_empty() && !c.summary.ends_with('.'),
+                "{}",
+                c.name
+            );
+            assert!(!c.usage.is_empty() && !c.details.is_empty(), "{}", c.name);
+            for f in c.flags {
+                assert!(!f.help.is_empty(), "{} --{}", c.name, f.long);
+            }
+            clap_command(c, true).debug_assert();
+        }
+    }
+
+    #[test]
+    fn suggests_the_closest_command() {
+        assert_eq!(suggest("/snyc").first(), Some(&"sync"));
+        assert_eq!(suggest("stauts").first(), Some(&"status"));
+        assert!(suggest("zzzzzz").is_empty());
+    }
+}

@@ -1,0 +1,366 @@
+//! The console session as a value: `Session::handle(line)` turns one line into an [`Outcome`]
+//! and never touches the terminal, so the interactive loop, piped mode and tests drive the
+//! same code. Owns parsing a line (slash command, `!shell`, resource command), dispatch through
+//! the registry, the prompt text, history safety and session restore (`--continue`).
+
+use crate::commands::{self, Ctx};
+use crate::console::registry::{self, Scope};
+use crate::error::CommandError;
+use crate::ui::{Item, OutputFormat};
+
+/// Session keys kept in the state database's `session` table.
+pub mod keys {
+    /// The active environment's name.
+    pub const ACTIVE_ENV: &str = "active_environment";
+    /// The id of the last saved plan.
+    pub const LAST_PLAN: &str = "last_plan";
+    /// The plan id of an apply that did not finish (set by `/apply`, cleared when it ends).
+    pub const UNFINISHED_APPLY: &str = "unfinished_apply";
+}
+
+/// Words that start a resource command (`create vm ...`), parsed by their own issue.
+const RESOURCE_VERBS: &[&str] = &[
+    "create", "delete", "destroy", "update", "set", "start", "stop", "reboot", "shutdown", "clone",
+    "migrate", "resize", "list", "show", "add", "remove",
+];
+
+/// What one line produced.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Output, in order.
+    pub items: Vec<Item>,
+    /// The failure, if the line failed.
+    pub error: Option<CommandError>,
+    /// True when the session should end.
+    pub exit: bool,
+    /// The output format this line asked for (`/status --json`), if any.
+    pub format: Option<OutputFormat>,
+}
+
+impl Outcome {
+    fn failed(error: CommandError) -> Self {
+        Self {
+            error: Some(error),
+            ..Self::default()
+        }
+    }
+
+    /// Returns the outcome of an operation cancelled with Ctrl-C.
+    pub fn interrupted() -> Self {
+        Self::failed(
+            CommandError::interrupted()
+                .hint("the operation was cancelled; the console is still open"),
+        )
+    }
+
+    /// Returns true when the line failed.
+    pub fn is_failure(&self) -> bool {
+        self.error.is_some()
+    }
+}
+
+/// One console session.
+#[derive(Debug)]
+pub struct Session {
+    ctx: Ctx,
+    failures: usize,
+    unapplied: bool,
+}
+
+impl Session {
+    pub fn new(ctx: Ctx) -> Self {
+        Self {
+            ctx,
+            failures: 0,
+            unapplied: false,
+        }
+    }
+
+    pub fn ctx(&self) -> &Ctx {
+        &self.ctx
+    }
+
+    pub fn ctx_mut(&mut self) -> &mut Ctx {
+        &mut self.ctx
+    }
+
+    /// Returns how many lines failed so far.
+    pub fn failures(&self) -> usize {
+        self.failures
+    }
+
+    /// Returns the prompt: `proxmox-mpc[<env>]> `, with `*` when changes are not applied yet.
+    pub fn prompt(&mut self) -> String {
+        let marker = if self.unapplied { "*" } else { "" };
+        if self.ctx.workspace_opt().is_none() {
+            return format!("proxmox-mpc{marker}> ");
+        }
+        match self.ctx.active_env_name() {
+            Some(env) => format!("proxmox-mpc[{env}]{marker}> "),
+            None => format!("proxmox-mpc[?]{marker}> "),
+        }
+    }
+
+    /// Returns false when `line` must not be written to history: it holds a secret this process
+    /// has seen, or something shaped like a full token (`user@realm!name=secret`).
+    pub fn history_allowed(&self, line: &str) -> bool {
+        if self.ctx.contains_secret(line) {
+            return false;
+        }
+        !line.split_whitespace().any(|word| {
+            let word = word.trim_matches(|c| c == '\'' || c == '"');
+            let word = word.split_once('=').map_or(word, |(k, v)| {
+                if k.starts_with('-') || k.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+                    v
+                } else {
+                    word
+                }
+            });
+            crate::commands::context::split_full_token(word).is_some()
+        })
+    }
+
+    /// Handles one line.
+    pub async fn handle(&mut self, line: &str) -> Outcome {
+        let outcome = self.dispatch(line.trim()).await;
+        if outcome.is_failure() {
+            self.failures += 1;
+        }
+        self.refresh_marker().await;
+        outcome
+    }
+
+    async fn dispatch(&mut self, line: &str) -> Outcome {
+        if line.is_empty() || line.starts_with('#') {
+            return Outcome::default();
+        }
+        if let Some(command) = line.strip_prefix('!') {
+            return self.shell(command.trim());
+        }
+        if let Some(rest) = line.strip_prefix('/') {
+            return self.slash(rest).await;
+        }
+        let first = line.split_whitespace().next().unwrap_or_default();
+        if RESOURCE_VERBS.contains(&first.to_ascii_lowercase().as_str()) {
+            return Outcome::failed(
+                CommandError::user(format!(
+                    "resource commands such as `{first} vm ...` are not available yet in this build"
+                ))
+                .hint("for now, use the slash commands; /help lists them"),
+            );
+        }
+        let mut err =
+            CommandError::user(format!("`{first}` is not a command; commands start with /"));
+        if registry::lookup(first).is_some() {
+            err = err.hint(format!("did you mean /{first}?"));
+        } else if let Some(best) = registry::suggest(first).first() {
+            err = err.hint(format!("did you mean /{best}? (/help lists the commands)"));
+        } else {
+            err = err.hint("type /help to list the commands");
+        }
+        Outcome::failed(err)
+    }
+
+    async fn slash(&mut self, rest: &str) -> Outcome {
+        let Some(words) = shlex::split(rest) else {
+            return Outcome::failed(
+                CommandError::cli("the line has an unclosed quote")
+                    .hint("close the quote and try again"),
+            );
+        };
+        let Some((name, args)) = words.split_first() else {
+            return Outcome::failed(
+                CommandError::user("a command name must follow /")
+                    .hint("type /help to list the commands"),
+            );
+        };
+        let Some(spec) = registry::lookup(name) else {
+            let suggestions = registry::suggest(name);
+            let hint = if suggestions.is_empty() {
+                "type /help to list the commands".to_string()
+            } else {
+                let list: Vec<String> = suggestions.iter().map(|s| format!("/{s}")).collect();
+                format!("did you mean {}?", list.join(" or "))
+            };
+            return Outcome::failed(
+                CommandError::user(format!("unknown command /{name}")).hint(hint),
+            );
+        };
+        if spec.scope == Scope::Cli {
+            return Outcome::failed(
+                CommandError::user(format!("/{} works only from the shell", spec.name)).hint(
+                    format!("leave the console and run `proxmox-mpc {}`", spec.name),
+                ),
+            );
+        }
+        let matches = match registry::parse_console_args(spec, args) {
+            Ok(m) => m,
+            Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
+                return Outcome {
+                    items: vec![Item::Text(registry::help_for(spec))],
+                    ..Outcome::default()
+                };
+            }
+            Err(e) => {
+                let text = e.render().to_string();
+                let first = text
+                    .lines()
+                    .next()
+                    .unwrap_or("invalid arguments")
+                    .trim_start_matches("error: ")
+                    .to_string();
+                return Outcome::failed(
+                    CommandError::cli(format!("/{}: {first}", spec.name))
+                        .hint(format!("usage: {} (see /help {})", spec.usage, spec.name)),
+                );
+            }
+        };
+        let format = if matches.get_flag("json") {
+            Some(OutputFormat::Json)
+        } else {
+            matches
+                .get_one::<String>("output")
+                .map(|f| match f.as_str() {
+                    "json" => OutputFormat::Json,
+                    "yaml" => OutputFormat::Yaml,
+                    _ => OutputFormat::Table,
+                })
+        };
+        if spec.name == "exit" {
+            return Outcome {
+                exit: true,
+                ..Outcome::default()
+            };
+        }
+        tracing::info!(command = spec.name, "running");
+        let result = commands::run(&mut self.ctx, spec, &matches).await;
+        tracing::info!(command = spec.name, ok = result.is_ok(), "finished");
+        match result {
+            Ok(items) => Outcome {
+                items,
+                format,
+                ..Outcome::default()
+            },
+            Err(mut error) => Outcome {
+                items: std::mem::take(&mut error.output),
+                error: Some(error),
+                format,
+                ..Outcome::default()
+            },
+        }
+    }
+
+    /// Runs `command` with `sh -c` in the workspace (or current folder) and returns its output.
+    fn shell(&mut self, command: &str) -> Outcome {
+        if command.is_empty() {
+            return Outcome::failed(CommandError::user(
+                "give a shell command after !, e.g. !git status",
+            ));
+        }
+        let dir = self
+            .ctx
+            .workspace_opt()
+            .map_or(self.ctx.cwd.clone(), |w| w.root().to_path_buf());
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .current_dir(&dir)
+            .stdin(std::process::Stdio::null())
+            .output();
+        match output {
+            Err(e) => Outcome::failed(CommandError::user(format!("cannot run `{command}`: {e}"))),
+            Ok(out) => {
+                let mut items = Vec::new();
+                let stdout = String::from_utf8_lossy(&out.stdout);
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                if !stdout.trim().is_empty() {
+                    items.push(Item::Text(stdout.trim_end().to_string()));
+                }
+                if !stderr.trim().is_empty() {
+                    items.push(Item::Status(stderr.trim_end().to_string()));
+                }
+                if out.status.success() {
+                    Outcome {
+                        items,
+                        ..Outcome::default()
+                    }
+                } else {
+                    let code = out
+                        .status
+                        .code()
+                        .map_or("a signal".to_string(), |c| format!("status {c}"));
+                    Outcome {
+                        items,
+                        error: Some(CommandError::user(format!(
+                            "`{command}` exited with {code}"
+                        ))),
+                        ..Outcome::default()
+                    }
+                }
+            }
+        }
+    }
+
+    /// Updates the unapplied-changes marker when the database is already open (never opens it,
+    /// to keep the prompt instant).
+    async fn refresh_marker(&mut self) {
+        if let Some(db) = self.ctx.state_if_open() {
+            self.unapplied = db.pending_plans().await.map(|n| n > 0).unwrap_or(false);
+        }
+    }
+
+    /// Restores the last session (`--continue`): the active environment, the last plan, and an
+    /// unfinished apply, which is offered, never resumed silently.
+    pub async fn restore(&mut self) -> Outcome {
+        let mut items = Vec::new();
+        let config = match self.ctx.config() {
+            Ok(c) => c.clone(),
+            Err(e) => return Outcome::failed(e),
+        };
+        let db = match self.ctx.state().await {
+            Ok(db) => db.clone(),
+            Err(e) => return Outcome::failed(e),
+        };
+        let env = match db.session_get(keys::ACTIVE_ENV).await {
+            Ok(env) => env,
+            Err(e) => return Outcome::failed(e.into()),
+        };
+        match env {
+            Some(env) if config.environments.contains_key(&env) && env != config.active => {
+                let mut next = config.clone();
+                next.active = env.clone();
+                self.ctx.set_config(next);
+                items.push(Item::Status(format!("Restored the session: environment {env}.")));
+            }
+            Some(env) if env != config.active => items.push(Item::Warning(format!(
+                "the last session used environment `{env}`, which config.yml no longer defines; using `{}`",
+                config.active
+            ))),
+            _ => items.push(Item::Status(format!(
+                "Restored the session: environment {}.",
+                config.active
+            ))),
+        }
+        if let Ok(Some(plan)) = db.session_get(keys::LAST_PLAN).await {
+            items.push(Item::Status(format!("Last plan: #{plan}.")));
+        }
+        if let Ok(Some(plan)) = db.session_get(keys::UNFINISHED_APPLY).await {
+            items.push(Item::Warning(format!(
+                "an apply of plan #{plan} did not finish; it was not resumed. Run /apply to resume it, or /plan to start over."
+            )));
+        }
+        self.refresh_marker().await;
+        Outcome {
+            items,
+            ..Outcome::default()
+        }
+    }
+
+    /// Saves what `--continue` restores; only when the database is already open.
+    pub async fn save(&mut self) {
+        let env = self.ctx.active_env_name();
+        if let (Some(db), Some(env)) = (self.ctx.state_if_open(), env) {
+            let _ = db.session_set(keys::ACTIVE_ENV, &env).await;
+        }
+    }
+}

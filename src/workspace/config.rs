@@ -1,0 +1,553 @@
+//! `.proxmox/config.yml`: the workspace configuration. Owns its schema, its validation (errors
+//! name the file, the line and what was expected), its documented rendering and `/config set`.
+//! The token secret is never stored here, only a reference to where it comes from
+//! (`env:VAR` or `file:PATH`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// The schema version this build writes and reads.
+pub const CONFIG_VERSION: u32 = 1;
+/// The environment name used until several environments exist.
+pub const DEFAULT_ENV: &str = "default";
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub version: u32,
+    /// The environment the console talks to.
+    pub active: String,
+    pub environments: BTreeMap<String, Environment>,
+}
+
+/// One cluster the workspace talks to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// `https://host:8006`
+    pub endpoint: String,
+    /// `user@realm!tokenname`
+    pub token_id: String,
+    /// Where the secret comes from: `env:VAR` or `file:PATH`.
+    pub secret: String,
+    #[serde(default)]
+    pub tls: Tls,
+    #[serde(default)]
+    pub defaults: Defaults,
+}
+
+/// How the server's certificate is trusted. With none set, the system roots are used.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// SHA-256 fingerprint pinned on first use, `AB:CD:...`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// A PEM CA file that signs the server's certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// Skip verification entirely (loud warning on every connection).
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+/// Defaults for commands that create things.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<String>,
+    #[serde(default = "default_parallelism")]
+    pub parallelism: u32,
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_parallelism() -> u32 {
+    4
+}
+fn default_timeout() -> u64 {
+    30
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            node: None,
+            storage: None,
+            bridge: None,
+            parallelism: default_parallelism(),
+            timeout_secs: default_timeout(),
+        }
+    }
+}
+
+/// Where the token secret is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretRef {
+    Env(String),
+    File(PathBuf),
+}
+
+impl SecretRef {
+    /// Parses `env:VAR` or `file:PATH`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if let Some(var) = text.strip_prefix("env:") {
+            let ok = !var.is_empty()
+                && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !var.starts_with(|c: char| c.is_ascii_digit());
+            if ok {
+                return Ok(Self::Env(var.to_string()));
+            }
+            return Err(format!("`{text}` names no valid environment variable"));
+        }
+        if let Some(path) = text.strip_prefix("file:")
+            && !path.is_empty()
+        {
+            return Ok(Self::File(PathBuf::from(path)));
+        }
+        Err(format!(
+            "`{}` is not a secret reference; expected `env:VARIABLE` or `file:PATH` (the secret itself never goes in config.yml)",
+            mask_if_secret_like(text)
+        ))
+    }
+}
+
+impl fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Env(var) => write!(f, "env:{var}"),
+            Self::File(path) => write!(f, "file:{}", path.display()),
+        }
+    }
+}
+
+/// Hides a value that may be a secret pasted in the wrong place.
+fn mask_if_secret_like(text: &str) -> String {
+    if text.len() > 12 {
+        format!(
+            "{}…",
+            &text[..text.char_indices().nth(4).map_or(text.len(), |(i, _)| i)]
+        )
+    } else {
+        text.to_string()
+    }
+}
+
+/// A configuration that cannot be used, located as precisely as possible.
+#[derive(Debug, Error)]
+#[error("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl Config {
+    /// Returns a configuration with one `default` environment.
+    pub fn new(env: Environment) -> Self {
+        let mut environments = BTreeMap::new();
+        environments.insert(DEFAULT_ENV.to_string(), env);
+        Self {
+            version: CONFIG_VERSION,
+            active: DEFAULT_ENV.to_string(),
+            environments,
+        }
+    }
+
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            path: path.to_path_buf(),
+            line: None,
+            message: format!("cannot read it: {e}"),
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates `text`; `path` only names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let config: Config = yaml_serde::from_str(text).map_err(|e| ConfigError {
+            path: path.to_path_buf(),
+            line: e.location().map(|l| l.line()),
+            message: describe_yaml_error(&e.to_string()),
+        })?;
+        config.validate().map_err(|(key, message)| ConfigError {
+            path: path.to_path_buf(),
+            line: key.and_then(|k| line_of_key(text, &k)),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    /// Returns the active environment.
+    pub fn active_env(&self) -> &Environment {
+        // validate() guarantees the active environment exists.
+        &self.environments[&self.active]
+    }
+
+    fn active_env_mut(&mut self) -> &mut Environment {
+        self.environments
+            .get_mut(&self.active)
+            .expect("validated: active environment exists")
+    }
+
+    /// Checks every value; on failure returns the offending key (for the line) and a message.
+    pub fn validate(&self) -> Result<(), (Option<String>, String)> {
+        if self.version > CONFIG_VERSION {
+            return Err((
+                Some("version".into()),
+                format!(
+                    "version {} is newer than this proxmox-mpc understands ({CONFIG_VERSION}); upgrade proxmox-mpc",
+                    self.version
+                ),
+            ));
+        }
+        if self.version == 0 {
+            return Err((Some("version".into()), "version must be 1".into()));
+        }
+        if !self.environments.contains_key(&self.active) {
+            return Err((
+                Some("active".into()),
+                format!(
+                    "active environment `{}` is not defined under `environments` (defined: {})",
+                    self.active,
+                    self.environments
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        for env in self.environments.values() {
+            env.validate()?;
+        }
+        Ok(())
+    }
+
+    /// Sets `key` (`endpoint`, `tls.fingerprint`, `defaults.node`, ...) on the active
+    /// environment, validating the result before anything is kept.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let mut next = self.clone();
+        if key == "active" {
+            next.active = value.to_string();
+        } else {
+            let env = next.active_env_mut();
+            let opt = |v: &str| (!v.is_empty() && v != "none").then(|| v.to_string());
+            match key {
+                "endpoint" => env.endpoint = value.to_string(),
+                "token_id" => env.token_id = value.to_string(),
+                "secret" => env.secret = value.to_string(),
+                "tls.fingerprint" => env.tls.fingerprint = opt(value).map(|v| v.to_uppercase()),
+                "tls.ca_file" => env.tls.ca_file = opt(value),
+                "tls.insecure" => env.tls.insecure = parse_bool(value)?,
+                "defaults.node" => env.defaults.node = opt(value),
+                "defaults.storage" => env.defaults.storage = opt(value),
+                "defaults.bridge" => env.defaults.bridge = opt(value),
+                "defaults.parallelism" => {
+                    env.defaults.parallelism = value
+                        .parse()
+                        .map_err(|_| format!("`{value}` is not a whole number"))?
+                }
+                "defaults.timeout_secs" => {
+                    env.defaults.timeout_secs = value
+                        .parse()
+                        .map_err(|_| format!("`{value}` is not a whole number of seconds"))?
+                }
+                _ => {
+                    return Err(format!(
+                        "unknown key `{key}`; known keys: {}",
+                        SETTABLE_KEYS.join(", ")
+                    ));
+                }
+            }
+        }
+        next.validate().map_err(|(_, message)| message)?;
+        *self = next;
+        Ok(())
+    }
+
+    /// Returns the file text: commented, stable, with the secret only as a reference.
+    pub fn render(&self) -> String {
+        let q = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+        let mut out = String::new();
+        out.push_str(
+            "# proxmox-mpc workspace configuration (written by /init; edit by hand or with /config set).\n\
+             # The API token secret is never stored here: `secret` says where to read it from,\n\
+             # `env:VARIABLE` or `file:PATH`. This file may be committed.\n",
+        );
+        out.push_str(&format!("version: {}\n", self.version));
+        out.push_str("# The environment the console talks to (shown in the prompt).\n");
+        out.push_str(&format!("active: {}\n", q(&self.active)));
+        out.push_str("environments:\n");
+        for (name, env) in &self.environments {
+            out.push_str(&format!("  {}:\n", q(name)));
+            out.push_str("    # Proxmox VE API address\n");
+            out.push_str(&format!("    endpoint: {}\n", q(&env.endpoint)));
+            out.push_str("    # API token id, user@realm!name\n");
+            out.push_str(&format!("    token_id: {}\n", q(&env.token_id)));
+            out.push_str("    # where the token secret comes from: env:VARIABLE or file:PATH\n");
+            out.push_str(&format!("    secret: {}\n", q(&env.secret)));
+            out.push_str(
+                "    # certificate trust: a pinned SHA-256 fingerprint, a CA file, or insecure: true\n",
+            );
+            out.push_str("    tls:\n");
+            if let Some(fp) = &env.tls.fingerprint {
+                out.push_str(&format!("      fingerprint: {}\n", q(fp)));
+            }
+            if let Some(ca) = &env.tls.ca_file {
+                out.push_str(&format!("      ca_file: {}\n", q(ca)));
+            }
+            out.push_str(&format!("      insecure: {}\n", env.tls.insecure));
+            out.push_str("    # defaults for commands that create guests\n");
+            out.push_str("    defaults:\n");
+            for (key, value) in [
+                ("node", &env.defaults.node),
+                ("storage", &env.defaults.storage),
+                ("bridge", &env.defaults.bridge),
+            ] {
+                if let Some(v) = value {
+                    out.push_str(&format!("      {key}: {}\n", q(v)));
+                }
+            }
+            out.push_str(&format!(
+                "      parallelism: {}\n      timeout_secs: {}\n",
+                env.defaults.parallelism, env.defaults.timeout_secs
+            ));
+        }
+        out
+    }
+
+    /// Returns the effective settings of the active environment as key/value pairs.
+    pub fn effective(&self) -> Vec<(String, String)> {
+        let env = self.active_env();
+        let none = || "(none)".to_string();
+        vec![
+            ("active".into(), self.active.clone()),
+            ("endpoint".into(), env.endpoint.clone()),
+            ("token_id".into(), env.token_id.clone()),
+            ("secret".into(), format!("{} (value hidden)", env.secret)),
+            (
+                "tls.fingerprint".into(),
+                env.tls.fingerprint.clone().unwrap_or_else(none),
+            ),
+            (
+                "tls.ca_file".into(),
+                env.tls.ca_file.clone().unwrap_or_else(none),
+            ),
+            ("tls.insecure".into(), env.tls.insecure.to_string()),
+            (
+                "defaults.node".into(),
+                env.defaults.node.clone().unwrap_or_else(none),
+            ),
+            (
+                "defaults.storage".into(),
+                env.defaults.storage.clone().unwrap_or_else(none),
+            ),
+            (
+                "defaults.bridge".into(),
+                env.defaults.bridge.clone().unwrap_or_else(none),
+            ),
+            (
+                "defaults.parallelism".into(),
+                env.defaults.parallelism.to_string(),
+            ),
+            (
+                "defaults.timeout_secs".into(),
+                env.defaults.timeout_secs.to_string(),
+            ),
+        ]
+    }
+}
+
+/// Keys `/config set` accepts.
+pub const SETTABLE_KEYS: [&str; 12] = [
+    "active",
+    "endpoint",
+    "token_id",
+    "secret",
+    "tls.fingerprint",
+    "tls.ca_file",
+    "tls.insecure",
+    "defaults.node",
+    "defaults.storage",
+    "defaults.bridge",
+    "defaults.parallelism",
+    "defaults.timeout_secs",
+];
+
+fn parse_bool(value: &str) -> Result<bool, String> {
+    match value {
+        "true" | "yes" | "1" => Ok(true),
+        "false" | "no" | "0" => Ok(false),
+        _ => Err(format!("`{value}` is not true or false")),
+    }
+}
+
+impl Environment {
+    /// Checks each field; returns the key and what was expected on failure.
+    pub fn validate(&self) -> Result<(), (Option<String>, String)> {
+        validate_endpoint(&self.endpoint).map_err(|m| (Some("endpoint".into()), m))?;
+        validate_token_id(&self.token_id).map_err(|m| (Some("token_id".into()), m))?;
+        SecretRef::parse(&self.secret).map_err(|m| (Some("secret".into()), m))?;
+        if let Some(fp) = &self.tls.fingerprint {
+            validate_fingerprint(fp).map_err(|m| (Some("fingerprint".into()), m))?;
+        }
+        if self.defaults.parallelism == 0 || self.defaults.parallelism > 64 {
+            return Err((
+                Some("parallelism".into()),
+                "parallelism must be between 1 and 64".into(),
+            ));
+        }
+        if self.defaults.timeout_secs == 0 {
+            return Err((
+                Some("timeout_secs".into()),
+                "timeout_secs must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Returns the parsed secret reference (valid after validation).
+    pub fn secret_ref(&self) -> Result<SecretRef, String> {
+        SecretRef::parse(&self.secret)
+    }
+}
+
+/// Checks that `endpoint` is an http(s) URL with a host.
+pub fn validate_endpoint(endpoint: &str) -> Result<(), String> {
+    let url = url::Url::parse(endpoint).map_err(|e| {
+        format!("endpoint `{endpoint}` is not a URL ({e}); expected e.g. https://pve.example:8006")
+    })?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+        return Err(format!(
+            "endpoint `{endpoint}` must be an https:// address with a host, e.g. https://pve.example:8006"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks `user@realm!name`.
+pub fn validate_token_id(token_id: &str) -> Result<(), String> {
+    let ok = token_id.split_once('!').is_some_and(|(user, name)| {
+        user.split_once('@')
+            .is_some_and(|(u, realm)| !u.is_empty() && !realm.is_empty())
+            && !name.is_empty()
+            && !name.contains(['=', ' '])
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "token id `{token_id}` is not of the form user@realm!tokenname (e.g. root@pam!mpc)"
+        ))
+    }
+}
+
+/// Checks a SHA-256 fingerprint `AB:CD:...` (32 bytes).
+pub fn validate_fingerprint(fp: &str) -> Result<(), String> {
+    let parts: Vec<&str> = fp.split(':').collect();
+    let ok = parts.len() == 32
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "fingerprint `{fp}` is not a SHA-256 fingerprint (32 hex bytes separated by colons)"
+        ))
+    }
+}
+
+/// Finds the first line (1-based) whose key is `key`.
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    let needle = format!("{key}:");
+    text.lines()
+        .position(|l| l.trim_start().starts_with(&needle))
+        .map(|i| i + 1)
+}
+
+/// Rewords serde's messages to say what was expected.
+fn describe_yaml_error(message: &str) -> String {
+    // yaml_serde appends " at line N column M"; the line is reported separately.
+    let trimmed = match message.find(" at line ") {
+        Some(i) => &message[..i],
+        None => message,
+    };
+    if trimmed.contains("unknown field") {
+        format!("{trimmed} (unknown key; remove it or check its spelling)")
+    } else {
+        trimmed.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Config {
+        Config::new(Environment {
+            endpoint: "https://127.0.0.1:8006".into(),
+            token_id: "root@pam!mpc".into(),
+            secret: "env:PROXMOX_VE_API_TOKEN".into(),
+            tls: Tls {
+                fingerprint: Some(vec!["AB"; 32].join(":")),
+                ..Tls::default()
+            },
+            defaults: Defaults::default(),
+        })
+    }
+
+    #[test]
+    fn render_parses_back_to_the_same_config() {
+        let config = sample();
+        let text = config.render();
+        assert_eq!(Config::parse(&text, Path::new("c.yml")).unwrap(), config);
+    }
+
+    #[test]
+    fn unknown_key_is_reported_with_its_line() {
+        let text = sample().render().replace(
+            "      insecure: false\n",
+            "      insecure: false\n      insecur: true\n",
+        );
+        let err = Config::parse(&text, Path::new("c.yml")).unwrap_err();
+        assert!(err.message.contains("unknown field `insecur`"), "{err}");
+        let line = text
+            .lines()
+            .position(|l| l.contains("insecur: true"))
+            .unwrap()
+            + 1;
+        assert_eq!(err.line, Some(line));
+    }
+
+    #[test]
+    fn a_secret_in_place_of_a_reference_is_refused_and_masked() {
+        let mut config = sample();
+        let err = config
+            .set("secret", "0b6ad9a4-6c1e-4f8f-9f0e-2f4c1d2e3f4a")
+            .unwrap_err();
+        assert!(err.contains("env:VARIABLE"), "{err}");
+        assert!(!err.contains("2f4c1d2e3f4a"), "{err}");
+    }
+
+    #[test]
+    fn set_validates_before_keeping() {
+        let mut config = sample();
+        assert!(config.set("endpoint", "not a url").is_err());
+        assert_eq!(config, sample());
+        config.set("defaults.node", "pve2").unwrap();
+        assert_eq!(config.active_env().defaults.node.as_deref(), Some("pve2"));
+    }
+}

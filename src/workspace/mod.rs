@@ -1,0 +1,214 @@
+//! The project workspace on disk: finding it from any subfolder (as git finds `.git`), creating
+//! its layout on `/init`, and writing its files atomically. Owns the paths under `.proxmox/`;
+//! knows nothing of the API or the database contents.
+
+pub mod config;
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+/// The folder that marks a workspace root.
+pub const DOT_DIR: &str = ".proxmox";
+/// The configuration file inside [`DOT_DIR`].
+pub const CONFIG_FILE: &str = "config.yml";
+/// The state database inside [`DOT_DIR`].
+pub const STATE_DB: &str = "state.db";
+/// The console history inside [`DOT_DIR`].
+pub const HISTORY_FILE: &str = "history";
+/// The `-v` log file inside [`DOT_DIR`].
+pub const LOG_FILE: &str = "proxmox-mpc.log";
+/// Folders `/init` creates next to `.proxmox/`.
+pub const LAYOUT_DIRS: [&str; 4] = ["terraform", "ansible", "tests", "docs"];
+
+/// The `.gitignore` `/init` writes: the database, logs, history and any local secret stay out
+/// of git; the configuration (which holds only a secret *reference*) may be committed.
+pub const GITIGNORE: &str = "\
+# Written by proxmox-mpc /init: keep state and secrets out of git.
+.proxmox/state.db
+.proxmox/state.db-*
+.proxmox/history
+.proxmox/*.log
+.proxmox/secret*
+*.secret
+.terraform/
+*.tfstate
+*.tfstate.*
+";
+
+/// A failure touching the workspace's files.
+#[derive(Debug, Error)]
+pub enum WorkspaceError {
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is already a proxmox-mpc workspace")]
+    AlreadyExists { path: PathBuf },
+}
+
+impl WorkspaceError {
+    fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
+        Self::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// Returns true when the failure is a missing permission.
+    pub fn is_permission_denied(&self) -> bool {
+        matches!(self, Self::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied)
+    }
+}
+
+/// A workspace: the folder holding `.proxmox/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workspace {
+    root: PathBuf,
+}
+
+impl Workspace {
+    /// Returns the workspace rooted at `root` without checking that it exists.
+    pub fn at(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// Returns the nearest workspace at or above `start`, as git does for `.git`.
+    pub fn discover(start: &Path) -> Option<Self> {
+        start
+            .ancestors()
+            .find(|dir| dir.join(DOT_DIR).join(CONFIG_FILE).is_file())
+            .map(Self::at)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn dot_dir(&self) -> PathBuf {
+        self.root.join(DOT_DIR)
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dot_dir().join(CONFIG_FILE)
+    }
+
+    pub fn state_db_path(&self) -> PathBuf {
+        self.dot_dir().join(STATE_DB)
+    }
+
+    pub fn history_path(&self) -> PathBuf {
+        self.dot_dir().join(HISTORY_FILE)
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dot_dir().join(LOG_FILE)
+    }
+
+    /// Returns true when `.proxmox/config.yml` exists here.
+    pub fn exists(&self) -> bool {
+        self.config_path().is_file()
+    }
+
+    /// Checks, before anything is written, that the root can become a workspace: it must not be
+    /// one already and must be writable.
+    pub fn check_can_create(&self) -> Result<(), WorkspaceError> {
+        if self.exists() {
+            return Err(WorkspaceError::AlreadyExists {
+                path: self.root.clone(),
+            });
+        }
+        fs::create_dir_all(&self.root)
+            .map_err(|e| WorkspaceError::io("create the folder", &self.root, e))?;
+        // Probe writability with a temp file that is removed at once, so a read-only folder
+        // fails here and not halfway through the layout.
+        let probe = self
+            .root
+            .join(format!(".proxmox-mpc-probe-{}", std::process::id()));
+        fs::File::create(&probe).map_err(|e| WorkspaceError::io("write in", &self.root, e))?;
+        let _ = fs::remove_file(&probe);
+        Ok(())
+    }
+
+    /// Creates `.proxmox/` and the layout folders and `.gitignore` (kept if present, with our
+    /// lines appended when missing). Does not write the configuration.
+    pub fn create_layout(&self) -> Result<(), WorkspaceError> {
+        let dot = self.dot_dir();
+        fs::create_dir_all(&dot).map_err(|e| WorkspaceError::io("create", &dot, e))?;
+        set_mode(&dot, 0o700).map_err(|e| WorkspaceError::io("restrict", &dot, e))?;
+        for dir in LAYOUT_DIRS {
+            let path = self.root.join(dir);
+            fs::create_dir_all(&path).map_err(|e| WorkspaceError::io("create", &path, e))?;
+        }
+        let gitignore = self.root.join(".gitignore");
+        let existing = match fs::read_to_string(&gitignore) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(WorkspaceError::io("read", &gitignore, e)),
+        };
+        if !existing.contains(".proxmox/state.db") {
+            let mut text = existing;
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(GITIGNORE);
+            write_atomic(&gitignore, text.as_bytes(), 0o644)?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to `path` through a temp file in the same folder and a rename, so a reader
+/// never sees half a file and a failure leaves the old file intact. `mode` applies on Unix.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), WorkspaceError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into());
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut file = open_with_mode(&tmp, mode)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(WorkspaceError::io("write", path, e));
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn open_with_mode(path: &Path, mode: u32) -> std::io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_with_mode(path: &Path, _mode: u32) -> std::io::Result<fs::File> {
+    fs::File::create(path)
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_path: &Path, _mode: u32) -> std::io::Result<()> {
+    Ok(())
+}
