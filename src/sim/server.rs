@@ -1,0 +1,919 @@
+//! The HTTP(S) front: listener, TLS, and the single dispatcher every request goes through
+//! (auth, CSRF, parameters, schema validation, permissions, faults, request log, envelope).
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+
+use super::api::{self, ApiError, Ctx, Reply, Route};
+use super::cluster::Cluster;
+use super::control::{RequestLogEntry, SimControl};
+use super::faults::{FaultPoint, FaultRng, Faults};
+use super::{Seed, SimConfig, SimError, TokenKind, seed};
+
+/// Bodies above this size are refused, like pveproxy does.
+const MAX_BODY: usize = 512 * 1024;
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Who made a request.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    /// `root@pam` (ticket) or `root@pam!mpc` (token): what tasks record as their user.
+    pub user: String,
+    pub token_id: Option<String>,
+    pub kind: TokenKind,
+}
+
+/// What is kept in `--state FILE`. The token secrets are not: they derive from the seed.
+#[derive(Serialize, Deserialize)]
+struct StateFile {
+    cluster: Cluster,
+    cert_pem: String,
+    key_pem: String,
+}
+
+/// Everything the dispatcher and the control handle share.
+pub(crate) struct Shared {
+    pub cluster: Mutex<Cluster>,
+    pub faults: Mutex<Faults>,
+    pub rng: Mutex<FaultRng>,
+    pub capacity: Mutex<Option<Arc<Semaphore>>>,
+    pub log: Mutex<Vec<RequestLogEntry>>,
+    pub route_counts: Mutex<BTreeMap<String, u64>>,
+    pub requests: AtomicU64,
+    pub writes: AtomicU64,
+    /// token id -> (secret, rights)
+    pub tokens: Mutex<BTreeMap<String, (String, TokenKind)>>,
+    pub password: String,
+    /// ticket -> user
+    pub tickets: Mutex<HashMap<String, String>>,
+    pub csrf: String,
+    pub seed_number: u64,
+    pub mac_counter: AtomicU64,
+    state_file: Option<PathBuf>,
+    cert_pem: String,
+    key_pem: String,
+}
+
+impl Shared {
+    pub(crate) fn set_faults(&self, faults: Faults) {
+        *lock(&self.rng) = FaultRng::new(faults.seed);
+        *lock(&self.capacity) =
+            (faults.capacity > 0).then(|| Arc::new(Semaphore::new(faults.capacity)));
+        *lock(&self.faults) = faults;
+    }
+
+    /// Writes the state file (if any) atomically: temp file + rename.
+    pub(crate) fn persist(&self) {
+        let Some(path) = &self.state_file else {
+            return;
+        };
+        let text = {
+            let cluster = lock(&self.cluster);
+            let state = StateFileRef {
+                cluster: &cluster,
+                cert_pem: &self.cert_pem,
+                key_pem: &self.key_pem,
+            };
+            match serde_json::to_string(&state) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!("cannot serialise simulator state: {e}");
+                    return;
+                }
+            }
+        };
+        if let Err(e) = write_atomic(path, text.as_bytes()) {
+            tracing::warn!("cannot write simulator state {}: {e}", path.display());
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct StateFileRef<'a> {
+    cluster: &'a Cluster,
+    cert_pem: &'a str,
+    key_pem: &'a str,
+}
+
+pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// A running simulator.
+pub struct Sim {
+    addr: SocketAddr,
+    tls: bool,
+    fingerprint: Option<String>,
+    cert_pem: Option<String>,
+    shared: Arc<Shared>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Sim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sim")
+            .field("addr", &self.addr)
+            .field("tls", &self.tls)
+            .field("fingerprint", &self.fingerprint)
+            .finish_non_exhaustive()
+    }
+}
+
+fn token_secret_for(seed_number: u64, token_id: &str) -> String {
+    let digest = Sha256::digest(format!("proxmox-mpc-sim:{seed_number}:{token_id}").as_bytes());
+    format!("sim-{}", &hex::encode(digest)[..24])
+}
+
+fn fingerprint_of(der: &[u8]) -> String {
+    Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+impl Sim {
+    /// Builds the cluster (or loads it from the state file) and starts serving.
+    pub async fn start(config: SimConfig) -> Result<Sim, SimError> {
+        let seed_number = config.seed.number();
+        let loaded = match &config.state_file {
+            Some(path) if path.exists() => {
+                let text = std::fs::read_to_string(path).map_err(|e| SimError::StateFile {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+                let state: StateFile =
+                    serde_json::from_str(&text).map_err(|e| SimError::StateFile {
+                        path: path.clone(),
+                        message: format!("not a simulator state file ({e}); remove it or pass another --state path"),
+                    })?;
+                Some(state)
+            }
+            _ => None,
+        };
+        let (mut cluster, cert_pem, key_pem) = match loaded {
+            Some(state) => (state.cluster, state.cert_pem, state.key_pem),
+            None => {
+                let cluster = match &config.seed {
+                    Seed::Homelab => seed::homelab(),
+                    Seed::Generated {
+                        nodes,
+                        guests,
+                        seed,
+                    } => seed::generated(*nodes, *guests, *seed)?,
+                };
+                let (cert, key) = new_certificate()?;
+                (cluster, cert, key)
+            }
+        };
+        cluster.reindex();
+        let der = pem_to_der(&cert_pem)?;
+        let fingerprint = fingerprint_of(&der);
+
+        let mut tokens = BTreeMap::new();
+        for kind in TokenKind::ALL {
+            tokens.insert(
+                kind.token_id().to_string(),
+                (token_secret_for(seed_number, kind.token_id()), kind),
+            );
+        }
+        let shared = Arc::new(Shared {
+            cluster: Mutex::new(cluster),
+            faults: Mutex::new(Faults::none()),
+            rng: Mutex::new(FaultRng::new(0)),
+            capacity: Mutex::new(None),
+            log: Mutex::new(Vec::new()),
+            route_counts: Mutex::new(BTreeMap::new()),
+            requests: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+            tokens: Mutex::new(tokens),
+            password: token_secret_for(seed_number, "root@pam password"),
+            tickets: Mutex::new(HashMap::new()),
+            csrf: format!(
+                "{:08X}:{}",
+                now(),
+                &token_secret_for(seed_number ^ now(), "csrf")[4..]
+            ),
+            seed_number,
+            mac_counter: AtomicU64::new(seed_number),
+            state_file: config.state_file.clone(),
+            cert_pem: cert_pem.clone(),
+            key_pem: key_pem.clone(),
+        });
+        shared.set_faults(config.faults.clone());
+        shared.persist();
+
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| SimError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| SimError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let router = Router::new().fallback(dispatch).with_state(shared.clone());
+        let acceptor = if config.tls {
+            Some(tls_acceptor(&cert_pem, &key_pem)?)
+        } else {
+            None
+        };
+        let server = tokio::spawn(serve(listener, router, acceptor));
+        Ok(Sim {
+            addr,
+            tls: config.tls,
+            fingerprint: config.tls.then_some(fingerprint),
+            cert_pem: config.tls.then_some(cert_pem),
+            shared,
+            server,
+        })
+    }
+
+    /// Returns the base URL, e.g. `https://127.0.0.1:PORT` (without `/api2/json`).
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// SHA-256 of the DER certificate, uppercase hex, `:`-separated; None for plain HTTP.
+    pub fn fingerprint(&self) -> Option<String> {
+        self.fingerprint.clone()
+    }
+
+    pub fn cert_pem(&self) -> Option<String> {
+        self.cert_pem.clone()
+    }
+
+    pub fn token_id(&self) -> String {
+        TokenKind::Full.token_id().to_string()
+    }
+
+    pub fn token_secret(&self) -> String {
+        self.token(TokenKind::Full).1
+    }
+
+    /// `PVEAPIToken=root@pam!mpc=<secret>`.
+    pub fn token_header(&self) -> String {
+        let (id, secret) = self.token(TokenKind::Full);
+        format!("PVEAPIToken={id}={secret}")
+    }
+
+    /// Returns (token id, secret) for a token of the given rights.
+    pub fn token(&self, kind: TokenKind) -> (String, String) {
+        let id = kind.token_id().to_string();
+        let secret = token_secret_for(self.shared.seed_number, &id);
+        (id, secret)
+    }
+
+    /// Returns ("root@pam", password) for ticket login.
+    pub fn password(&self) -> (String, String) {
+        ("root@pam".to_string(), self.shared.password.clone())
+    }
+
+    pub fn control(&self) -> SimControl {
+        SimControl::new(self.shared.clone())
+    }
+
+    /// Stops serving (open connections are closed).
+    pub async fn shutdown(self) {
+        self.server.abort();
+        let _ = self.server.await;
+        self.shared.persist();
+    }
+}
+
+fn new_certificate() -> Result<(String, String), SimError> {
+    let key = rcgen::KeyPair::generate().map_err(|e| SimError::Tls(e.to_string()))?;
+    let mut params =
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .map_err(|e| SimError::Tls(e.to_string()))?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "localhost");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "proxmox-mpc simulator");
+    let cert = params
+        .self_signed(&key)
+        .map_err(|e| SimError::Tls(e.to_string()))?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+fn pem_to_der(pem: &str) -> Result<Vec<u8>, SimError> {
+    use rustls_pki_types::pem::PemObject;
+    rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
+        .map(|c| c.to_vec())
+        .map_err(|e| SimError::Tls(format!("bad certificate PEM: {e}")))
+}
+
+fn tls_acceptor(cert_pem: &str, key_pem: &str) -> Result<tokio_rustls::TlsAcceptor, SimError> {
+    use rustls_pki_types::pem::PemObject;
+    let cert = rustls_pki_types::CertificateDer::from_pem_slice(cert_pem.as_bytes())
+        .map_err(|e| SimError::Tls(e.to_string()))?;
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| SimError::Tls(e.to_string()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| SimError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .map_err(|e| SimError::Tls(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("simulator accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        // reap finished connections so the set does not grow without bound
+        while connections.try_join_next().is_some() {}
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let acceptor = acceptor.clone();
+        connections.spawn(async move {
+            let builder =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            match acceptor {
+                Some(acceptor) => {
+                    let Ok(tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let _ = builder
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
+                }
+                None => {
+                    let _ = builder
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                }
+            }
+        });
+    }
+}
+
+/// Builds PVE's reply for an error: reason phrase = first line, body `{data:null, message}`.
+pub(crate) fn error_response(err: &ApiError) -> Response {
+    let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut message = err.message.clone();
+    if !message.ends_with('\n') {
+        message.push('\n');
+    }
+    let body = if err.status == 401 && !err.with_body {
+        Body::empty()
+    } else {
+        let mut obj = serde_json::Map::new();
+        obj.insert("data".into(), Value::Null);
+        obj.insert("message".into(), Value::from(message.clone()));
+        if let Some(errors) = &err.errors {
+            obj.insert(
+                "errors".into(),
+                Value::Object(
+                    errors
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Value::from(v.clone())))
+                        .collect(),
+                ),
+            );
+        }
+        Body::from(Value::Object(obj).to_string())
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    pve_headers(response.headers_mut());
+    let reason: String = message
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| c.is_ascii() && !c.is_ascii_control())
+        .collect();
+    if !reason.is_empty()
+        && let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(reason.into_bytes())
+    {
+        response.extensions_mut().insert(phrase);
+    }
+    response
+}
+
+fn pve_headers(headers: &mut HeaderMap) {
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json;charset=UTF-8"),
+    );
+    headers.insert(
+        header::SERVER,
+        HeaderValue::from_static("pve-api-daemon/3.0"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=0"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    if let Ok(v) = HeaderValue::from_str(
+        &chrono::Utc::now()
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string(),
+    ) {
+        headers.insert(header::EXPIRES, v);
+    }
+}
+
+fn success_response(reply: Reply) -> Response {
+    let mut obj = serde_json::Map::new();
+    obj.insert("data".into(), reply.data);
+    if let Some(total) = reply.total {
+        obj.insert("total".into(), Value::from(total));
+    }
+    let mut response = Response::new(Body::from(Value::Object(obj).to_string()));
+    pve_headers(response.headers_mut());
+    response
+}
+
+/// A response whose connection is cut after half of the body (Content-Length promises more).
+fn dropped_response(full: Response) -> Response {
+    let (parts, _) = full.into_parts();
+    let text = b"{\"data\":[{\"truncated\":\"by the simulator's drop fault\"".to_vec();
+    let half = Bytes::from(text);
+    let stream = futures::stream::iter(vec![
+        Ok::<Bytes, std::io::Error>(half),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "simulated dropped connection",
+        )),
+    ]);
+    let mut response = Response::from_parts(parts, Body::from_stream(stream));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from_static("4096"));
+    response
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Splits the form-encoded text into parameters (`+` is a space).
+fn parse_form(text: &str, into: &mut BTreeMap<String, String>) {
+    for (k, v) in url::form_urlencoded::parse(text.as_bytes()) {
+        into.insert(k.into_owned(), v.into_owned());
+    }
+}
+
+fn json_to_params(body: &[u8], into: &mut BTreeMap<String, String>) -> Result<(), ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(400, format!("malformed JSON string: {e}")))?;
+    let Value::Object(map) = value else {
+        return Err(ApiError::new(
+            400,
+            "Parameter verification failed: the JSON body must be an object",
+        ));
+    };
+    for (k, v) in map {
+        let text = match v {
+            Value::Null => continue,
+            Value::Bool(b) => if b { "1" } else { "0" }.to_string(),
+            Value::Number(n) => n.to_string(),
+            Value::String(s) => s,
+            Value::Array(items) => items
+                .iter()
+                .map(|i| match i {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("\0"),
+            Value::Object(_) => {
+                return Err(ApiError::param(&k, "type check failed - got an object"));
+            }
+        };
+        into.insert(k, text);
+    }
+    Ok(())
+}
+
+/// Parses the credentials of a request.
+fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<Option<Caller>, ApiError> {
+    let cookie_ticket = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().strip_prefix("PVEAuthCookie="))
+        .map(percent_decode)
+        .next();
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let header_ticket = auth.strip_prefix("PVEAuthCookie=").map(percent_decode);
+    if let Some(ticket) = cookie_ticket.or(header_ticket) {
+        let user = lock(&shared.tickets).get(&ticket).cloned();
+        return match user {
+            Some(user) => Ok(Some(Caller {
+                user,
+                token_id: None,
+                kind: TokenKind::Full,
+            })),
+            None => Err(ApiError::unauthorized("authentication failure")),
+        };
+    }
+    let Some(pos) = auth.find("PVEAPIToken") else {
+        return Ok(None);
+    };
+    let rest = &auth[pos + "PVEAPIToken".len()..];
+    let rest = rest.strip_prefix(['=', ' ']).unwrap_or(rest);
+    let value = percent_decode(rest.split(';').next().unwrap_or(""));
+    let Some((id, secret)) = value.rsplit_once('=') else {
+        return Err(ApiError::unauthorized("authentication failure"));
+    };
+    let tokens = lock(&shared.tokens);
+    match tokens.get(id) {
+        Some((expected, kind)) if expected == secret => Ok(Some(Caller {
+            user: id.to_string(),
+            token_id: Some(id.to_string()),
+            kind: *kind,
+        })),
+        _ => Err(ApiError::unauthorized("authentication failure")),
+    }
+}
+
+/// Matches a path to a route template, returning the path variables.
+fn match_route<'a>(
+    method: &Method,
+    segments: &[String],
+) -> Result<(&'a Route, BTreeMap<String, String>), bool> {
+    let mut path_matched = false;
+    for route in api::ROUTES {
+        let template: Vec<&str> = route.path.split('/').filter(|s| !s.is_empty()).collect();
+        if template.len() != segments.len() {
+            continue;
+        }
+        let mut vars = BTreeMap::new();
+        let ok = template.iter().zip(segments).all(|(t, s)| {
+            if let Some(name) = t.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+                vars.insert(name.to_string(), s.clone());
+                !s.is_empty()
+            } else {
+                t == s
+            }
+        });
+        if ok {
+            path_matched = true;
+            if route.method == method.as_str() {
+                return Ok((route, vars));
+            }
+        }
+    }
+    Err(path_matched)
+}
+
+struct Outcome {
+    response: Response,
+    template: Option<String>,
+    params: Vec<String>,
+    token_id: Option<String>,
+}
+
+async fn dispatch(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    shared.requests.fetch_add(1, Ordering::Relaxed);
+    let permit = {
+        let sem = lock(&shared.capacity).clone();
+        match sem {
+            Some(sem) => sem.acquire_owned().await.ok(),
+            None => None,
+        }
+    };
+    let (latency, jitter) = {
+        let f = lock(&shared.faults);
+        (f.latency, f.jitter)
+    };
+    let delay = latency + lock(&shared.rng).jitter(jitter);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let path = uri.path().to_string();
+    let outcome = handle(&shared, &method, &uri, &headers, body).await;
+    drop(permit);
+    let status = outcome.response.status().as_u16();
+    if let Some(t) = &outcome.template {
+        *lock(&shared.route_counts).entry(t.clone()).or_insert(0) += 1;
+    }
+    lock(&shared.log).push(RequestLogEntry {
+        time: SystemTime::now(),
+        method: method.to_string(),
+        path,
+        route: outcome.template.clone(),
+        param_names: outcome.params,
+        token_id: outcome.token_id,
+        status,
+    });
+    let drop_rate = lock(&shared.faults).drop_rate;
+    if lock(&shared.rng).chance(drop_rate) {
+        return dropped_response(outcome.response);
+    }
+    outcome.response
+}
+
+async fn handle(
+    shared: &Arc<Shared>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Outcome {
+    let mut outcome = Outcome {
+        response: Response::new(Body::empty()),
+        template: None,
+        params: Vec::new(),
+        token_id: None,
+    };
+    let fail = |mut o: Outcome, e: ApiError| {
+        o.response = error_response(&e);
+        o
+    };
+    let Some(rest) = uri.path().strip_prefix("/api2/json") else {
+        return fail(outcome, ApiError::new(501, "no such uri"));
+    };
+    let segments: Vec<String> = rest
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(percent_decode)
+        .collect();
+    let display_path = format!("/{}", segments.join("/"));
+    let (route, vars) = match match_route(method, &segments) {
+        Ok(found) => found,
+        Err(_) => {
+            return fail(
+                outcome,
+                ApiError::new(
+                    501,
+                    format!("Method '{} {}' not implemented", method, display_path),
+                ),
+            );
+        }
+    };
+    let key = format!("{} {}", route.method, route.path);
+    outcome.template = Some(key.clone());
+
+    // credentials
+    let public = route.method == "POST" && route.path == "/access/ticket";
+    let caller = match authenticate(shared, headers) {
+        Ok(Some(c)) => Some(c),
+        Ok(None) if public => None,
+        Ok(None) => {
+            auth_delay(shared).await;
+            return fail(outcome, ApiError::unauthorized("No ticket"));
+        }
+        Err(e) if public => {
+            let _ = e;
+            None
+        }
+        Err(e) => {
+            auth_delay(shared).await;
+            return fail(outcome, e);
+        }
+    };
+    outcome.token_id = caller.as_ref().and_then(|c| c.token_id.clone());
+    if let Some(c) = &caller {
+        if c.token_id.is_none() && method != Method::GET {
+            let csrf = headers
+                .get("CSRFPreventionToken")
+                .and_then(|v| v.to_str().ok());
+            if csrf != Some(shared.csrf.as_str()) && !public {
+                return fail(
+                    outcome,
+                    ApiError::unauthorized("Permission denied - invalid csrf token"),
+                );
+            }
+        }
+        let allowtoken = super::schema::route(&key)
+            .and_then(|r| r.get("allowtoken"))
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        if c.token_id.is_some() && allowtoken == 0 {
+            return fail(
+                outcome,
+                ApiError::new(
+                    403,
+                    format!(
+                        "URI '{display_path}' not available with API token, need proper ticket."
+                    ),
+                ),
+            );
+        }
+    }
+
+    // parameters
+    if body.len() > MAX_BODY {
+        return fail(outcome, ApiError::new(501, "for data too large"));
+    }
+    let mut params = BTreeMap::new();
+    if !body.is_empty() {
+        if method != Method::POST && method != Method::PUT {
+            return fail(
+                outcome,
+                ApiError::new(501, format!("Unexpected content for method '{method}'")),
+            );
+        }
+        let ctype = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/x-www-form-urlencoded");
+        if ctype.starts_with("application/json") {
+            if let Err(e) = json_to_params(&body, &mut params) {
+                return fail(outcome, e);
+            }
+        } else if ctype.starts_with("application/x-www-form-urlencoded") {
+            match std::str::from_utf8(&body) {
+                Ok(text) => parse_form(text, &mut params),
+                Err(_) => {
+                    return fail(
+                        outcome,
+                        ApiError::new(400, "malformed form body (not UTF-8)"),
+                    );
+                }
+            }
+        } else {
+            return fail(
+                outcome,
+                ApiError::new(506, format!("unsupported content type '{ctype}'")),
+            );
+        }
+    }
+    if let Some(q) = uri.query() {
+        parse_form(q, &mut params);
+    }
+    params.remove("_dc");
+    for (name, value) in &vars {
+        if let Some(given) = params.get(name)
+            && given != value
+        {
+            return fail(
+                outcome,
+                ApiError::param(
+                    name,
+                    "duplicate parameter (already defined in URI) with conflicting values!",
+                ),
+            );
+        }
+        params.insert(name.clone(), value.clone());
+    }
+    outcome.params = params.keys().cloned().collect();
+    if let Err(errors) = super::schema::validate(&key, &params) {
+        return fail(outcome, ApiError::params(errors));
+    }
+
+    // permissions
+    let caller = caller.unwrap_or(Caller {
+        user: String::new(),
+        token_id: None,
+        kind: TokenKind::Full,
+    });
+    if let Some((path_template, privilege)) = route.perm {
+        let mut perm_path = path_template.to_string();
+        for (name, value) in &vars {
+            perm_path = perm_path.replace(&format!("{{{name}}}"), value);
+        }
+        if let Some(p) = params.get("poolid") {
+            perm_path = perm_path.replace("{poolid}", p);
+        }
+        if !api::has_priv(caller.kind, privilege) {
+            return fail(outcome, ApiError::perm(&perm_path, privilege));
+        }
+    }
+
+    // faults before the handler
+    let modifying = method != Method::GET && !public;
+    let (err_rate, err_point, lock_rate) = {
+        let f = lock(&shared.faults);
+        (f.error_rate_5xx, f.error_point, f.lock_contention_rate)
+    };
+    let inject_5xx = lock(&shared.rng).chance(err_rate);
+    if inject_5xx && err_point == FaultPoint::BeforeHandler {
+        return fail(
+            outcome,
+            ApiError::new(500, "simulated server error (fault injection)"),
+        );
+    }
+    if modifying
+        && let Some(vmid) = vars.get("vmid")
+        && lock(&shared.rng).chance(lock_rate)
+    {
+        let dir = if route.path.contains("/lxc/") {
+            "lxc"
+        } else {
+            "qemu-server"
+        };
+        return fail(
+            outcome,
+            ApiError::new(
+                500,
+                format!("can't lock file '/var/lock/{dir}/lock-{vmid}.conf' - got timeout"),
+            ),
+        );
+    }
+
+    let ctx = Ctx {
+        shared: shared.clone(),
+        params,
+        caller,
+        route_path: route.path,
+    };
+    let result = (route.handler)(&ctx);
+    if modifying {
+        shared.writes.fetch_add(1, Ordering::Relaxed);
+        shared.persist();
+    }
+    if inject_5xx && err_point == FaultPoint::AfterHandler {
+        return fail(
+            outcome,
+            ApiError::new(500, "simulated server error (fault injection)"),
+        );
+    }
+    let reply = match result {
+        Ok(reply) => reply,
+        Err(e) => return fail(outcome, e),
+    };
+    // background_delay etc. may wait on a task
+    let reply = match reply.wait_for.clone() {
+        Some(upid) => wait_task(shared, upid, reply).await,
+        None => reply,
+    };
+    outcome.response = success_response(reply);
+    outcome
+}
+
+async fn wait_task(shared: &Arc<Shared>, upid: (String, Duration), reply: Reply) -> Reply {
+    let deadline = tokio::time::Instant::now() + upid.1;
+    loop {
+        let done = {
+            let cl = lock(&shared.cluster);
+            cl.task(&upid.0)
+                .is_none_or(|t| t.state != super::cluster::TaskState::Running)
+        };
+        if done {
+            return Reply::new(Value::Null);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return reply;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn auth_delay(shared: &Shared) {
+    let delay = lock(&shared.faults).auth_delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+}
