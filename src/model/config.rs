@@ -632,6 +632,14 @@ pub fn guest_from_config<V: ConfigValue>(
         }
         None => false,
     };
+    let tags: Vec<String> = meta.get("tags").map(|t| split_list(t)).unwrap_or_default();
+    if let Some(text) = meta.get("tags")
+        && *text != tags.join(";")
+    {
+        // Not PVE's canonical spelling (hand-edited or older PVE): keep it so it is written
+        // back unchanged while the tags stay the same.
+        unmodelled.insert("tags".to_string(), text.clone());
+    }
     let on_boot = flag("onboot", &mut unmodelled);
     let template = flag("template", &mut unmodelled);
     let name = match (&config, kind) {
@@ -645,7 +653,7 @@ pub fn guest_from_config<V: ConfigValue>(
         kind,
         status,
         template,
-        tags: meta.get("tags").map(|t| split_list(t)).unwrap_or_default(),
+        tags,
         pool,
         description: meta.get("description").cloned(),
         on_boot,
@@ -672,8 +680,15 @@ pub fn format_guest(guest: &Guest) -> BTreeMap<String, String> {
             }
         }
     }
-    if !guest.tags.is_empty() {
-        out.insert("tags".into(), guest.tags.join(";"));
+    let original_tags_match = guest
+        .unmodelled
+        .get("tags")
+        .is_some_and(|t| split_list(t) == guest.tags);
+    if !original_tags_match {
+        out.remove("tags");
+        if !guest.tags.is_empty() {
+            out.insert("tags".into(), guest.tags.join(";"));
+        }
     }
     put(&mut out, "description", &guest.description);
     put(&mut out, "lock", &guest.lock);
@@ -729,6 +744,19 @@ mod tests {
         let mut back = format_guest_config(&config, &unmodelled);
         back.insert("name".into(), "web".into());
         assert_eq!(back, raw);
+    }
+
+    #[test]
+    fn hand_written_tags_are_kept_until_changed() {
+        let raw = map(&[("tags", "Prod, DB"), ("cores", "1")]);
+        let (mut guest, _) =
+            guest_from_config(1, "n", GuestKind::Qemu, GuestStatus::Stopped, None, &raw);
+        assert_eq!(guest.tags, vec!["Prod", "DB"]);
+        assert_eq!(format_guest(&guest), raw);
+        guest.tags.push("new".into());
+        assert_eq!(format_guest(&guest)["tags"], "Prod;DB;new");
+        guest.tags.clear();
+        assert!(!format_guest(&guest).contains_key("tags"));
     }
 
     #[test]

@@ -1,0 +1,114 @@
+//! Retries under injected faults: reads survive 10% 5xx and dropped connections; writes are
+//! never repeated, so a lost reply never makes a second change.
+
+use std::time::Duration;
+
+use proxmox_mpc::model::GuestKind;
+use proxmox_mpc::pve::{PveError, params};
+use proxmox_mpc::sim::{FaultPoint, Faults};
+
+use super::common::{client, homelab};
+
+fn faults(seed: u64, rate_5xx: f64, drop_rate: f64, point: FaultPoint) -> Faults {
+    let mut f = Faults::none();
+    f.seed = seed;
+    f.error_rate_5xx = rate_5xx;
+    f.drop_rate = drop_rate;
+    f.error_point = point;
+    f
+}
+
+#[tokio::test]
+async fn discovery_survives_ten_percent_5xx_and_drops() {
+    let sim = homelab().await;
+    let client = client(&sim);
+    let clean = client.discover(|_, _| {}).await.expect("clean discovery");
+    sim.control()
+        .set_faults(faults(7, 0.10, 0.05, FaultPoint::BeforeHandler));
+    for _ in 0..3 {
+        let faulty = client
+            .discover(|_, _| {})
+            .await
+            .expect("discovery with faults");
+        assert_eq!(faulty, clean);
+    }
+    let failed = sim
+        .control()
+        .request_log()
+        .iter()
+        .filter(|e| e.status >= 500)
+        .count();
+    assert!(failed > 0, "the fault injection produced no failures");
+}
+
+#[tokio::test]
+async fn writes_under_5xx_are_sent_exactly_once() {
+    let sim = homelab().await;
+    let client = client(&sim);
+    sim.control()
+        .set_faults(faults(11, 0.10, 0.0, FaultPoint::AfterHandler));
+    let calls = 40;
+    let mut failures = 0;
+    for i in 0..calls {
+        let memory = (512 + i * 16).to_string();
+        match client
+            .update_config(
+                "pve1",
+                GuestKind::Lxc,
+                209,
+                params([("memory", memory.as_str())]),
+                &[],
+                None,
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(PveError::Api { status, .. }) if status >= 500 => failures += 1,
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert!(failures > 0, "no injected failure hit a write");
+    let writes: usize = sim
+        .control()
+        .request_log()
+        .iter()
+        .filter(|e| e.method == "PUT")
+        .count();
+    assert_eq!(writes, calls as usize, "a write was retried");
+    assert_eq!(sim.control().write_count(), calls as u64);
+    // Each write acted once, lost reply or not: the last one is what the guest holds.
+    let last = (512 + (calls - 1) * 16).to_string();
+    assert_eq!(
+        sim.control().guest_config(209).unwrap().get("memory"),
+        Some(&last)
+    );
+}
+
+#[tokio::test]
+async fn creates_under_5xx_never_make_two_guests() {
+    let sim = homelab().await;
+    let client = client(&sim);
+    sim.control()
+        .set_faults(faults(3, 0.10, 0.0, FaultPoint::AfterHandler));
+    let before = sim.control().guest_count();
+    for vmid in 500..520u32 {
+        let vmid_text = vmid.to_string();
+        let _ = client
+            .create_guest(
+                "pve2",
+                GuestKind::Qemu,
+                params([("vmid", vmid_text.as_str()), ("name", "retry-test")]),
+            )
+            .await;
+    }
+    let posts = sim
+        .control()
+        .request_log()
+        .iter()
+        .filter(|e| e.method == "POST" && e.route.as_deref() == Some("POST /nodes/{node}/qemu"))
+        .count();
+    assert_eq!(posts, 20, "a create was sent twice");
+    // Each create acted exactly once (AfterHandler faults still create).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(sim.control().guest_count(), before + 20);
+}
