@@ -345,15 +345,35 @@ fn parse_mount(text: &str, needs_path: bool) -> Result<Mount, String> {
     })
 }
 
+/// Formats with a required key right after the bare value, as PVE prints required keys before
+/// the optional ones (pve-common `JSONSchema.pm` `print_property_string`).
+fn format_required_first(
+    bare: Option<&str>,
+    required: Option<(&str, &str)>,
+    options: &BTreeMap<String, String>,
+) -> String {
+    let mut head = bare.unwrap_or_default().to_string();
+    if let Some((key, value)) = required {
+        if !head.is_empty() {
+            head.push(',');
+        }
+        head.push_str(&format!("{key}={value}"));
+    }
+    if head.is_empty() {
+        format_parts(None, options)
+    } else {
+        format_parts(Some(&head), options)
+    }
+}
+
 fn format_mount(mount: &Mount) -> String {
     let mut options = mount.extra.clone();
-    if let Some(path) = &mount.path {
-        options.insert("mp".into(), path.clone());
-    }
+    options.remove("mp");
     if let Some(size) = mount.size_bytes {
         options.insert("size".into(), format_size(size));
     }
-    format_parts(Some(&mount.volume), &options)
+    let path = mount.path.as_deref().map(|p| ("mp", p));
+    format_required_first(Some(&mount.volume), path, &options)
 }
 
 fn parse_ct_nic(text: &str) -> Result<CtNic, String> {
@@ -378,7 +398,7 @@ fn parse_ct_nic(text: &str) -> Result<CtNic, String> {
 
 fn format_ct_nic(nic: &CtNic) -> String {
     let mut options = nic.extra.clone();
-    options.insert("name".into(), nic.name.clone());
+    options.remove("name");
     for (key, value) in [
         ("bridge", &nic.bridge),
         ("hwaddr", &nic.hwaddr),
@@ -397,7 +417,16 @@ fn format_ct_nic(nic: &CtNic) -> String {
     if let Some(fw) = nic.firewall {
         options.insert("firewall".into(), format_bool(fw));
     }
-    format_parts(None, &options)
+    format_required_first(None, Some(("name", &nic.name)), &options)
+}
+
+/// Decodes `sshkeys` into one entry per non-empty line.
+fn ssh_key_lines(encoded: &str) -> Vec<String> {
+    decode_sshkeys(encoded)
+        .lines()
+        .map(|l| l.trim_end_matches('\r').to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 fn parse_vm(claim: &mut Claim) -> VmConfig {
@@ -447,18 +476,16 @@ fn parse_vm(claim: &mut Claim) -> VmConfig {
         user: claim.string("ciuser"),
         dns: claim.string("nameserver"),
         search: claim.string("searchdomain"),
-        ssh_keys: claim
-            .string("sshkeys")
-            .map(|s| {
-                decode_sshkeys(&s)
-                    .lines()
-                    .map(|l| l.trim_end_matches('\r').to_string())
-                    .filter(|l| !l.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default(),
         ..CloudInit::default()
     };
+    if let Some(encoded) = claim.string("sshkeys") {
+        ci.ssh_keys = ssh_key_lines(&encoded);
+        if encode_sshkeys(&ci.ssh_keys.join("\n")) != encoded {
+            // Another client's encoding (trailing newline, `%2b` case, ...): keep its spelling
+            // so it is written back unchanged while the keys stay the same.
+            claim.left.insert("sshkeys".to_string(), encoded);
+        }
+    }
     for (key, index) in claim.indexed("ipconfig") {
         if let Some(ip) = claim.take(&key, parse_ipconfig) {
             ci.ipconfigs.insert(index, ip);
@@ -566,12 +593,21 @@ pub fn format_guest_config(
             for (index, nic) in &vm.nics {
                 out.insert(format!("net{index}"), format_nic(nic));
             }
+            if vm.cloud_init.is_none() {
+                out.remove("sshkeys");
+            }
             if let Some(ci) = &vm.cloud_init {
                 put(&mut out, "ciuser", &ci.user);
                 put(&mut out, "nameserver", &ci.dns);
                 put(&mut out, "searchdomain", &ci.search);
-                if !ci.ssh_keys.is_empty() {
-                    out.insert("sshkeys".into(), encode_sshkeys(&ci.ssh_keys.join("\n")));
+                let original_matches = unmodelled
+                    .get("sshkeys")
+                    .is_some_and(|o| ssh_key_lines(o) == ci.ssh_keys);
+                if !original_matches {
+                    out.remove("sshkeys");
+                    if !ci.ssh_keys.is_empty() {
+                        out.insert("sshkeys".into(), encode_sshkeys(&ci.ssh_keys.join("\n")));
+                    }
                 }
                 for (index, ip) in &ci.ipconfigs {
                     out.insert(format!("ipconfig{index}"), format_ipconfig(ip));
@@ -744,6 +780,27 @@ mod tests {
         let mut back = format_guest_config(&config, &unmodelled);
         back.insert("name".into(), "web".into());
         assert_eq!(back, raw);
+    }
+
+    #[test]
+    fn other_clients_sshkeys_encoding_is_kept_until_the_keys_change() {
+        let raw = map(&[("sshkeys", "ssh-ed25519%20AAAA%20a%40b%0A")]);
+        let (config, unmodelled, _) = parse_guest_config(GuestKind::Qemu, &raw);
+        assert_eq!(format_guest_config(&config, &unmodelled), raw);
+        let GuestConfig::Vm(mut vm) = config else {
+            panic!("VM")
+        };
+        let ci = vm.cloud_init.as_mut().unwrap();
+        assert_eq!(ci.ssh_keys, vec!["ssh-ed25519 AAAA a@b"]);
+        ci.ssh_keys.push("ssh-rsa BBBB c@d".into());
+        let out = format_guest_config(&GuestConfig::Vm(vm.clone()), &unmodelled);
+        assert_eq!(
+            out["sshkeys"],
+            "ssh-ed25519%20AAAA%20a%40b%0Assh-rsa%20BBBB%20c%40d"
+        );
+        vm.cloud_init = None;
+        let out = format_guest_config(&GuestConfig::Vm(vm), &unmodelled);
+        assert!(!out.contains_key("sshkeys"));
     }
 
     #[test]

@@ -3,9 +3,10 @@
 //! `{"data": ...}` envelope, bounded concurrency, per-request timeouts and retries.
 //!
 //! Retry policy (pve-api/NOTES.md §3): reads are retried with jittered exponential backoff on
-//! connection errors and 502/503/595/596. Writes are retried only when the connection could not
-//! be established, which proves nothing was sent — a blindly retried create would make two
-//! guests.
+//! connection errors, 502/503/595/596, and a 500 whose message is none of PVE's definite
+//! answers (not found, locked, exists, conflict). Writes are retried only when the connection
+//! could not be established, which proves nothing was sent — a blindly retried create would
+//! make two guests.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -137,6 +138,26 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = inner.source();
     }
     text
+}
+
+/// Finds a rustls error in a reqwest error's chain. `io::Error::source` skips its own payload,
+/// so each io::Error's inner error is checked too.
+fn has_rustls_error(error: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 fn snippet(body: &[u8]) -> String {
@@ -457,20 +478,7 @@ impl Client {
             .unwrap_or_default();
         let body = match response.bytes().await {
             Ok(b) => b,
-            Err(e) => {
-                let mut attempt = self.transport_failure(e, request, timeout, idempotent);
-                if let Attempt::Failed { error, .. } = &mut attempt
-                    && let PveError::Unreachable { reason, .. } = error
-                {
-                    *error = PveError::Protocol {
-                        request: request.clone(),
-                        reason: format!(
-                            "the connection broke while reading the answer ({status}): {reason}"
-                        ),
-                    };
-                }
-                return attempt;
-            }
+            Err(e) => return self.transport_failure(e, request, timeout, idempotent),
         };
         tracing::debug!(
             method = %method, path, status = status.as_u16(),
@@ -488,10 +496,14 @@ impl Client {
         let code = status.as_u16();
         let (message, errors) = parse_error_body(&body);
         let message = message.filter(|m| !m.trim().is_empty()).unwrap_or(reason);
-        let retryable = idempotent && matches!(code, 502 | 503 | 595 | 596);
+        let error = classify(request.clone(), code, message, errors);
+        // 500 is also PVE's answer for not-found/locked/exists; only a generic 500 (pmxcfs
+        // hiccup, proxy error) is worth repeating, and only for a read.
+        let transient = matches!(code, 502 | 503 | 595 | 596)
+            || (code == 500 && matches!(error, PveError::Api { .. }));
         Attempt::Failed {
-            error: classify(request.clone(), code, message, errors),
-            retryable,
+            error,
+            retryable: idempotent && transient,
         }
     }
 
@@ -526,19 +538,7 @@ impl Client {
                 retryable: false,
             };
         }
-        let tls_failed = {
-            let mut source: Option<&dyn std::error::Error> = Some(&error);
-            let mut found = false;
-            while let Some(e) = source {
-                if e.downcast_ref::<rustls::Error>().is_some() {
-                    found = true;
-                    break;
-                }
-                source = e.source();
-            }
-            found
-        };
-        if tls_failed {
+        if error.is_connect() && (has_rustls_error(&error) || chain.contains("certificate")) {
             return Attempt::Failed {
                 error: PveError::Tls {
                     endpoint,
@@ -547,15 +547,24 @@ impl Client {
                 retryable: false,
             };
         }
-        // A failed connect proves nothing was sent: safe to retry even a write.
-        let retryable = error.is_connect() || idempotent;
+        if error.is_connect() {
+            // A failed connect proves nothing was sent: safe to retry even a write.
+            return Attempt::Failed {
+                error: PveError::Unreachable {
+                    request: request.clone(),
+                    endpoint,
+                    reason: chain,
+                },
+                retryable: true,
+            };
+        }
+        // Connected, then the exchange broke: the server may have acted on it.
         Attempt::Failed {
-            error: PveError::Unreachable {
+            error: PveError::Protocol {
                 request: request.clone(),
-                endpoint,
-                reason: chain,
+                reason: format!("the connection broke before the answer was complete: {chain}"),
             },
-            retryable,
+            retryable: idempotent,
         }
     }
 }

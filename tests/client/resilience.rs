@@ -30,7 +30,21 @@ async fn discovery_survives_ten_percent_5xx_and_drops() {
             .discover(|_, _| {})
             .await
             .expect("discovery with faults");
-        assert_eq!(faulty, clean);
+        // Node metrics (memory used, uptime) move between reads; everything else must match.
+        assert!(faulty.guests == clean.guests, "guests differ under faults");
+        assert!(
+            faulty.storages == clean.storages,
+            "storages differ under faults"
+        );
+        assert!(
+            faulty.networks == clean.networks,
+            "networks differ under faults"
+        );
+        assert!(faulty.pools == clean.pools, "pools differ under faults");
+        let names = |s: &proxmox_mpc::model::ClusterSnapshot| {
+            s.nodes.iter().map(|n| n.name.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(names(&faulty), names(&clean));
     }
     let failed = sim
         .control()

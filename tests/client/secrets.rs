@@ -38,7 +38,9 @@ async fn secrets_never_reach_logs_or_debug_output() {
         .with_writer(capture.clone())
         .with_ansi(false)
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // Global, not scoped: a scoped subscriber misses events whose callsites other test threads
+    // registered first. Other tests' logs land here too, which only widens the search.
+    tracing::subscriber::set_global_default(subscriber).expect("only this test sets it");
 
     let sim = homelab().await;
     let (token_id, token_secret) = sim.token(TokenKind::Full);
