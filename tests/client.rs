@@ -8,6 +8,7 @@ mod client {
     pub mod discovery;
     pub mod errors;
     pub mod fixtures;
+    pub mod lifecycle;
     pub mod resilience;
     pub mod secrets;
     pub mod tasks;

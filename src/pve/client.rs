@@ -51,6 +51,8 @@ pub struct ClientConfig {
     pub retry_base_delay: Duration,
     /// Timeout for guest-agent calls, which hang when the agent is absent.
     pub agent_timeout: Duration,
+    /// Age at which a login ticket is renewed (tickets live 2 hours; default 90 minutes).
+    pub ticket_renew_after: Duration,
 }
 
 impl ClientConfig {
@@ -67,6 +69,7 @@ impl ClientConfig {
             retries: 3,
             retry_base_delay: Duration::from_millis(200),
             agent_timeout: Duration::from_secs(5),
+            ticket_renew_after: TICKET_RENEW_AFTER,
         }
     }
 }
@@ -277,13 +280,27 @@ impl Client {
             .await
     }
 
-    /// As [`Client::call`], with a specific per-request timeout (guest-agent calls).
+    /// As [`Client::call`], with a specific per-request timeout.
     pub async fn call_with_timeout(
         &self,
         method: Method,
         path: &str,
         params: Params,
         timeout: Duration,
+    ) -> Result<Value, PveError> {
+        self.call_with_policy(method, path, params, timeout, self.inner.config.retries)
+            .await
+    }
+
+    /// As [`Client::call`], with a specific timeout and retry budget (guest-agent calls use
+    /// none: an absent agent should fail fast, not be asked four times).
+    pub async fn call_with_policy(
+        &self,
+        method: Method,
+        path: &str,
+        params: Params,
+        timeout: Duration,
+        retries: u32,
     ) -> Result<Value, PveError> {
         let request = RequestInfo::new(method.as_str(), path);
         let idempotent = method == Method::GET;
@@ -309,7 +326,7 @@ impl Client {
                             }
                         }
                     }
-                    if !retryable || attempt >= self.inner.config.retries {
+                    if !retryable || attempt >= retries {
                         return Err(error);
                     }
                     attempt += 1;
@@ -340,14 +357,17 @@ impl Client {
         let mut guard = self.inner.ticket.lock().await;
         let needs_login = guard
             .as_ref()
-            .is_none_or(|t| t.obtained.elapsed() >= TICKET_RENEW_AFTER);
+            .is_none_or(|t| t.obtained.elapsed() >= self.inner.config.ticket_renew_after);
         if needs_login {
             // Renew with the current ticket as password while it is still valid; else log in.
             let renew_with = guard.as_ref().map(|t| t.ticket.clone());
             let fresh = match renew_with {
                 Some(ticket) => match self.login(username, &ticket).await {
                     Ok(fresh) => fresh,
-                    Err(_) => self.login(username, password).await?,
+                    Err(e) => {
+                        tracing::debug!(error = e.kind(), "ticket renewal refused; logging in");
+                        self.login(username, password).await?
+                    }
                 },
                 None => self.login(username, password).await?,
             };

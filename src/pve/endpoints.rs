@@ -446,7 +446,7 @@ impl Client {
             guest_path(node, GuestKind::Qemu, vmid)
         );
         let timeout = self.config().agent_timeout;
-        self.call_with_timeout(Method::GET, &path, Params::new(), timeout)
+        self.call_with_policy(Method::GET, &path, Params::new(), timeout, 0)
             .await
     }
 }
