@@ -238,6 +238,15 @@ impl Ui {
 /// A running spinner; cleared on drop.
 pub struct Spinner(Option<indicatif::ProgressBar>);
 
+impl Spinner {
+    /// Replaces the message (progress of long work, such as `/sync`'s guests read / total).
+    pub fn set_message(&self, message: &str) {
+        if let Some(bar) = &self.0 {
+            bar.set_message(message.to_string());
+        }
+    }
+}
+
 impl Drop for Spinner {
     fn drop(&mut self) {
         if let Some(bar) = self.0.take() {

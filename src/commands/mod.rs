@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod help;
 pub mod init;
 pub mod status;
+pub mod sync;
 
 use clap::ArgMatches;
 
@@ -39,6 +40,13 @@ pub async fn run(
         "init" => init::run(ctx, &init::InitArgs::from_matches(args)).await,
         "status" => status::run(ctx, args.get_flag("live")).await,
         "doctor" => doctor::run(ctx).await,
+        "sync" => {
+            let options = crate::iac::sync::SyncOptions {
+                adopt: args.get_flag("adopt"),
+                prune: args.get_flag("prune"),
+            };
+            sync::run(ctx, options).await
+        }
         "config" => {
             let words: Vec<String> = ["action", "key", "value"]
                 .iter()

@@ -243,12 +243,24 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "sync",
         aliases: &[],
         summary: "Import the cluster into the workspace files",
-        usage: "/sync",
-        details: "Not available yet in this build.",
-        flags: &[],
+        usage: "/sync [--adopt] [--prune] [-o table|json|yaml]",
+        details: "Reads the whole cluster (one request per guest), stores it as a numbered snapshot in state.db and writes\n\
+                  terraform/ (bpg/proxmox resources with import blocks), ansible/, tests/ and docs/. Only files whose content\n\
+                  changed are written. A guest whose file differs from the server is reported field by field and its file is\n\
+                  left alone; a guest gone from the server keeps its file. Templates can be overridden in .proxmox/templates/.",
+        flags: &[
+            flag(
+                "adopt",
+                "Rewrite the files of drifted guests with the live values",
+            ),
+            flag(
+                "prune",
+                "Remove the files of guests that are gone from the server",
+            ),
+        ],
         positionals: &[],
         scope: Scope::Both,
-        availability: Availability::Planned,
+        availability: Availability::Ready,
     },
     CommandSpec {
         name: "plan",

@@ -1,0 +1,309 @@
+//! `/sync`: import the live cluster into the workspace as Terraform, Ansible, test specs and
+//! docs. Discovery (progress: guests read / total) -> a numbered snapshot in `state.db` ->
+//! render -> write what changed. Drift between a guest's file and the server is reported field
+//! by field and the file left alone (`--adopt` takes the live values); guests gone from the
+//! server keep their files (`--prune` removes them).
+//!
+//! The snapshot is recorded only after discovery finished and nothing is written before every
+//! file is rendered, so an interrupted sync leaves the previous files and snapshot as they were.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::commands::{Ctx, Report, connect};
+use crate::error::CommandError;
+use crate::iac::sync::{GuestOutcome, SyncOptions, SyncReport, sync_workspace};
+use crate::iac::terraform::StorageConfigs;
+use crate::iac::{IacError, Templates};
+use crate::model::{ClusterSnapshot, GuestKind, GuestStatus, NodeStatus};
+use crate::pve::Client;
+use crate::state::{SnapshotSummary, StateDb};
+use crate::ui::{Item, Table};
+
+/// What `/sync` did, for the front end and for tests.
+#[derive(Debug, Clone)]
+pub struct SyncRun {
+    pub snapshot: ClusterSnapshot,
+    /// Serial of the snapshot row in state.db, when a database was given.
+    pub serial: Option<i64>,
+    /// Discovery's notes (guests gone mid-read, keys kept verbatim, offline nodes).
+    pub discovery_warnings: Vec<String>,
+    pub report: SyncReport,
+}
+
+impl From<IacError> for CommandError {
+    fn from(e: IacError) -> Self {
+        let hint = match &e {
+            IacError::Template { .. } => {
+                "fix or remove the template override in .proxmox/templates/ (the built-in one is used when none is there)"
+            }
+            IacError::Parse { .. } => "fix the file by hand, or move it away and run /sync again",
+            IacError::Read { .. } | IacError::Write { .. } => {
+                "check that the workspace folder is writable and has space"
+            }
+        };
+        CommandError::user(e.to_string()).hint(hint)
+    }
+}
+
+/// Returns the counts `/status` shows for a snapshot.
+pub fn summarize(snapshot: &ClusterSnapshot) -> SnapshotSummary {
+    let mut summary = SnapshotSummary::default();
+    for n in &snapshot.nodes {
+        if n.status == NodeStatus::Online {
+            summary.nodes_online += 1;
+        } else {
+            summary.nodes_offline += 1;
+        }
+    }
+    for g in &snapshot.guests {
+        let state = match (g.template, g.status) {
+            (true, _) => "template",
+            (_, GuestStatus::Running) => "running",
+            (_, GuestStatus::Stopped) => "stopped",
+            (_, GuestStatus::Paused) => "paused",
+            (_, GuestStatus::Unknown) => "unknown",
+        };
+        let map = match g.kind {
+            GuestKind::Qemu => &mut summary.vms,
+            GuestKind::Lxc => &mut summary.containers,
+        };
+        *map.entry(state.to_string()).or_insert(0) += 1;
+    }
+    summary
+}
+
+/// Reads the cluster's storage configuration (`GET /storage`: paths, volume groups, servers),
+/// which the per-node storage list does not carry. One request.
+pub async fn storage_configs(client: &Client) -> Result<StorageConfigs, crate::pve::PveError> {
+    let list: Vec<serde_json::Value> = client.get("/storage", Vec::new()).await?;
+    let mut out = StorageConfigs::new();
+    for entry in list {
+        let Some(obj) = entry.as_object() else {
+            continue;
+        };
+        let Some(id) = obj.get("storage").and_then(|v| v.as_str()) else {
+            continue;
+        };
+        let fields: BTreeMap<String, String> = obj
+            .iter()
+            .filter_map(|(k, v)| {
+                let text = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Number(n) => n.to_string(),
+                    serde_json::Value::Bool(b) => u8::from(*b).to_string(),
+                    _ => return None,
+                };
+                Some((k.clone(), text))
+            })
+            .collect();
+        out.insert(id.to_string(), fields);
+    }
+    Ok(out)
+}
+
+/// Discovers the cluster through `client`, records the snapshot in `db` (if given) and syncs
+/// the workspace at `root`. `progress(done, total)` follows the guest configs being read.
+pub async fn sync_with(
+    client: &Client,
+    root: &Path,
+    db: Option<(&StateDb, &str)>,
+    options: SyncOptions,
+    progress: impl Fn(usize, usize),
+) -> Result<SyncRun, CommandError> {
+    let endpoint = client.endpoint().to_string();
+    let discovery = client
+        .discover_detailed(progress)
+        .await
+        .map_err(|e| connect::pve_error(e, &endpoint))?;
+    let mut discovery_warnings = discovery.warnings;
+    let configs = match storage_configs(client).await {
+        Ok(c) => c,
+        Err(e) => {
+            discovery_warnings.push(format!(
+                "cannot read the storage configuration (GET /storage: {e}); storages are documented but not imported"
+            ));
+            StorageConfigs::new()
+        }
+    };
+    let snapshot = discovery.snapshot;
+    let serial = match db {
+        Some((db, environment)) => {
+            let summary = serde_json::to_value(summarize(&snapshot)).unwrap_or_default();
+            let data = serde_json::to_string(&snapshot)
+                .map_err(|e| CommandError::internal(format!("cannot store the snapshot: {e}")))?;
+            Some(
+                db.record_snapshot(environment, &endpoint, &summary, &data)
+                    .await?,
+            )
+        }
+        None => None,
+    };
+    let templates = Templates::with_overrides(Some(&root.join(".proxmox/templates")))?;
+    let report = sync_workspace(root, &templates, &snapshot, &configs, options)?;
+    Ok(SyncRun {
+        snapshot,
+        serial,
+        discovery_warnings,
+        report,
+    })
+}
+
+/// Runs `/sync` in the current workspace.
+pub async fn run(ctx: &mut Ctx, options: SyncOptions) -> Result<Report, CommandError> {
+    let root = ctx.workspace()?.root().to_path_buf();
+    let config = ctx.config()?.clone();
+    let env = config.active_env().clone();
+    let token = ctx.resolve_token(&env)?;
+    let client = connect::client(&env, &token)?;
+    // Discovery reads every guest: allow the client's normal retries rather than the
+    // interactive single retry.
+    let mut client_config = client.config().clone();
+    client_config.retries = 3;
+    let client = Client::new(client_config).map_err(|e| connect::pve_error(e, &env.endpoint))?;
+    ctx.state().await?;
+    let db = ctx
+        .state_if_open()
+        .cloned()
+        .ok_or_else(|| CommandError::internal("the state database did not open"))?;
+    let spinner = ctx.ui.spinner(&format!("Reading {}", env.endpoint));
+    let run = sync_with(
+        &client,
+        &root,
+        Some((&db, config.active.as_str())),
+        options,
+        |done, total| spinner.set_message(&format!("Reading guest configs {done}/{total}")),
+    )
+    .await;
+    drop(spinner);
+    let run = run?;
+    Ok(render(&run))
+}
+
+fn outcome_word(outcome: &GuestOutcome) -> &'static str {
+    match outcome {
+        GuestOutcome::New => "new",
+        GuestOutcome::Unchanged => "unchanged",
+        GuestOutcome::Drift(_) => "drift",
+        GuestOutcome::Adopted(_) => "adopted",
+        GuestOutcome::Gone => "gone",
+        GuestOutcome::Pruned => "pruned",
+    }
+}
+
+/// Turns a sync into report items: a table of the guests that are not unchanged, drift field
+/// by field, warnings, and one status line.
+pub fn render(run: &SyncRun) -> Report {
+    let report = &run.report;
+    let mut items = Vec::new();
+    let mut table = Table::new(&["vmid", "name", "outcome", "file"]);
+    for g in report
+        .guests
+        .iter()
+        .filter(|g| g.outcome != GuestOutcome::Unchanged)
+    {
+        table.row(vec![
+            g.vmid.to_string(),
+            g.name.clone(),
+            outcome_word(&g.outcome).to_string(),
+            g.file.clone(),
+        ]);
+    }
+    let counts = report.counts();
+    items.push(Item::Data {
+        value: json!({
+            "serial": run.serial,
+            "guests": report.guests,
+            "counts": counts,
+            "written": report.written,
+            "removed": report.removed,
+            "unchanged_files": report.unchanged_files,
+            "warnings": report.warnings,
+            "discovery_warnings": run.discovery_warnings,
+        }),
+        table,
+    });
+    for g in &report.guests {
+        match &g.outcome {
+            GuestOutcome::Drift(fields) | GuestOutcome::Adopted(fields) => {
+                let verb = if matches!(g.outcome, GuestOutcome::Drift(_)) {
+                    "differs from its file (file left as is)"
+                } else {
+                    "differed from its file (file now holds the live values)"
+                };
+                let lines: Vec<String> = fields
+                    .iter()
+                    .map(|f| {
+                        format!(
+                            "  {}: file {} -> live {}",
+                            f.field,
+                            f.file.as_deref().unwrap_or("(not set)"),
+                            f.live.as_deref().unwrap_or("(not set)")
+                        )
+                    })
+                    .collect();
+                items.push(Item::Warning(format!(
+                    "guest {} ({}) {verb}:\n{}",
+                    g.vmid,
+                    g.file,
+                    lines.join("\n")
+                )));
+            }
+            GuestOutcome::Gone => items.push(Item::Warning(format!(
+                "guest {} ({}) is gone from the server; its file is kept",
+                g.vmid, g.file
+            ))),
+            _ => {}
+        }
+        for w in &g.warnings {
+            if g.outcome != GuestOutcome::Unchanged {
+                items.push(Item::Warning(format!("guest {}: {w}", g.vmid)));
+            }
+        }
+    }
+    for w in run.discovery_warnings.iter().chain(&report.warnings) {
+        items.push(Item::Warning(w.clone()));
+    }
+    let n = |k: &str| counts.get(k).copied().unwrap_or(0);
+    let summary = format!(
+        "{} new, {} unchanged, {} drift, {} adopted, {} gone, {} pruned",
+        n("new"),
+        n("unchanged"),
+        n("drift"),
+        n("adopted"),
+        n("gone"),
+        n("pruned")
+    );
+    let serial = run
+        .serial
+        .map(|s| format!(" (snapshot {s})"))
+        .unwrap_or_default();
+    if report.changed_nothing() {
+        items.push(Item::Status(format!(
+            "Synced {} guests{serial}: {summary}. Nothing changed: all {} files were already up to date.",
+            run.snapshot.guests.len(),
+            report.unchanged_files
+        )));
+    } else {
+        items.push(Item::Status(format!(
+            "Synced {} guests{serial}: {summary}. Wrote {} files, removed {}, {} unchanged.",
+            run.snapshot.guests.len(),
+            report.written.len(),
+            report.removed.len(),
+            report.unchanged_files
+        )));
+    }
+    if n("drift") > 0 {
+        items.push(Item::Hint(
+            "keep the files and change the server with /plan and /apply, or take the live values with /sync --adopt".into(),
+        ));
+    }
+    if n("gone") > 0 {
+        items.push(Item::Hint(
+            "remove the files of gone guests with /sync --prune".into(),
+        ));
+    }
+    items
+}

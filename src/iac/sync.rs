@@ -1,0 +1,399 @@
+//! The `/sync` engine: given a discovered snapshot and a workspace folder, decides what every
+//! generated file should hold, compares guests already in the files with the live ones, and
+//! writes only what changed, each file atomically.
+//!
+//! Rules: a guest new on the server gets its file; a guest whose file differs from the server
+//! is reported field by field as drift and its file left alone (`adopt` takes the live values);
+//! a file whose guest is gone is reported and kept (`prune` removes it). Everything is rendered
+//! in memory before the first write, so a failure while rendering leaves every file as it was.
+//! Generated text holds no timestamps, ports or fingerprints, so a second sync with nothing
+//! changed writes no byte.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::names::assign_guest_idents;
+use super::reader::{GuestFile, read_workspace_guests};
+use super::terraform::{self, StorageConfigs};
+use super::view::{file_view, raw_config};
+use super::{IacError, Templates, ansible, docs, spec};
+use crate::model::{ClusterSnapshot, Guest, GuestStatus};
+
+/// What the user asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncOptions {
+    /// Rewrite drifted guest files with the live values.
+    pub adopt: bool,
+    /// Remove the files of guests that are gone from the server.
+    pub prune: bool,
+}
+
+/// One field that differs between a guest's file and the live guest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldDrift {
+    /// PVE config key (`memory`, `net0`) or `node`, `pool`, `state`.
+    pub field: String,
+    pub file: Option<String>,
+    pub live: Option<String>,
+}
+
+/// What happened to one guest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome", content = "fields")]
+pub enum GuestOutcome {
+    /// Not in the files before: imported now.
+    New,
+    /// Same as its file.
+    Unchanged,
+    /// Differs from its file; the file was left alone.
+    Drift(Vec<FieldDrift>),
+    /// Differed from its file; the file now holds the live values (`--adopt`).
+    Adopted(Vec<FieldDrift>),
+    /// In the files but not on the server; the file is kept.
+    Gone,
+    /// In the files but not on the server; the file was removed (`--prune`).
+    Pruned,
+}
+
+/// One guest's line in the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GuestReport {
+    pub vmid: u32,
+    pub name: String,
+    /// File path relative to the workspace.
+    pub file: String,
+    #[serde(flatten)]
+    pub outcome: GuestOutcome,
+    /// What a reviewer should look at (from rendering).
+    pub warnings: Vec<String>,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SyncReport {
+    pub guests: Vec<GuestReport>,
+    /// Files written (new or changed content), relative to the workspace.
+    pub written: Vec<String>,
+    /// Files removed (`--prune`).
+    pub removed: Vec<String>,
+    /// Generated files whose content was already right.
+    pub unchanged_files: usize,
+    /// Problems worth knowing that did not stop the sync.
+    pub warnings: Vec<String>,
+}
+
+impl SyncReport {
+    /// Returns how many guests had each outcome: new, unchanged, drift, adopted, gone, pruned.
+    pub fn counts(&self) -> BTreeMap<&'static str, usize> {
+        let mut out = BTreeMap::new();
+        for g in &self.guests {
+            let key = match g.outcome {
+                GuestOutcome::New => "new",
+                GuestOutcome::Unchanged => "unchanged",
+                GuestOutcome::Drift(_) => "drift",
+                GuestOutcome::Adopted(_) => "adopted",
+                GuestOutcome::Gone => "gone",
+                GuestOutcome::Pruned => "pruned",
+            };
+            *out.entry(key).or_insert(0) += 1;
+        }
+        out
+    }
+
+    /// Returns true when no file was written or removed.
+    pub fn changed_nothing(&self) -> bool {
+        self.written.is_empty() && self.removed.is_empty()
+    }
+}
+
+/// Compares a guest as its file describes it with the live guest, field by field.
+pub fn guest_drift(file: &Guest, live: &Guest) -> Vec<FieldDrift> {
+    let live = file_view(live);
+    let mut out = Vec::new();
+    let mut pseudo = |field: &str, a: Option<String>, b: Option<String>| {
+        if a != b {
+            out.push(FieldDrift {
+                field: field.to_string(),
+                file: a,
+                live: b,
+            });
+        }
+    };
+    pseudo("node", Some(file.node.clone()), Some(live.node.clone()));
+    pseudo("pool", file.pool.clone(), live.pool.clone());
+    let state = |g: &Guest| {
+        Some(
+            if g.status == GuestStatus::Running {
+                "running"
+            } else {
+                "stopped"
+            }
+            .to_string(),
+        )
+    };
+    pseudo("state", state(file), state(&live));
+    let a = raw_config(file);
+    let b = raw_config(&live);
+    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    for key in keys {
+        if a.get(key) != b.get(key) {
+            out.push(FieldDrift {
+                field: key.clone(),
+                file: a.get(key).cloned(),
+                live: b.get(key).cloned(),
+            });
+        }
+    }
+    out
+}
+
+/// Everything a sync decided, before anything is written.
+#[derive(Debug, Default)]
+pub struct SyncPlan {
+    /// Path relative to the workspace -> full content.
+    pub writes: BTreeMap<String, String>,
+    pub removes: Vec<String>,
+    pub report: SyncReport,
+}
+
+fn vmid_of(file: &GuestFile) -> u32 {
+    file.import_id
+        .as_deref()
+        .and_then(|id| id.rsplit_once('/'))
+        .and_then(|(_, vmid)| vmid.parse().ok())
+        .unwrap_or(file.guest.vmid)
+}
+
+fn rel(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+/// Decides the content of every generated file for `snapshot` in the workspace at `root`.
+pub fn plan_sync(
+    root: &Path,
+    templates: &Templates,
+    snapshot: &ClusterSnapshot,
+    storage_configs: &StorageConfigs,
+    options: SyncOptions,
+) -> Result<SyncPlan, IacError> {
+    let mut plan = SyncPlan::default();
+    let existing = read_workspace_guests(root);
+    let mut reserved = BTreeSet::new();
+    for e in &existing.errors {
+        plan.report
+            .warnings
+            .push(format!("{e}; the file is left as it is"));
+        if let IacError::Parse { path, .. } | IacError::Read { path, .. } = e
+            && let Some(stem) = path.file_stem()
+        {
+            reserved.insert(stem.to_string_lossy().to_string());
+        }
+    }
+    let mut by_vmid: BTreeMap<u32, &GuestFile> = BTreeMap::new();
+    for f in &existing.files {
+        let vmid = vmid_of(f);
+        if let Some(other) = by_vmid.insert(vmid, f) {
+            plan.report.warnings.push(format!(
+                "{} and {} both describe guest {vmid}; only the second is compared",
+                rel(root, &other.path),
+                rel(root, &f.path)
+            ));
+        }
+    }
+    let live: BTreeMap<u32, &Guest> = snapshot.guests.iter().map(|g| (g.vmid, g)).collect();
+    for (vmid, f) in &by_vmid {
+        if !live.contains_key(vmid) {
+            reserved.insert(f.ident.clone());
+        }
+    }
+    let existing_idents: BTreeMap<u32, String> = by_vmid
+        .iter()
+        .filter(|(vmid, _)| live.contains_key(vmid))
+        .map(|(vmid, f)| (*vmid, f.ident.clone()))
+        .collect();
+    let pairs: Vec<(u32, &str)> = snapshot
+        .guests
+        .iter()
+        .map(|g| (g.vmid, g.name.as_str()))
+        .collect();
+    let idents = assign_guest_idents(&pairs, &existing_idents, &reserved);
+    let pool_idents = terraform::pool_idents(&snapshot.pools);
+
+    let mut spec_guests: Vec<(String, Guest)> = Vec::new();
+    for guest in &snapshot.guests {
+        let ident = &idents[&guest.vmid];
+        let rendered = terraform::render_guest(templates, guest, ident, &pool_idents)?;
+        let (file, outcome) = match by_vmid.get(&guest.vmid) {
+            None => {
+                let file = format!("terraform/guests/{ident}.tf");
+                plan.writes.insert(file.clone(), rendered.text);
+                spec_guests.push((ident.clone(), guest.clone()));
+                (file, GuestOutcome::New)
+            }
+            Some(existing) => {
+                let file = rel(root, &existing.path);
+                let drift = guest_drift(&existing.guest, guest);
+                if drift.is_empty() {
+                    spec_guests.push((ident.clone(), guest.clone()));
+                    (file, GuestOutcome::Unchanged)
+                } else if options.adopt {
+                    plan.writes.insert(file.clone(), rendered.text);
+                    spec_guests.push((ident.clone(), guest.clone()));
+                    (file, GuestOutcome::Adopted(drift))
+                } else {
+                    // The file is the desired state: its spec says what the file says.
+                    spec_guests.push((ident.clone(), existing.guest.clone()));
+                    (file, GuestOutcome::Drift(drift))
+                }
+            }
+        };
+        plan.report.guests.push(GuestReport {
+            vmid: guest.vmid,
+            name: guest.name.clone(),
+            file,
+            outcome,
+            warnings: rendered.view.warnings,
+        });
+    }
+    for (vmid, f) in &by_vmid {
+        if live.contains_key(vmid) {
+            continue;
+        }
+        let file = rel(root, &f.path);
+        let outcome = if options.prune {
+            plan.removes.push(file.clone());
+            plan.removes.push(format!("tests/{}.yml", f.ident));
+            GuestOutcome::Pruned
+        } else {
+            GuestOutcome::Gone
+        };
+        plan.report.guests.push(GuestReport {
+            vmid: *vmid,
+            name: f.guest.name.clone(),
+            file,
+            outcome,
+            warnings: Vec::new(),
+        });
+    }
+    plan.report.guests.sort_by_key(|g| g.vmid);
+
+    plan.writes.insert(
+        "terraform/provider.tf".into(),
+        terraform::render_provider(templates, snapshot)?,
+    );
+    plan.writes.insert(
+        "terraform/variables.tf".into(),
+        terraform::render_variables(templates)?,
+    );
+    plan.writes.insert(
+        "terraform/pools.tf".into(),
+        terraform::render_pools(templates, &snapshot.pools)?,
+    );
+    plan.writes.insert(
+        "terraform/networks.tf".into(),
+        terraform::render_networks(templates, &snapshot.networks)?,
+    );
+    let (storages, skipped) =
+        terraform::render_storages(templates, &snapshot.storages, storage_configs)?;
+    plan.writes.insert("terraform/storages.tf".into(), storages);
+    plan.report.warnings.extend(skipped);
+
+    plan.writes.insert(
+        "ansible/inventory.yml".into(),
+        ansible::render_inventory(templates, snapshot, &idents)?,
+    );
+    plan.writes.insert(
+        "ansible/provision.yml".into(),
+        ansible::render_provision(templates, snapshot)?,
+    );
+    plan.writes.insert(
+        "ansible/site.yml".into(),
+        ansible::render_site(templates, snapshot, &idents)?,
+    );
+    for (group, _) in ansible::role_groups(snapshot, &idents) {
+        let path = format!("ansible/roles/{group}/tasks/main.yml");
+        if !root.join(&path).exists() {
+            plan.writes
+                .insert(path, ansible::render_role_tasks(templates, &group)?);
+        }
+    }
+    for (ident, guest) in &spec_guests {
+        plan.writes.insert(
+            format!("tests/{ident}.yml"),
+            spec::render_spec(templates, guest)?,
+        );
+    }
+    plan.writes.insert(
+        "docs/inventory.md".into(),
+        docs::render_inventory_doc(templates, snapshot)?,
+    );
+    Ok(plan)
+}
+
+/// Writes the plan's files (only those whose content differs) and removes the pruned ones.
+pub fn apply_sync(root: &Path, mut plan: SyncPlan) -> Result<SyncReport, IacError> {
+    for (rel_path, text) in &plan.writes {
+        let path = root.join(rel_path);
+        if std::fs::read(&path).is_ok_and(|old| old == text.as_bytes()) {
+            plan.report.unchanged_files += 1;
+            continue;
+        }
+        write_atomic(&path, text.as_bytes())?;
+        plan.report.written.push(rel_path.clone());
+    }
+    for rel_path in &plan.removes {
+        let path = root.join(rel_path);
+        match std::fs::remove_file(&path) {
+            Ok(()) => plan.report.removed.push(rel_path.clone()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(IacError::Write {
+                    path,
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(plan.report)
+}
+
+/// Plans and applies a sync.
+pub fn sync_workspace(
+    root: &Path,
+    templates: &Templates,
+    snapshot: &ClusterSnapshot,
+    storage_configs: &StorageConfigs,
+    options: SyncOptions,
+) -> Result<SyncReport, IacError> {
+    let plan = plan_sync(root, templates, snapshot, storage_configs, options)?;
+    apply_sync(root, plan)
+}
+
+/// Writes a file through a temporary file in the same folder and a rename, so a reader never
+/// sees half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IacError> {
+    let err = |e: std::io::Error| IacError::Write {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    std::fs::create_dir_all(&dir).map_err(err)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        err(e)
+    })
+}
