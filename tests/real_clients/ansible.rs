@@ -1,0 +1,171 @@
+//! Ansible's community.proxmox collection (1.4, bundled with ansible 12.3) against the simulator:
+//! the `proxmox` inventory plugin lists the homelab with the groups a user relies on, and a
+//! playbook creates and removes a VM with `proxmox_kvm`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use crate::support::{SimUnderTest, Venv, ansible_file, python_fixture};
+
+/// Groups (name -> hosts) in `ansible-inventory --list` output, leaving out `all`/`ungrouped`
+/// and groups without hosts (the listing omits those anyway).
+fn groups_of(listing: &Value) -> BTreeMap<String, BTreeSet<String>> {
+    let mut groups = BTreeMap::new();
+    for (name, body) in listing.as_object().expect("the listing is a JSON object") {
+        if name == "_meta" || name == "all" || name == "ungrouped" {
+            continue;
+        }
+        let hosts: BTreeSet<String> = body["hosts"]
+            .as_array()
+            .map(|hosts| {
+                hosts
+                    .iter()
+                    .map(|h| h.as_str().expect("host names are strings").to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !hosts.is_empty() {
+            groups.insert(name.clone(), hosts);
+        }
+    }
+    groups
+}
+
+/// ansible-inventory marks values that came from the API as unsafe (not to be templated) and
+/// prints them as `{"__ansible_unsafe": value}`; returns the plain value.
+fn plain(value: &Value) -> &Value {
+    value.get("__ansible_unsafe").unwrap_or(value)
+}
+
+fn expected_groups(expected: &Value) -> BTreeMap<String, BTreeSet<String>> {
+    expected["groups"]
+        .as_object()
+        .expect("expected_homelab_groups.json has a `groups` object")
+        .iter()
+        .map(|(name, hosts)| {
+            let hosts = hosts
+                .as_array()
+                .expect("each expected group is a list of hosts")
+                .iter()
+                .map(|h| h.as_str().expect("host names are strings").to_string())
+                .collect();
+            (name.clone(), hosts)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inventory_plugin_lists_every_homelab_guest_in_the_expected_groups() {
+    let venv = Venv::find();
+    let sut = SimUnderTest::homelab().await;
+    let mut cmd = sut.ansible(&venv, "ansible-inventory");
+    cmd.arg("-i")
+        .arg(ansible_file("homelab.proxmox.yml"))
+        .arg("--list");
+    let (output, took) = sut.run(cmd, "ansible-inventory --list").await;
+    eprintln!("ansible-inventory took {took:?}");
+    let listing: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
+        panic!(
+            "ansible-inventory printed no JSON ({err}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    });
+
+    let expected = python_fixture("expected_homelab_groups.json");
+    let want = expected_groups(&expected);
+    let got = groups_of(&listing);
+    let missing: Vec<_> = want.keys().filter(|g| !got.contains_key(*g)).collect();
+    let extra: Vec<_> = got.keys().filter(|g| !want.contains_key(*g)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "groups missing from the plugin's output: {missing:?}; groups not expected: {extra:?}"
+    );
+    for (group, hosts) in &want {
+        assert_eq!(&got[group], hosts, "hosts of group {group}");
+    }
+
+    // Each guest host carries the facts the plugin derives from the API.
+    let hostvars = &listing["_meta"]["hostvars"];
+    for (name, facts) in expected["hosts"]
+        .as_object()
+        .expect("expected_homelab_groups.json has a `hosts` object")
+    {
+        let vars = &hostvars[name];
+        assert!(
+            vars.is_object(),
+            "host {name} has no variables in the listing"
+        );
+        assert_eq!(
+            plain(&vars["proxmox_vmid"]),
+            &facts["vmid"],
+            "proxmox_vmid of {name}"
+        );
+        assert_eq!(
+            plain(&vars["proxmox_node"]),
+            &facts["node"],
+            "proxmox_node of {name}"
+        );
+        assert_eq!(
+            plain(&vars["proxmox_vmtype"]),
+            &facts["type"],
+            "proxmox_vmtype of {name}"
+        );
+        assert_eq!(
+            plain(&vars["proxmox_status"]),
+            &facts["status"],
+            "proxmox_status of {name}"
+        );
+    }
+
+    // Listing an inventory never writes.
+    assert_eq!(
+        sut.control().write_count(),
+        0,
+        "the inventory plugin wrote to the cluster"
+    );
+    sut.assert_all_requests_authenticated("ansible-inventory");
+    sut.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxmox_kvm_playbook_creates_and_removes_a_vm() {
+    let venv = Venv::find();
+    let sut = SimUnderTest::homelab().await;
+    let control = sut.control();
+    let guests_before = control.guest_count();
+
+    let mut cmd = sut.ansible(&venv, "ansible-playbook");
+    cmd.arg("-i")
+        .arg("localhost,")
+        .arg("-e")
+        .arg("vm_name=ansible-kvm vm_node=pve2")
+        .arg(ansible_file("create_remove_vm.yml"));
+    let (output, took) = sut.run(cmd, "ansible-playbook create_remove_vm.yml").await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    eprintln!("ansible-playbook took {took:?}");
+    assert!(
+        stdout.contains("ok=") && stdout.contains("failed=0"),
+        "the play recap shows no failure: {stdout}"
+    );
+
+    assert_eq!(
+        control.guest_count(),
+        guests_before,
+        "the VM was not removed"
+    );
+    let routes = control.route_counts();
+    let count = |route: &str| routes.get(route).copied().unwrap_or(0);
+    assert_eq!(
+        count("POST /nodes/{node}/qemu"),
+        1,
+        "one create: {routes:?}"
+    );
+    assert_eq!(
+        count("DELETE /nodes/{node}/qemu/{vmid}"),
+        1,
+        "one destroy: {routes:?}"
+    );
+    sut.assert_all_requests_authenticated("ansible-playbook");
+    sut.stop().await;
+}

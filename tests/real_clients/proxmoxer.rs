@@ -1,0 +1,78 @@
+//! proxmoxer 2.3 (tests/python/proxmoxer_flow.py) walks one VM through its life on the simulator.
+
+use crate::support::{SimUnderTest, Venv, python_script};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxmoxer_lists_creates_starts_and_destroys_a_vm() {
+    let venv = Venv::find();
+    let sut = SimUnderTest::homelab().await;
+    let control = sut.control();
+    let guests_before = control.guest_count();
+
+    let mut cmd = sut.tool(&venv, "python");
+    cmd.arg(python_script("proxmoxer_flow.py"))
+        .env("PMPC_SIM_URL", sut.sim.url())
+        .env("PMPC_SIM_TOKEN_ID", sut.sim.token_id())
+        .env("PMPC_SIM_TOKEN_SECRET", sut.sim.token_secret())
+        .env("PMPC_SIM_CA_FILE", &sut.ca_file);
+    let (output, took) = sut.run(cmd, "proxmoxer_flow.py").await;
+
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|err| panic!("the script's summary is not JSON ({err}): {stdout}"));
+    eprintln!("proxmoxer flow took {took:?}: {summary}");
+
+    // What proxmoxer saw is what the simulator holds.
+    assert_eq!(
+        summary["nodes"],
+        serde_json::json!(["pve1", "pve2", "pve3"])
+    );
+    assert_eq!(
+        summary["guests"].as_u64(),
+        Some(guests_before as u64),
+        "proxmoxer listed a different number of guests than the simulator holds"
+    );
+    assert_eq!(
+        summary["qemu"].as_u64().unwrap_or(0) + summary["lxc"].as_u64().unwrap_or(0),
+        guests_before as u64
+    );
+    assert!(
+        summary["lxc"].as_u64().unwrap_or(0) > 0,
+        "homelab has containers: {summary}"
+    );
+
+    // The VM it created is gone again, and nothing else changed in number.
+    let vmid = summary["created_vmid"].as_u64().expect("created_vmid") as u32;
+    assert!(
+        control.guest_config(vmid).is_none(),
+        "VM {vmid} still exists after proxmoxer destroyed it"
+    );
+    assert_eq!(control.guest_count(), guests_before);
+
+    // The calls went where a proxmoxer user's calls go, with the test's token.
+    let routes = control.route_counts();
+    let count = |route: &str| routes.get(route).copied().unwrap_or(0);
+    assert_eq!(count("POST /nodes/{node}/qemu"), 1, "routes: {routes:?}");
+    assert_eq!(
+        count("POST /nodes/{node}/qemu/{vmid}/status/start"),
+        2,
+        "routes: {routes:?}"
+    );
+    assert_eq!(
+        count("POST /nodes/{node}/qemu/{vmid}/status/stop"),
+        1,
+        "routes: {routes:?}"
+    );
+    // one refused (running), one that destroyed it
+    assert_eq!(
+        count("DELETE /nodes/{node}/qemu/{vmid}"),
+        2,
+        "routes: {routes:?}"
+    );
+    assert!(
+        count("GET /nodes/{node}/tasks/{upid}/status") >= 5,
+        "Tasks.blocking_status polls the task status: {routes:?}"
+    );
+    sut.assert_all_requests_authenticated("proxmoxer_flow.py");
+    sut.stop().await;
+}
