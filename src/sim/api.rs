@@ -2079,7 +2079,7 @@ fn guest_create(ctx: &Ctx) -> Result<Reply, ApiError> {
     }
     let mut changes = config_changes(ctx);
     if kind == GuestKind::Lxc && !changes.contains_key("rootfs") {
-        let default_storage = ctx.p("storage").unwrap_or("local");
+        let default_storage = ctx.p("storage").unwrap_or("local-lvm");
         changes.insert("rootfs".into(), format!("{default_storage}:4"));
     }
     let mac_base = ctx
@@ -2273,10 +2273,7 @@ fn power_task(
                 .guests
                 .get_mut(&vmid)
                 .ok_or_else(|| format!("{} {vmid} does not exist", kind.word()))?;
-            if !skiplock
-                && action != "stop"
-                && let Some(msg) = locked_message(g)
-            {
+            if !skiplock && let Some(msg) = locked_message(g) {
                 return Err(msg);
             }
             work(g)

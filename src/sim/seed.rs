@@ -101,7 +101,7 @@ fn standard_storages(node_names: &[String]) -> Vec<Storage> {
     let mut out = vec![local, lvm, nas];
     if let Some(last) = node_names.last() {
         // a small storage that fills up quickly (tests of "storage full")
-        let mut small = storage("small", "dir", &["images", "rootdir"], false, 40);
+        let mut small = storage("small", "dir", &["images", "rootdir"], false, 60);
         small.path = Some("/mnt/small".into());
         small.nodes = Some(vec![last.clone()]);
         small.base_used = 30 * GIB;

@@ -824,8 +824,10 @@ async fn handle(
         for (name, value) in &vars {
             perm_path = perm_path.replace(&format!("{{{name}}}"), value);
         }
-        if let Some(p) = params.get("poolid") {
-            perm_path = perm_path.replace("{poolid}", p);
+        for (name, value) in &params {
+            if perm_path.contains('{') {
+                perm_path = perm_path.replace(&format!("{{{name}}}"), value);
+            }
         }
         if !api::has_priv(caller.kind, privilege) {
             return fail(outcome, ApiError::perm(&perm_path, privilege));

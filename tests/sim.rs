@@ -1,0 +1,11 @@
+//! Tests of the PVE API simulator (src/sim), over real HTTP(S) on 127.0.0.1 with reqwest.
+
+mod sim {
+    mod badinput;
+    mod behaviour;
+    pub mod common;
+    mod faults;
+    mod fixtures;
+    mod schema;
+    mod state;
+}
