@@ -6,4 +6,6 @@
 mod sync {
     pub mod common;
     pub mod render;
+    pub mod roundtrip;
+    pub mod schema;
 }
