@@ -38,6 +38,35 @@ fn plain(value: &Value) -> &Value {
     value.get("__ansible_unsafe").unwrap_or(value)
 }
 
+/// The non-loopback addresses the plugin found in a guest: from the QEMU guest agent
+/// (`proxmox_agent_interfaces`) or from a running container (`proxmox_lxc_interfaces`).
+fn guest_ips(vars: &Value) -> Vec<String> {
+    let mut ips = Vec::new();
+    for iface in vars["proxmox_agent_interfaces"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        if plain(&iface["name"]) == "lo" {
+            continue;
+        }
+        for ip in iface["ip-addresses"].as_array().into_iter().flatten() {
+            ips.extend(plain(ip).as_str().map(str::to_string));
+        }
+    }
+    for iface in vars["proxmox_lxc_interfaces"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        if plain(&iface["name"]) == "lo" {
+            continue;
+        }
+        ips.extend(plain(&iface["inet"]).as_str().map(str::to_string));
+    }
+    ips
+}
+
 fn expected_groups(expected: &Value) -> BTreeMap<String, BTreeSet<String>> {
     expected["groups"]
         .as_object()
@@ -115,6 +144,19 @@ async fn inventory_plugin_lists_every_homelab_guest_in_the_expected_groups() {
             plain(&vars["proxmox_status"]),
             &facts["status"],
             "proxmox_status of {name}"
+        );
+        assert_eq!(
+            guest_ips(vars),
+            facts["guest_ip"]
+                .as_str()
+                .map(|ip| vec![ip.to_string()])
+                .unwrap_or_default(),
+            "eth0 address of {name} (agent or container interfaces)"
+        );
+        assert_eq!(
+            vars.get("proxmox_lock").map(plain),
+            facts.get("lock"),
+            "proxmox_lock of {name}"
         );
     }
 
