@@ -7,11 +7,16 @@ Tasks.blocking_status, read its config, start it, destroy it. Every observation 
 first mismatch is printed to stderr and the script exits 1. On success it prints one JSON object
 (a summary the Rust test checks against the simulator's own view) to stdout.
 
-Inputs (the token secret only ever comes from the environment, never argv):
+Inputs (secrets only ever come from the environment, never argv):
   PMPC_SIM_URL           https://127.0.0.1:PORT
+  PMPC_SIM_CA_FILE       PEM of the simulator's self-signed certificate (verified against it)
+  and either an API token (proxmoxer sends `Authorization: PVEAPIToken=...`):
   PMPC_SIM_TOKEN_ID      user@realm!tokenname
   PMPC_SIM_TOKEN_SECRET  the token's secret
-  PMPC_SIM_CA_FILE       PEM of the simulator's self-signed certificate (verified against it)
+  or a password (proxmoxer logs in with POST /access/ticket, then sends the ticket cookie and
+  the CSRFPreventionToken header on writes):
+  PMPC_SIM_USER          user@realm
+  PMPC_SIM_PASSWORD      the user's password
 """
 
 import json
@@ -63,19 +68,23 @@ def expect_resource_error(call, status_code, message_part, what):
 
 def run():
     url = urlparse(os.environ["PMPC_SIM_URL"])
-    token_id = os.environ["PMPC_SIM_TOKEN_ID"]
-    secret = os.environ["PMPC_SIM_TOKEN_SECRET"]
     ca_file = os.environ["PMPC_SIM_CA_FILE"]
-    user, token_name = token_id.split("!", 1)
+    if os.environ.get("PMPC_SIM_TOKEN_ID"):
+        user, token_name = os.environ["PMPC_SIM_TOKEN_ID"].split("!", 1)
+        auth = {"token_name": token_name, "token_value": os.environ["PMPC_SIM_TOKEN_SECRET"]}
+        task_user = f"{user}!{token_name}"
+    else:
+        user = os.environ["PMPC_SIM_USER"]
+        auth = {"password": os.environ["PMPC_SIM_PASSWORD"]}
+        task_user = user
 
     prox = ProxmoxAPI(
         url.hostname,
         port=url.port,
         user=user,
-        token_name=token_name,
-        token_value=secret,
         verify_ssl=ca_file,
         timeout=30,
+        **auth,
     )
 
     version = prox.version.get()
@@ -125,7 +134,9 @@ def run():
     expect(decoded["node"] == node, f"create UPID node {decoded['node']!r}")
     expect(decoded["type"] == "qmcreate", f"create UPID type {decoded['type']!r}")
     expect(decoded["id"] == str(vmid), f"create UPID id {decoded['id']!r}")
+    # proxmoxer's decode_upid drops the token part of the user; the raw UPID keeps it (NOTES §5)
     expect(decoded["user"] == user, f"create UPID user {decoded['user']!r}")
+    expect(upid.split(":")[7] == task_user, f"create UPID user field {upid.split(':')[7]!r}")
     log = prox.nodes(node).tasks(upid).log.get()
     expect(isinstance(log, list) and log and log[-1].get("t") == "TASK OK", f"create task log {log!r}")
 
@@ -186,6 +197,7 @@ def run():
         "lxc": sum(1 for _, kind in per_node.values() if kind == "lxc"),
         "created_vmid": vmid,
         "created_on": node,
+        "auth": "token" if "token_name" in auth else "ticket",
     }
 
 

@@ -1,9 +1,20 @@
-//! proxmoxer 2.3 (tests/python/proxmoxer_flow.py) walks one VM through its life on the simulator.
+//! proxmoxer 2.3 (tests/python/proxmoxer_flow.py) walks one VM through its life on the simulator,
+//! once with an API token and once with a password (ticket cookie + CSRF header).
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
 
 use crate::support::{SimUnderTest, Venv, python_script};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn proxmoxer_lists_creates_starts_and_destroys_a_vm() {
+enum Auth {
+    Token,
+    Password,
+}
+
+/// Runs the script and checks what it saw against the simulator's own view; returns the route
+/// counts of the run.
+async fn run_flow(auth: Auth) -> (SimUnderTest, BTreeMap<String, u64>) {
     let venv = Venv::find();
     let sut = SimUnderTest::homelab().await;
     let control = sut.control();
@@ -12,15 +23,27 @@ async fn proxmoxer_lists_creates_starts_and_destroys_a_vm() {
     let mut cmd = sut.tool(&venv, "python");
     cmd.arg(python_script("proxmoxer_flow.py"))
         .env("PMPC_SIM_URL", sut.sim.url())
-        .env("PMPC_SIM_TOKEN_ID", sut.sim.token_id())
-        .env("PMPC_SIM_TOKEN_SECRET", sut.sim.token_secret())
         .env("PMPC_SIM_CA_FILE", &sut.ca_file);
-    let (output, took) = sut.run(cmd, "proxmoxer_flow.py").await;
+    let (expected_auth, what) = match auth {
+        Auth::Token => {
+            cmd.env("PMPC_SIM_TOKEN_ID", sut.sim.token_id())
+                .env("PMPC_SIM_TOKEN_SECRET", sut.sim.token_secret());
+            ("token", "proxmoxer_flow.py (API token)")
+        }
+        Auth::Password => {
+            let (user, password) = sut.sim.password();
+            cmd.env("PMPC_SIM_USER", user)
+                .env("PMPC_SIM_PASSWORD", password);
+            ("ticket", "proxmoxer_flow.py (password)")
+        }
+    };
+    let (output, took) = sut.run(cmd, what).await;
 
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let summary: serde_json::Value = serde_json::from_str(stdout.trim())
+    let summary: Value = serde_json::from_str(stdout.trim())
         .unwrap_or_else(|err| panic!("the script's summary is not JSON ({err}): {stdout}"));
-    eprintln!("proxmoxer flow took {took:?}: {summary}");
+    eprintln!("{what} took {took:?}: {summary}");
+    assert_eq!(summary["auth"], expected_auth);
 
     // What proxmoxer saw is what the simulator holds.
     assert_eq!(
@@ -32,13 +55,9 @@ async fn proxmoxer_lists_creates_starts_and_destroys_a_vm() {
         Some(guests_before as u64),
         "proxmoxer listed a different number of guests than the simulator holds"
     );
-    assert_eq!(
-        summary["qemu"].as_u64().unwrap_or(0) + summary["lxc"].as_u64().unwrap_or(0),
-        guests_before as u64
-    );
     assert!(
-        summary["lxc"].as_u64().unwrap_or(0) > 0,
-        "homelab has containers: {summary}"
+        summary["lxc"].as_u64().unwrap_or(0) > 0 && summary["qemu"].as_u64().unwrap_or(0) > 0,
+        "homelab has VMs and containers: {summary}"
     );
 
     // The VM it created is gone again, and nothing else changed in number.
@@ -49,7 +68,7 @@ async fn proxmoxer_lists_creates_starts_and_destroys_a_vm() {
     );
     assert_eq!(control.guest_count(), guests_before);
 
-    // The calls went where a proxmoxer user's calls go, with the test's token.
+    // The calls went where a proxmoxer user's calls go.
     let routes = control.route_counts();
     let count = |route: &str| routes.get(route).copied().unwrap_or(0);
     assert_eq!(count("POST /nodes/{node}/qemu"), 1, "routes: {routes:?}");
@@ -73,6 +92,38 @@ async fn proxmoxer_lists_creates_starts_and_destroys_a_vm() {
         count("GET /nodes/{node}/tasks/{upid}/status") >= 5,
         "Tasks.blocking_status polls the task status: {routes:?}"
     );
-    sut.assert_all_requests_authenticated("proxmoxer_flow.py");
+    for entry in control.request_log() {
+        assert_ne!(entry.status, 401, "{what}: request refused: {entry:?}");
+        assert_ne!(entry.status, 501, "{what}: route not served: {entry:?}");
+    }
+    (sut, routes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxmoxer_with_a_token_lists_creates_starts_and_destroys_a_vm() {
+    let (sut, routes) = run_flow(Auth::Token).await;
+    assert_eq!(
+        routes.get("POST /access/ticket"),
+        None,
+        "token auth needs no login"
+    );
+    sut.assert_all_requests_authenticated("proxmoxer (token)");
+    sut.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxmoxer_with_a_password_lists_creates_starts_and_destroys_a_vm() {
+    let (sut, routes) = run_flow(Auth::Password).await;
+    assert_eq!(
+        routes.get("POST /access/ticket").copied(),
+        Some(1),
+        "proxmoxer logs in once: {routes:?}"
+    );
+    for entry in sut.control().request_log() {
+        assert!(
+            entry.token_id.is_none(),
+            "a ticket session used a token: {entry:?}"
+        );
+    }
     sut.stop().await;
 }

@@ -175,7 +175,7 @@ impl SimUnderTest {
     }
 
     /// Runs a tool to its end and returns its output; fails the test if it fails, hangs, or
-    /// prints the token secret.
+    /// prints the token secret or the password.
     pub async fn run(&self, mut cmd: Command, what: &str) -> (Output, Duration) {
         let started = Instant::now();
         let output = match tokio::time::timeout(TOOL_TIMEOUT, cmd.output()).await {
@@ -186,11 +186,15 @@ impl SimUnderTest {
         let took = started.elapsed();
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let secret = self.sim.token_secret();
-        assert!(
-            !stdout.contains(&secret) && !stderr.contains(&secret),
-            "{what}: the token secret appears in the tool's output"
-        );
+        for (secret, kind) in [
+            (self.sim.token_secret(), "token secret"),
+            (self.sim.password().1, "password"),
+        ] {
+            assert!(
+                !stdout.contains(&secret) && !stderr.contains(&secret),
+                "{what}: the {kind} appears in the tool's output"
+            );
+        }
         assert!(
             output.status.success(),
             "{what} failed ({}) after {took:?}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
