@@ -13,6 +13,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{FromRow, Row};
 use thiserror::Error;
 
+pub mod plans;
 pub mod summary;
 
 pub use summary::SnapshotSummary;
@@ -25,11 +26,18 @@ struct Migration {
 }
 
 /// The migrations this build knows, in order.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../../migrations/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../../migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "managed_guests",
+        sql: include_str!("../../migrations/0002_managed_guests.sql"),
+    },
+];
 
 /// The schema version this build writes.
 pub fn schema_version() -> i64 {

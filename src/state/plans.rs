@@ -1,0 +1,268 @@
+//! Saved plans, the apply journal and the managed-guest set in `state.db`.
+//!
+//! The journal is append-only: a row before a step (`started`, with the vmid a create will use
+//! in `detail`) and a row after it (`done`, `failed`, `skipped`), so a crash leaves a `started`
+//! row without its partner and the next apply knows what to check.
+
+use std::collections::BTreeSet;
+
+use sqlx::{FromRow, Row};
+
+use super::{StateDb, StateError, now};
+
+/// A saved plan row.
+#[derive(Debug, Clone, FromRow)]
+pub struct StoredPlan {
+    pub id: i64,
+    pub created_at: String,
+    pub environment: String,
+    pub based_on_serial: Option<i64>,
+    /// pending, applying, applied, failed or discarded.
+    pub status: String,
+    pub summary: String,
+    /// The plan as JSON (`crate::plan::Plan`).
+    pub data: String,
+}
+
+/// One journal row.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct JournalRow {
+    pub id: i64,
+    pub plan_id: i64,
+    pub step: i64,
+    pub action: String,
+    pub target: String,
+    pub upid: Option<String>,
+    /// started, done, failed or skipped.
+    pub status: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// A journal row to append.
+#[derive(Debug, Clone)]
+pub struct JournalEntry<'a> {
+    pub plan_id: i64,
+    pub step: i64,
+    pub action: &'a str,
+    pub target: &'a str,
+    pub upid: Option<&'a str>,
+    pub status: &'a str,
+    pub detail: Option<&'a str>,
+}
+
+impl StateDb {
+    /// Saves a plan and returns its id.
+    pub async fn save_plan(
+        &self,
+        environment: &str,
+        based_on_serial: Option<i64>,
+        summary: &str,
+        data: &str,
+    ) -> Result<i64, StateError> {
+        let err = self.query_err();
+        let mut tx = self.pool.begin().await.map_err(&err)?;
+        let id: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 FROM plans")
+            .fetch_one(&mut *tx)
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(&err)?;
+        // A new plan replaces the pending ones (an interrupted apply stays resumable).
+        sqlx::query("UPDATE plans SET status = 'discarded' WHERE status = 'pending'")
+            .execute(&mut *tx)
+            .await
+            .map_err(&err)?;
+        sqlx::query(
+            "INSERT INTO plans (id, created_at, environment, based_on_serial, status, summary, data)
+             VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+        )
+        .bind(id)
+        .bind(now())
+        .bind(environment)
+        .bind(based_on_serial)
+        .bind(summary)
+        .bind(data)
+        .execute(&mut *tx)
+        .await
+        .map_err(&err)?;
+        tx.commit().await.map_err(&err)?;
+        Ok(id)
+    }
+
+    /// Returns a plan by id.
+    pub async fn plan(&self, id: i64) -> Result<Option<StoredPlan>, StateError> {
+        sqlx::query_as::<_, StoredPlan>("SELECT * FROM plans WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.query_err())
+    }
+
+    /// Returns the newest plan with one of `statuses`.
+    pub async fn latest_plan_with(
+        &self,
+        statuses: &[&str],
+    ) -> Result<Option<StoredPlan>, StateError> {
+        let marks = vec!["?"; statuses.len()].join(", ");
+        let sql = format!("SELECT * FROM plans WHERE status IN ({marks}) ORDER BY id DESC LIMIT 1");
+        let mut query = sqlx::query_as::<_, StoredPlan>(&sql);
+        for s in statuses {
+            query = query.bind(*s);
+        }
+        query
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.query_err())
+    }
+
+    /// Sets a plan's status.
+    pub async fn set_plan_status(&self, id: i64, status: &str) -> Result<(), StateError> {
+        sqlx::query("UPDATE plans SET status = ? WHERE id = ?")
+            .bind(status)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(self.query_err())?;
+        Ok(())
+    }
+
+    /// Appends a journal row and returns its id.
+    pub async fn journal_append(&self, entry: &JournalEntry<'_>) -> Result<i64, StateError> {
+        let err = self.query_err();
+        let mut tx = self.pool.begin().await.map_err(&err)?;
+        let id: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 FROM journal")
+            .fetch_one(&mut *tx)
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(&err)?;
+        let at = now();
+        let finished = (entry.status != "started").then(|| at.clone());
+        sqlx::query(
+            "INSERT INTO journal (id, plan_id, step, action, target, upid, status, started_at, finished_at, detail)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(entry.plan_id)
+        .bind(entry.step)
+        .bind(entry.action)
+        .bind(entry.target)
+        .bind(entry.upid)
+        .bind(entry.status)
+        .bind(&at)
+        .bind(finished)
+        .bind(entry.detail)
+        .execute(&mut *tx)
+        .await
+        .map_err(&err)?;
+        tx.commit().await.map_err(&err)?;
+        Ok(id)
+    }
+
+    /// Returns a plan's journal in order.
+    pub async fn journal(&self, plan_id: i64) -> Result<Vec<JournalRow>, StateError> {
+        sqlx::query_as::<_, JournalRow>("SELECT * FROM journal WHERE plan_id = ? ORDER BY id")
+            .bind(plan_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.query_err())
+    }
+
+    /// Returns the vmids this workspace manages.
+    pub async fn managed_vmids(&self) -> Result<BTreeSet<u32>, StateError> {
+        let rows = sqlx::query("SELECT vmid FROM managed_guests")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.query_err())?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r.try_get::<i64, _>(0).ok())
+            .filter_map(|v| u32::try_from(v).ok())
+            .collect())
+    }
+
+    /// Marks a guest as managed (idempotent; name and node follow the latest call).
+    pub async fn set_managed(
+        &self,
+        vmid: u32,
+        name: &str,
+        node: &str,
+        kind: &str,
+    ) -> Result<(), StateError> {
+        sqlx::query(
+            "INSERT INTO managed_guests (vmid, name, node, kind, since) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (vmid) DO UPDATE SET name = excluded.name, node = excluded.node, kind = excluded.kind",
+        )
+        .bind(i64::from(vmid))
+        .bind(name)
+        .bind(node)
+        .bind(kind)
+        .bind(now())
+        .execute(&self.pool)
+        .await
+        .map_err(self.query_err())?;
+        Ok(())
+    }
+
+    /// Forgets a managed guest (after it was destroyed).
+    pub async fn unset_managed(&self, vmid: u32) -> Result<(), StateError> {
+        sqlx::query("DELETE FROM managed_guests WHERE vmid = ?")
+            .bind(i64::from(vmid))
+            .execute(&self.pool)
+            .await
+            .map_err(self.query_err())?;
+        Ok(())
+    }
+
+    /// Returns the data of the newest snapshot (JSON `ClusterSnapshot`) and its serial.
+    pub async fn latest_snapshot_data(&self) -> Result<Option<(i64, String)>, StateError> {
+        let row = sqlx::query("SELECT serial, data FROM snapshots ORDER BY serial DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(self.query_err())?;
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .transpose()
+            .map_err(self.query_err())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn plans_journal_and_managed_set_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = StateDb::open(&dir.path().join("state.db")).await.unwrap();
+        let first = db.save_plan("default", Some(3), "{}", "{}").await.unwrap();
+        let second = db.save_plan("default", None, "{}", "{}").await.unwrap();
+        assert_eq!(db.plan(first).await.unwrap().unwrap().status, "discarded");
+        let latest = db.latest_plan_with(&["pending"]).await.unwrap().unwrap();
+        assert_eq!(latest.id, second);
+        let entry = JournalEntry {
+            plan_id: second,
+            step: 0,
+            action: "create",
+            target: "vm web",
+            upid: None,
+            status: "started",
+            detail: Some("{\"vmid\":105}"),
+        };
+        db.journal_append(&entry).await.unwrap();
+        db.journal_append(&JournalEntry {
+            status: "done",
+            ..entry
+        })
+        .await
+        .unwrap();
+        let rows = db.journal(second).await.unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(rows[0].finished_at.is_none());
+        assert_eq!(rows[1].status, "done");
+        db.set_managed(105, "web", "pve1", "qemu").await.unwrap();
+        db.set_managed(105, "web2", "pve1", "qemu").await.unwrap();
+        assert_eq!(db.managed_vmids().await.unwrap(), BTreeSet::from([105]));
+        db.unset_managed(105).await.unwrap();
+        assert!(db.managed_vmids().await.unwrap().is_empty());
+    }
+}
