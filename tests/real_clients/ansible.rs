@@ -204,6 +204,16 @@ async fn proxmox_kvm_playbook_creates_and_removes_a_vm() {
         "one create: {routes:?}"
     );
     assert_eq!(
+        count("POST /nodes/{node}/qemu/{vmid}/status/start"),
+        1,
+        "one start (the second `started` is a no-op): {routes:?}"
+    );
+    assert_eq!(
+        count("POST /nodes/{node}/qemu/{vmid}/status/shutdown"),
+        1,
+        "one shutdown: {routes:?}"
+    );
+    assert_eq!(
         count("DELETE /nodes/{node}/qemu/{vmid}"),
         1,
         "one destroy: {routes:?}"
