@@ -841,6 +841,7 @@ fn node_resource(cl: &Cluster, n: &super::cluster::Node, now: u64) -> Value {
 }
 
 fn storage_resources(cl: &Cluster) -> Vec<Value> {
+    let usage = cl.disk_usage();
     let mut out = Vec::new();
     for n in &cl.nodes {
         for s in cl.storages.iter().filter(|s| s.on_node(&n.name)) {
@@ -848,7 +849,7 @@ fn storage_resources(cl: &Cluster) -> Vec<Value> {
                 "id": format!("storage/{}/{}", n.name, s.id), "type": "storage", "node": n.name,
                 "storage": s.id, "plugintype": s.kind, "shared": u8::from(s.shared),
                 "content": s.content.join(","), "status": "available",
-                "disk": cl.storage_used(s, &n.name), "maxdisk": s.total,
+                "disk": cl.storage_used_in(&usage, s, &n.name), "maxdisk": s.total,
             }));
         }
     }
@@ -1074,6 +1075,7 @@ fn node_storage(ctx: &Ctx) -> Result<Reply, ApiError> {
     let cl = lock(&ctx.shared.cluster);
     check_node(&cl, ctx.node())?;
     let node = ctx.node();
+    let usage = cl.disk_usage();
     let out: Vec<Value> = cl
         .storages
         .iter()
@@ -1085,7 +1087,7 @@ fn node_storage(ctx: &Ctx) -> Result<Reply, ApiError> {
         })
         .filter(|s| ctx.p("target").is_none_or(|t| s.on_node(t)))
         .map(|s| {
-            let used = cl.storage_used(s, node).min(s.total);
+            let used = cl.storage_used_in(&usage, s, node).min(s.total);
             json!({
                 "storage": s.id, "type": s.kind, "content": s.content.join(","),
                 "active": 1, "enabled": 1, "shared": u8::from(s.shared),

@@ -358,14 +358,41 @@ impl Cluster {
 
     /// Bytes used on a storage (on `node` for non-shared storages).
     pub fn storage_used(&self, storage: &Storage, node: &str) -> u64 {
-        let disks: u64 = self
-            .guests
-            .values()
-            .filter(|g| storage.shared || g.node == node)
-            .flat_map(|g| g.disks())
-            .filter(|(_, volid, _)| volid.split(':').next() == Some(storage.id.as_str()))
-            .map(|(_, _, size)| size)
-            .sum();
+        self.storage_used_in(&self.disk_usage(), storage, node)
+    }
+
+    /// Guest disk bytes per (storage, node), computed in one pass (large clusters list many
+    /// storages per request).
+    pub fn disk_usage(&self) -> HashMap<(String, String), u64> {
+        let mut usage: HashMap<(String, String), u64> = HashMap::new();
+        for g in self.guests.values() {
+            for (_, volid, size) in g.disks() {
+                let sid = volid.split(':').next().unwrap_or("").to_string();
+                *usage.entry((sid, g.node.clone())).or_insert(0) += size;
+            }
+        }
+        usage
+    }
+
+    /// Bytes used on a storage given a [`Cluster::disk_usage`] map.
+    pub fn storage_used_in(
+        &self,
+        usage: &HashMap<(String, String), u64>,
+        storage: &Storage,
+        node: &str,
+    ) -> u64 {
+        let disks: u64 = if storage.shared {
+            usage
+                .iter()
+                .filter(|((sid, _), _)| *sid == storage.id)
+                .map(|(_, bytes)| bytes)
+                .sum()
+        } else {
+            usage
+                .get(&(storage.id.clone(), node.to_string()))
+                .copied()
+                .unwrap_or(0)
+        };
         storage.base_used + disks
     }
 

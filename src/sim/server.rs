@@ -460,14 +460,36 @@ fn pve_headers(headers: &mut HeaderMap) {
     }
 }
 
-fn success_response(reply: Reply) -> Response {
+/// Bodies over this size are gzip-compressed when the client accepts it (like pveproxy).
+const GZIP_OVER: usize = 1024;
+
+fn gzip(bytes: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).ok()?;
+    encoder.finish().ok()
+}
+
+fn success_response(reply: Reply, accepts_gzip: bool) -> Response {
     let mut obj = serde_json::Map::new();
     obj.insert("data".into(), reply.data);
     if let Some(total) = reply.total {
         obj.insert("total".into(), Value::from(total));
     }
-    let mut response = Response::new(Body::from(Value::Object(obj).to_string()));
+    let text = Value::Object(obj).to_string();
+    let compressed = if accepts_gzip && text.len() > GZIP_OVER {
+        gzip(text.as_bytes())
+    } else {
+        None
+    };
+    let gzipped = compressed.is_some();
+    let mut response = Response::new(Body::from(compressed.unwrap_or_else(|| text.into_bytes())));
     pve_headers(response.headers_mut());
+    if gzipped {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
     response
 }
 
@@ -891,7 +913,12 @@ async fn handle(
         Some(upid) => wait_task(shared, upid, reply).await,
         None => reply,
     };
-    outcome.response = success_response(reply);
+    let accepts_gzip = headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    outcome.response = success_response(reply, accepts_gzip);
     outcome
 }
 

@@ -758,3 +758,43 @@ async fn pools_group_guests() {
         "pool 't1' is not empty\n"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_bodies_are_gzipped_when_the_client_accepts_it() {
+    let sim = homelab(false).await;
+    let raw_client = reqwest::Client::builder()
+        .no_gzip()
+        .build()
+        .expect("client");
+    let url = format!("{}/api2/json/cluster/resources", sim.url());
+    let plain = raw_client
+        .get(&url)
+        .header("Authorization", sim.token_header())
+        .send()
+        .await
+        .expect("reply");
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain_len = plain.bytes().await.expect("body").len();
+    assert!(plain_len > 1024);
+    let zipped = raw_client
+        .get(&url)
+        .header("Authorization", sim.token_header())
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .expect("reply");
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    let zipped_len = zipped.bytes().await.expect("body").len();
+    assert!(zipped_len < plain_len, "{zipped_len} >= {plain_len}");
+    // a decoding client sees the same JSON
+    let api = Api::new(&sim, TokenKind::Full);
+    assert!(
+        api.get("/cluster/resources")
+            .await
+            .data()
+            .as_array()
+            .expect("list")
+            .len()
+            > 30
+    );
+}
