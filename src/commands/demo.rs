@@ -120,11 +120,13 @@ pub async fn prepare(
         };
         let was_interactive = ctx.interactive;
         ctx.interactive = false;
-        banner.extend(init::run(&mut ctx, &args).await?);
+        // The demo's own banner says what matters; /init's report is kept only for warnings.
+        let report = init::run(&mut ctx, &args).await?;
+        banner.extend(report.into_iter().filter(|i| matches!(i, Item::Warning(_))));
         ctx.interactive = was_interactive;
     }
-    banner.push(Item::Warning(format!(
-        "DEMO: this cluster is simulated ({} on this machine); nothing real is touched. Workspace: {}",
+    banner.push(Item::Status(format!(
+        "Demo: this cluster is simulated ({} on this machine), nothing real is touched; workspace {}. Try /help.",
         sim.url(),
         target.display()
     )));

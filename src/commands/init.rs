@@ -199,9 +199,14 @@ pub async fn run(ctx: &mut Ctx, args: &InitArgs) -> Result<Report, CommandError>
                 }
                 Some(fp) => env.tls.fingerprint = Some(fp),
                 None => {
-                    items.push(Item::Status(format!(
-                        "The server's certificate SHA-256 fingerprint is\n  {seen}"
-                    )));
+                    let shown =
+                        format!("The server's certificate SHA-256 fingerprint is\n  {seen}");
+                    if ctx.interactive && !args.yes {
+                        // Shown now: the question below is about it.
+                        ctx.ui.status(&shown);
+                    } else {
+                        items.push(Item::Status(shown));
+                    }
                     let accepted = if args.yes {
                         true
                     } else if ctx.interactive {
@@ -269,6 +274,7 @@ pub async fn run(ctx: &mut Ctx, args: &InitArgs) -> Result<Report, CommandError>
     // Write: layout, database, then config.yml last.
     workspace.create_layout()?;
     let db = StateDb::open(&workspace.state_db_path()).await?;
+    crate::workspace::restrict_to_owner(&workspace.state_db_path())?;
     let config = Config::new(env);
     write_atomic(&workspace.config_path(), config.render().as_bytes(), 0o600)?;
     db.audit(&config.active, "init", &endpoint, Some(&token_id))

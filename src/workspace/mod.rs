@@ -164,6 +164,11 @@ impl Workspace {
     }
 }
 
+/// Makes `path` readable and writable by its owner only (Unix).
+pub fn restrict_to_owner(path: &Path) -> Result<(), WorkspaceError> {
+    set_mode(path, 0o600).map_err(|e| WorkspaceError::io("restrict", path, e))
+}
+
 /// Writes `bytes` to `path` through a temp file in the same folder and a rename, so a reader
 /// never sees half a file and a failure leaves the old file intact. `mode` applies on Unix.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), WorkspaceError> {

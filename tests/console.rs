@@ -1,0 +1,18 @@
+//! The console end to end: the `proxmox-mpc` binary against the in-process simulator over
+//! HTTPS on 127.0.0.1, with real workspaces in temp folders, piped stdin, and a tmux pty.
+
+#[path = "console/common.rs"]
+mod common;
+
+#[path = "console/bad_input.rs"]
+mod bad_input;
+#[path = "console/piped.rs"]
+mod piped;
+#[path = "console/pty.rs"]
+mod pty;
+#[path = "console/readme.rs"]
+mod readme;
+#[path = "console/registry.rs"]
+mod registry;
+#[path = "console/secrets.rs"]
+mod secrets;

@@ -1,0 +1,189 @@
+//! The console on a real terminal (tmux): `/help`, the `/init` wizard against the simulator
+//! over HTTPS with fingerprint pinning, `/status`, an unknown command, Ctrl-C, `/exit`, and
+//! history that survives a restart without the secret. Needs `tmux` on PATH (scripts/test
+//! and CI install it).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::common::{TOKEN_VAR, TestSim, bin};
+
+/// A tmux server of its own, with one session running the console.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(dir: &Path, env: &[(&str, String)]) -> Self {
+        let socket = format!("pmpc-test-{}-{}", std::process::id(), rand_suffix());
+        let mut command = format!("cd '{}' && exec env -u NO_COLOR", dir.display());
+        for (k, v) in env {
+            command.push_str(&format!(" {k}='{v}'"));
+        }
+        command.push_str(&format!(" '{}'", bin().display()));
+        let status = Command::new("tmux")
+            .args([
+                "-L",
+                &socket,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-s",
+                "t",
+                "-x",
+                "150",
+                "-y",
+                "50",
+            ])
+            .arg(command)
+            .env("TERM", "xterm-256color")
+            .status()
+            .expect("tmux is installed (apt-get install -y tmux)");
+        assert!(status.success());
+        Self { socket }
+    }
+
+    fn tmux(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .expect("tmux runs")
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(
+            &self
+                .tmux(&["capture-pane", "-p", "-J", "-S", "-200", "-t", "t"])
+                .stdout,
+        )
+        .into_owned()
+    }
+
+    fn type_line(&self, text: &str) {
+        self.tmux(&["send-keys", "-t", "t", "-l", text]);
+        self.tmux(&["send-keys", "-t", "t", "Enter"]);
+    }
+
+    fn keys(&self, keys: &str) {
+        self.tmux(&["send-keys", "-t", "t", keys]);
+    }
+
+    /// Waits until the screen contains `text` (at least `count` times).
+    fn wait_for_n(&self, text: &str, count: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if screen.matches(text).count() >= count {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited for `{text}` (x{count}); screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_for(&self, text: &str) -> String {
+        self.wait_for_n(text, 1)
+    }
+
+    fn wait_gone(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.tmux(&["has-session", "-t", "t"]).status.success() {
+            assert!(
+                Instant::now() < deadline,
+                "the console did not exit; screen:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.tmux(&["kill-server"]);
+    }
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_person_at_a_terminal_inits_checks_status_and_leaves() {
+    let sim = TestSim::start();
+    let dir = tempfile::tempdir().unwrap();
+    let env = [(TOKEN_VAR, sim.full_token())];
+    let tmux = Tmux::start(dir.path(), &env);
+
+    tmux.wait_for("proxmox-mpc> ");
+    tmux.type_line("/help");
+    tmux.wait_for("Commands:");
+
+    tmux.type_line("/init");
+    tmux.wait_for("Proxmox VE endpoint");
+    tmux.type_line(&sim.url());
+    tmux.wait_for("API token id");
+    tmux.type_line(&sim.token_id());
+    tmux.wait_for("Where is the token secret read from?");
+    tmux.type_line(&format!("env:{TOKEN_VAR}"));
+    let screen = tmux.wait_for("Pin this fingerprint");
+    assert!(
+        screen.contains(&sim.fingerprint()),
+        "the fingerprint is shown:\n{screen}"
+    );
+    tmux.type_line("yes");
+    tmux.wait_for("Workspace ready");
+    tmux.wait_for("proxmox-mpc[default]> ");
+    assert!(dir.path().join(".proxmox/config.yml").is_file());
+
+    tmux.type_line("/status");
+    tmux.wait_for("last sync");
+
+    tmux.type_line("/snyc");
+    tmux.wait_for("did you mean /sync?");
+
+    // Ctrl-C cancels the half-typed line; the console stays.
+    tmux.keys("/stat");
+    tmux.keys("C-c");
+    tmux.type_line("/help config");
+    tmux.wait_for("/config — Show the effective configuration");
+
+    // A line carrying a full token must not reach the history file.
+    tmux.type_line(&format!("!true {}", sim.full_token()));
+    tmux.wait_for_n("proxmox-mpc[default]> ", 6);
+
+    tmux.type_line("/exit");
+    tmux.wait_gone();
+
+    let history =
+        std::fs::read_to_string(dir.path().join(".proxmox/history")).expect("history written");
+    assert!(
+        history.contains("/status") && history.contains("/snyc"),
+        "{history}"
+    );
+    assert!(
+        !history.contains(&sim.secret()),
+        "the secret reached the history:\n{history}"
+    );
+    assert!(
+        !history.contains("/stat\n"),
+        "the cancelled line is not history:\n{history}"
+    );
+
+    // History survives a restart: Up recalls the last line.
+    let tmux = Tmux::start(dir.path(), &env);
+    tmux.wait_for("proxmox-mpc[default]> ");
+    tmux.keys("Up");
+    tmux.wait_for("proxmox-mpc[default]> /exit");
+    tmux.keys("Enter");
+    tmux.wait_gone();
+}
