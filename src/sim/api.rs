@@ -605,16 +605,46 @@ fn locked_message(g: &Guest) -> Option<String> {
         .map(|l| format!("{} is locked ({l})", g.kind.word()))
 }
 
-fn check_lock(ctx: &Ctx, g: &Guest) -> Result<(), ApiError> {
+/// Refuses a modifying call on a locked guest (`VM is locked (backup)`), or on a guest whose
+/// config file a running worker holds (PVE's flock times out after 10 s; the simulator answers at
+/// once).
+fn check_lock(ctx: &Ctx, cl: &Cluster, g: &Guest) -> Result<(), ApiError> {
     if ctx.flag("skiplock") {
         if !ctx.is_root() {
             return Err(ApiError::new(403, "Only root may use this option."));
         }
         return Ok(());
     }
-    match locked_message(g) {
-        Some(msg) => Err(ApiError::internal(msg)),
-        None => Ok(()),
+    if let Some(msg) = locked_message(g) {
+        return Err(ApiError::internal(msg));
+    }
+    let id = g.vmid.to_string();
+    let busy = cl
+        .tasks
+        .iter()
+        .rev()
+        .take(1000)
+        .any(|t| t.state == TaskState::Running && t.id == id && t.node == g.node);
+    if busy {
+        return Err(ApiError::internal(format!(
+            "can't lock file '/var/lock/{}/lock-{}.conf' - got timeout",
+            g.kind.conf_dir(),
+            g.vmid
+        )));
+    }
+    Ok(())
+}
+
+/// Sets a config lock for the duration of a task.
+fn set_lock(cl: &mut Cluster, vmid: u32, lock: &str) {
+    if let Some(g) = cl.guests.get_mut(&vmid) {
+        g.config.insert("lock".into(), lock.into());
+    }
+}
+
+fn clear_lock(cl: &mut Cluster, vmid: u32) {
+    if let Some(g) = cl.guests.get_mut(&vmid) {
+        g.config.remove("lock");
     }
 }
 
@@ -1975,7 +2005,7 @@ fn update_config(ctx: &Ctx, as_task: bool) -> Result<Reply, ApiError> {
     let mut cl = lock(&ctx.shared.cluster);
     let g = guest(&cl, ctx)?;
     check_digest(ctx, g)?;
-    check_lock(ctx, g)?;
+    check_lock(ctx, &cl, g)?;
     let changes = config_changes(ctx);
     let deletes = ctx.p("delete").map(split_list).unwrap_or_default();
     let reverts = ctx.p("revert").map(split_list).unwrap_or_default();
@@ -2194,7 +2224,7 @@ fn guest_create(ctx: &Ctx) -> Result<Reply, ApiError> {
 fn guest_destroy(ctx: &Ctx) -> Result<Reply, ApiError> {
     let mut cl = lock(&ctx.shared.cluster);
     let g = guest(&cl, ctx)?;
-    check_lock(ctx, g)?;
+    check_lock(ctx, &cl, g)?;
     if g.config.get("protection").is_some_and(|p| p == "1") {
         return Err(ApiError::internal(format!(
             "can't remove {} {} - protection mode enabled",
@@ -2546,7 +2576,7 @@ fn guest_resize(ctx: &Ctx) -> Result<Reply, ApiError> {
     let mut cl = lock(&ctx.shared.cluster);
     let g = guest(&cl, ctx)?;
     check_digest(ctx, g)?;
-    check_lock(ctx, g)?;
+    check_lock(ctx, &cl, g)?;
     let disk = ctx.p("disk").unwrap_or("").to_string();
     let Some(value) = g.config.get(&disk).filter(|v| !v.contains("media=cdrom")) else {
         return Err(ApiError::internal(format!("disk '{disk}' does not exist")));
@@ -2612,7 +2642,7 @@ fn guest_resize(ctx: &Ctx) -> Result<Reply, ApiError> {
 fn guest_template(ctx: &Ctx) -> Result<Reply, ApiError> {
     let mut cl = lock(&ctx.shared.cluster);
     let g = guest(&cl, ctx)?;
-    check_lock(ctx, g)?;
+    check_lock(ctx, &cl, g)?;
     if g.is_template() {
         return Err(ApiError::internal(format!(
             "{} {} is already a template",
@@ -2673,7 +2703,7 @@ fn guest_template(ctx: &Ctx) -> Result<Reply, ApiError> {
 fn guest_migrate(ctx: &Ctx) -> Result<Reply, ApiError> {
     let mut cl = lock(&ctx.shared.cluster);
     let g = guest(&cl, ctx)?;
-    check_lock(ctx, g)?;
+    check_lock(ctx, &cl, g)?;
     let target = ctx.p("target").unwrap_or("").to_string();
     if cl.node(&target).is_none() {
         return Err(ApiError::param(
@@ -2708,6 +2738,7 @@ fn guest_migrate(ctx: &Ctx) -> Result<Reply, ApiError> {
     let vmid = g.vmid;
     let kind = g.kind;
     let node = ctx.node().to_string();
+    set_lock(&mut cl, vmid, "migrate");
     let upid = start_task(
         ctx,
         &mut cl,
@@ -2728,10 +2759,11 @@ fn guest_migrate(ctx: &Ctx) -> Result<Reply, ApiError> {
                 kind.word()
             ));
             g.node = target;
+            g.config.remove("lock");
             log.push("migration finished successfully".to_string());
             Ok(())
         }),
-        None,
+        Some(Box::new(move |cl| clear_lock(cl, vmid))),
     );
     ok(json!(upid))
 }
@@ -2766,7 +2798,7 @@ fn snapshot_list(ctx: &Ctx) -> Result<Reply, ApiError> {
 fn snapshot_create(ctx: &Ctx) -> Result<Reply, ApiError> {
     let mut cl = lock(&ctx.shared.cluster);
     let g = guest(&cl, ctx)?;
-    check_lock(ctx, g)?;
+    check_lock(ctx, &cl, g)?;
     let name = ctx.p("snapname").unwrap_or("").to_string();
     if name == "current" || g.snapshots.iter().any(|s| s.name == name) {
         return Err(ApiError::internal(format!(
@@ -2828,7 +2860,7 @@ fn snapshot_create(ctx: &Ctx) -> Result<Reply, ApiError> {
 fn snapshot_rollback(ctx: &Ctx) -> Result<Reply, ApiError> {
     let mut cl = lock(&ctx.shared.cluster);
     let g = guest(&cl, ctx)?;
-    check_lock(ctx, g)?;
+    check_lock(ctx, &cl, g)?;
     let name = ctx.p("snapname").unwrap_or("").to_string();
     if !g.snapshots.iter().any(|s| s.name == name) {
         return Err(ApiError::internal(format!(
@@ -2839,6 +2871,7 @@ fn snapshot_rollback(ctx: &Ctx) -> Result<Reply, ApiError> {
     let kind = g.kind;
     let start = ctx.flag("start");
     let node = ctx.node().to_string();
+    set_lock(&mut cl, vmid, "rollback");
     let upid = start_task(
         ctx,
         &mut cl,
@@ -2870,7 +2903,7 @@ fn snapshot_rollback(ctx: &Ctx) -> Result<Reply, ApiError> {
             }
             Ok(())
         }),
-        None,
+        Some(Box::new(move |cl| clear_lock(cl, vmid))),
     );
     ok(json!(upid))
 }
@@ -2879,7 +2912,7 @@ fn snapshot_delete(ctx: &Ctx) -> Result<Reply, ApiError> {
     let mut cl = lock(&ctx.shared.cluster);
     let g = guest(&cl, ctx)?;
     if !ctx.flag("force") {
-        check_lock(ctx, g)?;
+        check_lock(ctx, &cl, g)?;
     }
     let name = ctx.p("snapname").unwrap_or("").to_string();
     if !g.snapshots.iter().any(|s| s.name == name) {
@@ -2890,6 +2923,7 @@ fn snapshot_delete(ctx: &Ctx) -> Result<Reply, ApiError> {
     let vmid = g.vmid;
     let kind = g.kind;
     let node = ctx.node().to_string();
+    set_lock(&mut cl, vmid, "snapshot-delete");
     let upid = start_task(
         ctx,
         &mut cl,
@@ -2906,6 +2940,7 @@ fn snapshot_delete(ctx: &Ctx) -> Result<Reply, ApiError> {
                 .iter()
                 .position(|s| s.name == name)
                 .ok_or_else(|| format!("snapshot '{name}' does not exist"))?;
+            g.config.remove("lock");
             let removed = g.snapshots.remove(idx);
             for s in &mut g.snapshots {
                 if s.parent.as_deref() == Some(name.as_str()) {
@@ -2924,7 +2959,7 @@ fn snapshot_delete(ctx: &Ctx) -> Result<Reply, ApiError> {
             }
             Ok(())
         }),
-        None,
+        Some(Box::new(move |cl| clear_lock(cl, vmid))),
     );
     ok(json!(upid))
 }

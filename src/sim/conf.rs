@@ -168,9 +168,13 @@ pub(crate) fn canonical_tags(value: &str) -> String {
     tags.join(";")
 }
 
-/// A property string with the default key's value first (bare), then the other keys sorted, the
-/// way PVE's print_property_string writes it.
+/// A property string the way PVE's print_property_string writes it: the default key's value first
+/// (bare), then the required keys, then the optional keys, each group sorted.
 fn canonical_property_string(value: &str, default_key: &str) -> String {
+    canonical_with_required(value, default_key, &[])
+}
+
+fn canonical_with_required(value: &str, default_key: &str, required: &[&str]) -> String {
     let mut bare = None;
     let mut pairs: Vec<(String, String)> = Vec::new();
     for part in value.split(',').filter(|p| !p.is_empty()) {
@@ -180,7 +184,10 @@ fn canonical_property_string(value: &str, default_key: &str) -> String {
             None => bare = Some(part.to_string()),
         }
     }
-    pairs.sort();
+    pairs.sort_by(|a, b| {
+        let rank = |k: &str| usize::from(!required.contains(&k));
+        (rank(&a.0), &a.0).cmp(&(rank(&b.0), &b.0))
+    });
     let mut parts: Vec<String> = bare.into_iter().collect();
     parts.extend(pairs.into_iter().map(|(k, v)| format!("{k}={v}")));
     parts.join(",")
@@ -237,7 +244,8 @@ fn canonical_qemu_net(value: &str, mac_seed: u64) -> String {
     parts.join(",")
 }
 
-/// An LXC NIC: `name=eth0,bridge=vmbr0,hwaddr=BC:24:11:..,ip=dhcp,type=veth` (sorted keys).
+/// An LXC NIC: `name=eth0,bridge=vmbr0,hwaddr=BC:24:11:..,ip=dhcp,type=veth` (the required
+/// `name` first, then sorted keys).
 fn canonical_lxc_net(value: &str, mac_seed: u64) -> String {
     let mut pairs: Vec<(String, String)> = value
         .split(',')
@@ -251,7 +259,7 @@ fn canonical_lxc_net(value: &str, mac_seed: u64) -> String {
     if !pairs.iter().any(|(k, _)| k == "type") {
         pairs.push(("type".to_string(), "veth".to_string()));
     }
-    pairs.sort();
+    pairs.sort_by(|a, b| ((a.0 != "name"), &a.0).cmp(&((b.0 != "name"), &b.0)));
     pairs
         .into_iter()
         .map(|(k, v)| format!("{k}={v}"))
@@ -289,7 +297,7 @@ pub(crate) fn canonical_value(kind: GuestKind, key: &str, value: &str, mac_seed:
         (GuestKind::Qemu, _) if numbered("net") => canonical_qemu_net(value, mac_seed),
         (GuestKind::Lxc, _) if numbered("net") => canonical_lxc_net(value, mac_seed),
         (GuestKind::Lxc, "rootfs") => canonical_property_string(value, "volume"),
-        (GuestKind::Lxc, _) if numbered("mp") => canonical_property_string(value, "volume"),
+        (GuestKind::Lxc, _) if numbered("mp") => canonical_with_required(value, "volume", &["mp"]),
         (GuestKind::Lxc, "features") => canonical_property_string(value, "__none__"),
         (GuestKind::Qemu, _)
             if [

@@ -351,7 +351,9 @@ fn tls_acceptor(cert_pem: &str, key_pem: &str) -> Result<tokio_rustls::TlsAccept
         .with_no_client_auth()
         .with_single_cert(vec![cert], key)
         .map_err(|e| SimError::Tls(e.to_string()))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // pveproxy speaks HTTP/1.1 only; over HTTP/2 a client would lose the reason phrase, which
+    // carries PVE's error text (NOTES §3), so offering h2 would be unfaithful.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
@@ -376,7 +378,8 @@ async fn serve(
         let acceptor = acceptor.clone();
         connections.spawn(async move {
             let builder =
-                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .http1_only();
             match acceptor {
                 Some(acceptor) => {
                     let Ok(tls) = acceptor.accept(stream).await else {
@@ -712,23 +715,16 @@ async fn handle(
         .map(percent_decode)
         .collect();
     let display_path = format!("/{}", segments.join("/"));
-    let (route, vars) = match match_route(method, &segments) {
-        Ok(found) => found,
-        Err(_) => {
-            return fail(
-                outcome,
-                ApiError::new(
-                    501,
-                    format!("Method '{} {}' not implemented", method, display_path),
-                ),
-            );
-        }
-    };
-    let key = format!("{} {}", route.method, route.path);
-    outcome.template = Some(key.clone());
 
-    // credentials
-    let public = route.method == "POST" && route.path == "/access/ticket";
+    // credentials first, as PVE does (HTTPServer.pm auth_handler runs before the handler
+    // lookup): an unknown route without credentials is `401 No ticket`, not 501
+    let public = matches!(
+        (method.as_str(), display_path.as_str()),
+        ("GET", "/access/domains")
+            | ("GET" | "POST", "/access/ticket")
+            | ("POST", "/access/vncticket")
+            | ("POST", "/access/openid/login" | "/access/openid/auth-url")
+    );
     let caller = match authenticate(shared, headers) {
         Ok(Some(c)) => Some(c),
         Ok(None) if public => None,
@@ -746,6 +742,22 @@ async fn handle(
         }
     };
     outcome.token_id = caller.as_ref().and_then(|c| c.token_id.clone());
+
+    let (route, vars) = match match_route(method, &segments) {
+        Ok(found) => found,
+        Err(_) => {
+            return fail(
+                outcome,
+                ApiError::new(
+                    501,
+                    format!("Method '{} {}' not implemented", method, display_path),
+                ),
+            );
+        }
+    };
+    let key = format!("{} {}", route.method, route.path);
+    outcome.template = Some(key.clone());
+
     if let Some(c) = &caller {
         if c.token_id.is_none() && method != Method::GET {
             let csrf = headers

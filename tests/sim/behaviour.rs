@@ -798,3 +798,93 @@ async fn large_bodies_are_gzipped_when_the_client_accepts_it() {
             > 30
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_tasks_hold_the_guest() {
+    install_crypto();
+    let faults = Faults {
+        task_duration: Duration::from_millis(400),
+        ..Faults::none()
+    };
+    let sim = Sim::start(SimConfig::homelab().http().with_faults(faults))
+        .await
+        .expect("start");
+    let api = Api::new(&sim, TokenKind::Full);
+    // migrate sets lock=migrate while it runs
+    let a = api
+        .call(
+            "POST",
+            "/nodes/pve1/qemu/110/migrate",
+            &[("target", "pve2"), ("online", "1")],
+        )
+        .await;
+    let upid = a.data().as_str().expect("UPID").to_string();
+    let busy = api
+        .call(
+            "PUT",
+            "/nodes/pve1/qemu/110/config",
+            &[("description", "x")],
+        )
+        .await;
+    assert_eq!(busy.message(), "VM is locked (migrate)\n");
+    assert_eq!(api.wait_task(&upid).await["exitstatus"], "OK");
+    assert_eq!(sim.control().guest_node(110).as_deref(), Some("pve2"));
+    assert!(
+        !sim.control()
+            .guest_config(110)
+            .expect("guest")
+            .contains_key("lock")
+    );
+    // a power task holds the config file: a concurrent change times out on the file lock
+    let a = api
+        .call("POST", "/nodes/pve1/qemu/100/status/shutdown", &[])
+        .await;
+    let upid = a.data().as_str().expect("UPID").to_string();
+    let busy = api
+        .call(
+            "PUT",
+            "/nodes/pve1/qemu/100/config",
+            &[("description", "x")],
+        )
+        .await;
+    assert_eq!(
+        busy.message(),
+        "can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout\n"
+    );
+    assert_eq!(api.wait_task(&upid).await["exitstatus"], "OK");
+    assert_eq!(
+        api.call(
+            "PUT",
+            "/nodes/pve1/qemu/100/config",
+            &[("description", "x")]
+        )
+        .await
+        .status,
+        200
+    );
+    // container NICs and mount points: required keys right after the value, then sorted
+    api.call(
+        "PUT",
+        "/nodes/pve1/lxc/203/config",
+        &[
+            ("net1", "bridge=vmbr1,name=eth1,ip=dhcp"),
+            ("mp0", "local-lvm:2,size=2G,backup=1,mp=/data"),
+        ],
+    )
+    .await;
+    let raw = sim.control().guest_config(203).expect("ct");
+    assert!(
+        raw["net1"].starts_with("name=eth1,bridge=vmbr1,hwaddr=BC:24:11:"),
+        "{}",
+        raw["net1"]
+    );
+    assert!(
+        raw["net1"].ends_with(",ip=dhcp,type=veth"),
+        "{}",
+        raw["net1"]
+    );
+    assert_eq!(
+        raw["mp0"],
+        "local-lvm:vm-203-disk-1,mp=/data,backup=1,size=2G"
+    );
+}
