@@ -212,6 +212,32 @@ impl Ctx {
         })
     }
 
+    /// Asks before a destructive step: yes, no, or yes for the rest of this session. Without a
+    /// person at the terminal it refuses unless `--yes` (or an earlier "always") allows it.
+    pub fn confirm(&mut self, question: &str) -> Result<(), CommandError> {
+        if self.assume_yes {
+            return Ok(());
+        }
+        if !self.interactive {
+            return Err(CommandError::user(format!("not confirmed: {question}"))
+                .hint("pass --yes to confirm in scripts; nothing was changed"));
+        }
+        match self
+            .ui
+            .ask(&format!("{question} (yes/no/always)"), Some("no"))
+            .map(|a| a.to_ascii_lowercase())
+            .as_deref()
+        {
+            Some("y" | "yes") => Ok(()),
+            Some("a" | "always") => {
+                self.assume_yes = true;
+                Ok(())
+            }
+            Some(_) => Err(CommandError::user("not confirmed").hint("nothing was changed")),
+            None => Err(CommandError::interrupted().hint("nothing was changed")),
+        }
+    }
+
     /// Records a secret that passed through this process (so history can refuse it).
     pub fn remember_secret(&mut self, secret: &str) {
         if !secret.is_empty() && !self.seen_secrets.iter().any(|s| s == secret) {

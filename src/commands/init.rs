@@ -279,7 +279,8 @@ pub async fn run(ctx: &mut Ctx, args: &InitArgs) -> Result<Report, CommandError>
     write_atomic(&workspace.config_path(), config.render().as_bytes(), 0o600)?;
     db.audit(&config.active, "init", &endpoint, Some(&token_id))
         .await?;
-    db.session_set("active_environment", &config.active).await?;
+    db.session_set(crate::console::session::keys::ACTIVE_ENV, &config.active)
+        .await?;
     ctx.set_workspace(workspace.clone());
     ctx.set_config(config);
     ctx.set_state(db);

@@ -10,12 +10,9 @@ use crate::ui::{Item, OutputFormat};
 
 /// Session keys kept in the state database's `session` table.
 pub mod keys {
-    /// The active environment's name.
+    /// The active environment's name. (The last plan and an unfinished apply are read from
+    /// the plans table itself.)
     pub const ACTIVE_ENV: &str = "active_environment";
-    /// The id of the last saved plan.
-    pub const LAST_PLAN: &str = "last_plan";
-    /// The plan id of an apply that did not finish (set by `/apply`, cleared when it ends).
-    pub const UNFINISHED_APPLY: &str = "unfinished_apply";
 }
 
 /// Words that start a resource command (`create vm ...`), parsed by their own issue.
@@ -341,12 +338,17 @@ impl Session {
                 config.active
             ))),
         }
-        if let Ok(Some(plan)) = db.session_get(keys::LAST_PLAN).await {
-            items.push(Item::Status(format!("Last plan: #{plan}.")));
+        // The plans table says what is pending and whether an apply stopped halfway.
+        if let Ok(Some(plan)) = db.latest_plan_with(&["pending"]).await {
+            items.push(Item::Status(format!(
+                "Last plan: #{} ({}), not applied yet; /apply carries it out.",
+                plan.id, plan.created_at
+            )));
         }
-        if let Ok(Some(plan)) = db.session_get(keys::UNFINISHED_APPLY).await {
+        if let Ok(Some(plan)) = db.latest_plan_with(&["applying"]).await {
             items.push(Item::Warning(format!(
-                "an apply of plan #{plan} did not finish; it was not resumed. Run /apply to resume it, or /plan to start over."
+                "the apply of plan #{} did not finish; it was not resumed. Run /apply to resume it (finished steps are not repeated), or /plan to start over.",
+                plan.id
             )));
         }
         self.refresh_marker().await;

@@ -230,3 +230,48 @@ fn doctor_reports_each_check() {
     }
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn continue_offers_an_unfinished_apply_and_marks_pending_changes() {
+    use proxmox_mpc::commands::Ctx;
+    use proxmox_mpc::console::Session;
+    use proxmox_mpc::ui::Ui;
+
+    let sim = TestSim::start();
+    let dir = workspace(&sim);
+    let db = dir.path().join(".proxmox/state.db");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use sqlx::ConnectOptions;
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new().filename(&db).connect().await.unwrap();
+        for (id, status) in [(1, "applying"), (2, "pending")] {
+            sqlx::query(
+                "INSERT INTO plans (id, created_at, environment, based_on_serial, status, summary, data)
+                 VALUES (?, '2026-11-26T10:00:00Z', 'default', NULL, ?, '{}', '{}')",
+            )
+            .bind(id)
+            .bind(status)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+    });
+    let out = pmpc(dir.path())
+        .arg("--continue")
+        .write_stdin("/exit\n")
+        .output()
+        .unwrap();
+    let se = stderr(&out);
+    assert!(out.status.success(), "{se}");
+    assert!(se.contains("Last plan: #2"), "{se}");
+    assert!(
+        se.contains("apply of plan #1 did not finish; it was not resumed"),
+        "{se}"
+    );
+
+    // The prompt marks unapplied changes once the session knows of them.
+    let mut session = Session::new(Ctx::new(Ui::default(), dir.path().to_path_buf(), false));
+    assert_eq!(session.prompt(), "proxmox-mpc[default]> ");
+    rt.block_on(session.restore());
+    assert_eq!(session.prompt(), "proxmox-mpc[default]*> ");
+}
