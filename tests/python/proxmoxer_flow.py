@@ -66,6 +66,28 @@ def expect_resource_error(call, status_code, message_part, what):
     raise Mismatch(f"{what}: call succeeded, PVE answers HTTP {status_code}")
 
 
+def expect_param_error(call, param, what, message_part=""):
+    """PVE answers a bad parameter with 400 and an `errors` map naming it."""
+    try:
+        call()
+    except ResourceException as err:
+        expect(err.status_code == 400, f"{what}: HTTP {err.status_code} instead of 400 ({err})")
+        expect(
+            isinstance(err.errors, dict) and param in err.errors,
+            f"{what}: errors {err.errors!r} do not name {param!r}",
+        )
+        expect(
+            message_part in str(err.errors[param]),
+            f"{what}: errors[{param!r}] = {err.errors[param]!r} lacks {message_part!r}",
+        )
+        expect(
+            "Parameter verification failed" in str(err.content),
+            f"{what}: reason phrase {err.content!r}",
+        )
+        return
+    raise Mismatch(f"{what}: call succeeded, PVE answers HTTP 400")
+
+
 def run():
     url = urlparse(os.environ["PMPC_SIM_URL"])
     ca_file = os.environ["PMPC_SIM_CA_FILE"]
@@ -157,6 +179,44 @@ def run():
     found = [r for r in prox.cluster.resources.get(type="vm") if r["vmid"] == vmid]
     expect(len(found) == 1 and found[0]["node"] == node, f"new VM in /cluster/resources: {found!r}")
     expect(found[0].get("status") == "stopped", f"new VM status {found[0].get('status')!r}")
+
+    # Change it the way proxmoxer users do (PUT is synchronous and returns null), then show that
+    # PVE's error answers reach proxmoxer as PVE sends them.
+    vm = prox.nodes(node).qemu(vmid)
+    expect(vm.config.put(cores=2, digest=config["digest"]) is None, "PUT config returns null")
+    changed = vm.config.get()
+    expect(changed.get("cores") == 2, f"cores after PUT {changed.get('cores')!r}")
+    expect(changed.get("digest") != config["digest"], "digest unchanged after a config change")
+    expect_resource_error(
+        lambda: vm.config.put(cores=3, digest=config["digest"]),
+        500,
+        "checksum mismatch",
+        "PUT config with a stale digest",
+    )
+    expect_param_error(lambda: vm.config.put(cores="many"), "cores", "PUT config cores=many")
+    expect_param_error(
+        lambda: vm.config.put(bogus=1),
+        "bogus",
+        "PUT config with an unknown parameter",
+        "property is not defined in schema",
+    )
+    expect_resource_error(
+        lambda: prox.nodes(node).nosuchthing.get(),
+        501,
+        "not implemented",
+        "GET an unknown route",
+    )
+    locked = [
+        r for r in resources if r.get("lock") and r["type"] == "qemu" and not r.get("template")
+    ]
+    expect(locked, "the homelab seed has a locked VM in /cluster/resources")
+    lock = locked[0]
+    expect_resource_error(
+        lambda: prox.nodes(lock["node"]).qemu(lock["vmid"]).config.put(description="changed"),
+        500,
+        f"VM is locked ({lock['lock']})",
+        f"PUT config of locked VM {lock['vmid']}",
+    )
 
     # Start it; starting it again is an error PVE reports inside the task, not on the call.
     wait_task(prox, prox.nodes(node).qemu(vmid).status.start.post(), "start")
