@@ -4,8 +4,12 @@
 //! adversarial strings, drift, re-sync and the committed example.
 
 mod sync {
+    pub mod adversarial;
     pub mod common;
+    pub mod example;
     pub mod render;
+    pub mod resync;
     pub mod roundtrip;
     pub mod schema;
+    pub mod tools;
 }
