@@ -90,3 +90,21 @@ async fn every_discovered_guest_formats_back_to_its_pve_config() {
         assert!(guest.digest.is_some(), "guest {} has no digest", guest.vmid);
     }
 }
+
+#[tokio::test]
+async fn generated_cluster_discovery_stays_within_budget() {
+    let sim = proxmox_mpc::sim::Sim::start(proxmox_mpc::sim::SimConfig::generated(6, 400, 42))
+        .await
+        .expect("simulator starts");
+    let snapshot = client(&sim).discover(|_, _| {}).await.expect("discovery");
+    let control = sim.control();
+    let guests = control.guest_count();
+    let nodes = snapshot.nodes.len();
+    assert_eq!(nodes, 6);
+    assert_eq!(snapshot.guests.len(), guests);
+    let requests = control.request_count() as usize;
+    assert!(
+        requests <= guests + 3 * nodes + 5,
+        "{requests} requests for {guests} guests on {nodes} nodes"
+    );
+}
