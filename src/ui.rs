@@ -180,9 +180,14 @@ impl Ui {
     /// Returns a table sized to the terminal (or unbounded when not on one).
     pub fn table_string(&self, table: &Table) -> String {
         let mut out = ComfyTable::new();
-        if self.color {
-            out.load_preset(presets::UTF8_FULL_CONDENSED);
+        if std::io::stdout().is_terminal() {
+            // Sized to the terminal; box drawing only where colour is welcome too.
             out.set_content_arrangement(ContentArrangement::Dynamic);
+            out.load_preset(if self.color {
+                presets::UTF8_FULL_CONDENSED
+            } else {
+                presets::ASCII_FULL_CONDENSED
+            });
         } else {
             out.load_preset(presets::ASCII_FULL_CONDENSED);
             out.force_no_tty();
