@@ -36,6 +36,9 @@ use crate::pve::{Client, PveError, TaskProgress, Upid, params};
 use crate::state::StateDb;
 use crate::state::plans::{JournalEntry, JournalRow};
 
+/// The test-only crash hook: returns true to stop at the named point.
+pub type CrashHook = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 /// How an apply runs.
 #[derive(Clone)]
 pub struct ApplyOptions {
@@ -52,7 +55,7 @@ pub struct ApplyOptions {
     /// Test hook: called at named points (`before-request:<step>`, `after-request:<step>`,
     /// `after-step:<step>`); returning true stops the apply there as a crash would (nothing
     /// more is journaled). The binary aborts the process instead (`PMPC_CRASH_AT`).
-    pub crash_hook: Option<Arc<dyn Fn(&str) -> bool + Send + Sync>>,
+    pub crash_hook: Option<CrashHook>,
 }
 
 impl std::fmt::Debug for ApplyOptions {
@@ -101,6 +104,8 @@ pub enum StepOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepReport {
     pub step: usize,
+    /// Guest name or pool id.
+    pub name: String,
     pub address: String,
     pub action: Action,
     /// The vmid the guest has after the step (a create's new vmid).
@@ -147,7 +152,7 @@ impl ApplySummary {
                     StepOutcome::Done { .. } | StepOutcome::AlreadyDone
                 )
             })
-            .filter_map(|s| s.vmid.map(|v| (s.address.clone(), v)))
+            .filter_map(|s| s.vmid.map(|v| (s.name.clone(), v)))
             .collect()
     }
 
@@ -260,6 +265,20 @@ impl Shared {
             .await
             .map(|_| ())
             .map_err(|e| format!("cannot write the journal: {e}"))
+    }
+
+    /// Records a guest as managed (serialized with the journal: SQLite has one writer).
+    async fn managed(
+        &self,
+        vmid: u32,
+        guest: Option<(&str, &str, GuestKind)>,
+    ) -> Result<(), String> {
+        let _guard = self.journal_lock.lock().await;
+        match guest {
+            Some((name, node, kind)) => self.db.set_managed(vmid, name, node, kind.as_str()).await,
+            None => self.db.unset_managed(vmid).await,
+        }
+        .map_err(|e| format!("cannot record the guest in state.db: {e}"))
     }
 
     async fn semaphore(
@@ -589,6 +608,7 @@ pub async fn apply(
                 .unwrap_or((StepOutcome::NotAttempted, c.vmid));
             StepReport {
                 step: c.id,
+                name: c.name.clone(),
                 address: c.address(),
                 action: c.action,
                 vmid,
@@ -805,8 +825,7 @@ async fn finish_create(
         }
     }
     if let Err(e) = shared
-        .db
-        .set_managed(vmid, &desired.name, &desired.node, desired.kind.as_str())
+        .managed(vmid, Some((&desired.name, &desired.node, desired.kind)))
         .await
     {
         return Ok((
@@ -971,8 +990,7 @@ async fn update_steps(
         done.push("started".into());
     }
     if let Err(e) = shared
-        .db
-        .set_managed(vmid, &desired.name, &node, kind.as_str())
+        .managed(vmid, Some((&desired.name, &node, kind)))
         .await
     {
         return Err(fail(&done, format!("recording the guest failed: {e}")));
@@ -998,7 +1016,7 @@ async fn delete_guest(shared: &Shared, change: &Change) -> Result<Result<String,
     let live = match read_live(client, vmid).await {
         Ok(Some(g)) => g,
         Ok(None) => {
-            let _ = shared.db.unset_managed(vmid).await;
+            let _ = shared.managed(vmid, None).await;
             return Ok(Ok(format!("vmid {vmid} was already gone")));
         }
         Err(e) => return Ok(Err(err_text(&e))),
@@ -1029,7 +1047,7 @@ async fn delete_guest(shared: &Shared, change: &Change) -> Result<Result<String,
         Err(e) => return Ok(Err(format!("destroy failed: {e}"))),
     }
     detail.push("destroyed");
-    if let Err(e) = shared.db.unset_managed(vmid).await {
+    if let Err(e) = shared.managed(vmid, None).await {
         return Ok(Err(format!("destroyed, but recording it failed: {e}")));
     }
     Ok(Ok(detail.join(", ")))

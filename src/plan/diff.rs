@@ -145,10 +145,14 @@ fn align(desired: &mut Guest, observed: &Guest) -> (Vec<Resize>, Vec<String>) {
         }
         (GuestConfig::Container(d), GuestConfig::Container(o)) => {
             for (index, nic) in d.nics.iter_mut() {
-                if nic.hwaddr.is_none()
-                    && let Some(live) = o.nics.get(index)
-                {
-                    nic.hwaddr = live.hwaddr.clone();
+                if let Some(live) = o.nics.get(index) {
+                    if nic.hwaddr.is_none() {
+                        nic.hwaddr = live.hwaddr.clone();
+                    }
+                    // PVE adds `type=veth` when the file leaves it out.
+                    if let Some(t) = live.extra.get("type") {
+                        nic.extra.entry("type".into()).or_insert_with(|| t.clone());
+                    }
                 }
             }
         }

@@ -115,8 +115,10 @@ pub struct Change {
     /// Ids of changes that must finish first.
     pub depends_on: Vec<usize>,
     /// The guest as desired (create, update, replace).
+    #[serde(with = "guest_serde")]
     pub desired: Option<Guest>,
     /// The guest as observed (update, replace, delete), with its config digest.
+    #[serde(with = "guest_serde")]
     pub observed: Option<Guest>,
 }
 
@@ -264,5 +266,65 @@ impl Plan {
             }
         }
         Ok(plan)
+    }
+}
+
+/// Stores a guest in a saved plan as PVE keys plus its place, and reads it back through the
+/// model's parser (the model's typed config does not survive a JSON round trip inside the
+/// internally tagged `GuestConfig`).
+mod guest_serde {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::model::{
+        Guest, GuestConfig, GuestKind, GuestStatus, format_guest, guest_from_config,
+    };
+
+    #[derive(Serialize, Deserialize)]
+    struct Stored {
+        vmid: u32,
+        node: String,
+        kind: GuestKind,
+        status: GuestStatus,
+        pool: Option<String>,
+        digest: Option<String>,
+        config: BTreeMap<String, String>,
+    }
+
+    pub fn serialize<S: Serializer>(guest: &Option<Guest>, s: S) -> Result<S::Ok, S::Error> {
+        guest
+            .as_ref()
+            .map(|g| {
+                let mut config = format_guest(g);
+                if let Some(d) = &g.digest {
+                    config.insert("digest".into(), d.clone());
+                }
+                Stored {
+                    vmid: g.vmid,
+                    node: g.node.clone(),
+                    kind: g.kind,
+                    status: g.status,
+                    pool: g.pool.clone(),
+                    digest: g.digest.clone(),
+                    config,
+                }
+            })
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Guest>, D::Error> {
+        let stored: Option<Stored> = Option::deserialize(d)?;
+        Ok(stored.map(|s| {
+            let (mut guest, _) =
+                guest_from_config(s.vmid, &s.node, s.kind, s.status, s.pool, &s.config);
+            guest.digest = s.digest;
+            if let GuestConfig::Container(ct) = &mut guest.config
+                && let Some(t) = guest.unmodelled.remove("ostemplate")
+            {
+                ct.ostemplate = Some(t);
+            }
+            guest
+        }))
     }
 }

@@ -38,9 +38,15 @@ pub fn summary_line(plan: &Plan) -> String {
 /// Renders the plan like `terraform plan`.
 pub fn render_text(plan: &Plan) -> String {
     let mut out = String::new();
-    if !plan.is_empty() {
-        out.push_str("proxmox-mpc will perform the following actions:\n\n");
+    if plan.is_empty() {
+        out.push_str(&summary_line(plan));
+        out.push('\n');
+        for note in &plan.notes {
+            out.push_str(&format!("Note: {note}\n"));
+        }
+        return out;
     }
+    out.push_str("proxmox-mpc will perform the following actions:\n\n");
     for change in plan.actionable() {
         out.push_str(&format!("  # {} {}", change.address(), verb(change)));
         if let Some(reason) = &change.reason {

@@ -127,22 +127,16 @@ impl StateDb {
         Ok(())
     }
 
-    /// Appends a journal row and returns its id.
+    /// Appends a journal row and returns its id. One statement, so it needs no read-then-write
+    /// transaction (which SQLite refuses with "database is locked" under a concurrent writer).
     pub async fn journal_append(&self, entry: &JournalEntry<'_>) -> Result<i64, StateError> {
-        let err = self.query_err();
-        let mut tx = self.pool.begin().await.map_err(&err)?;
-        let id: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 FROM journal")
-            .fetch_one(&mut *tx)
-            .await
-            .and_then(|r| r.try_get(0))
-            .map_err(&err)?;
         let at = now();
         let finished = (entry.status != "started").then(|| at.clone());
         sqlx::query(
             "INSERT INTO journal (id, plan_id, step, action, target, upid, status, started_at, finished_at, detail)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             SELECT COALESCE(MAX(id), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM journal
+             RETURNING id",
         )
-        .bind(id)
         .bind(entry.plan_id)
         .bind(entry.step)
         .bind(entry.action)
@@ -152,11 +146,10 @@ impl StateDb {
         .bind(&at)
         .bind(finished)
         .bind(entry.detail)
-        .execute(&mut *tx)
+        .fetch_one(&self.pool)
         .await
-        .map_err(&err)?;
-        tx.commit().await.map_err(&err)?;
-        Ok(id)
+        .and_then(|r| r.try_get(0))
+        .map_err(self.query_err())
     }
 
     /// Returns a plan's journal in order.

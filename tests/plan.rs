@@ -1,0 +1,8 @@
+//! The plan engine and apply (issue 7): table tests of the pure diff and its rendering, and
+//! applies against the simulator over real HTTPS with a real SQLite state database.
+
+mod plan {
+    pub mod apply;
+    pub mod common;
+    pub mod diff;
+}
