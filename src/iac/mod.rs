@@ -9,6 +9,7 @@
 //! engine ([`sync`]). Nothing here prints or talks to the network.
 
 pub mod ansible;
+pub mod desired;
 pub mod docs;
 pub mod filters;
 pub mod names;

@@ -1,0 +1,676 @@
+//! The desired state: every `.tf` file under `terraform/` read back into the model.
+//!
+//! Owns expression evaluation for the workspace's Terraform: literals, `var.x` (defaults from
+//! `variable` blocks, overridden by `terraform.tfvars` and `*.auto.tfvars`), `local.x` (from
+//! `locals` blocks, which may use each other and variables), and references to other resources
+//! of the workspace (`proxmox_virtual_environment_pool.prod.pool_id`,
+//! `proxmox_virtual_environment_vm.web.vm_id`). An expression that cannot be evaluated is an
+//! error naming the file, the line and the expression. Attributes the model does not carry are
+//! kept in the file and listed per guest ([`DesiredFile::unmodelled`]), never dropped silently.
+//!
+//! Turning an evaluated resource into a model guest reuses the sync engine's view mapping
+//! ([`super::view::guest_from_file_parts`]) and its `# pve` line reader, so `/sync` and `/plan`
+//! read a file the same way.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use hcl::eval::{Context, Evaluate};
+use hcl::{Body, Expression, Structure};
+
+use super::reader::read_verbatim;
+use super::terraform::{CT_TYPE, POOL_TYPE, VM_TYPE};
+use super::view::{CtView, ResourceView, VmView, guest_from_file_parts};
+use crate::model::{Guest, GuestKind};
+
+/// One guest file as the desired state sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredFile {
+    /// Path relative to the workspace root (`terraform/guests/web.tf`).
+    pub path: String,
+    /// The resource name (`web` in `proxmox_virtual_environment_vm.web`).
+    pub ident: String,
+    /// `node/vmid` of the import block, if the file has one (guests that exist on the server).
+    pub import_id: Option<String>,
+    pub guest: Guest,
+    /// Attributes and blocks in the file that the model does not carry (`agent.timeout`,
+    /// `startup`): kept in the file, listed here.
+    pub unmodelled: Vec<String>,
+    /// Expressions in the file other than literals and pool references (`var.x`, `local.y`):
+    /// rewriting the file from the model would replace them with their values.
+    pub expressions: Vec<String>,
+}
+
+/// Everything the workspace's Terraform asks for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DesiredState {
+    pub files: Vec<DesiredFile>,
+    /// Pool ids declared in the files.
+    pub pools: Vec<String>,
+    /// Pool id -> comment, where the file gives one.
+    pub pool_comments: BTreeMap<String, String>,
+}
+
+impl DesiredState {
+    /// Returns the desired guests.
+    pub fn guests(&self) -> Vec<Guest> {
+        self.files.iter().map(|f| f.guest.clone()).collect()
+    }
+
+    /// Returns the file of the guest with this vmid.
+    pub fn file_of(&self, vmid: u32) -> Option<&DesiredFile> {
+        self.files.iter().find(|f| f.guest.vmid == vmid)
+    }
+}
+
+/// One problem in one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileProblem {
+    pub path: PathBuf,
+    pub line: Option<usize>,
+    pub expression: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for FileProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(expr) = &self.expression {
+            write!(f, ": cannot evaluate `{expr}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Why the desired state could not be read. Every file with a problem is named, so a person
+/// can fix them all in one pass.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct DesiredError {
+    pub problems: Vec<FileProblem>,
+}
+
+/// A parsed `.tf` file.
+struct TfFile {
+    path: PathBuf,
+    text: String,
+    body: Body,
+}
+
+/// Reads the desired state of the workspace at `root`.
+pub fn read_desired(root: &Path) -> Result<DesiredState, DesiredError> {
+    let mut problems = Vec::new();
+    let tf_dir = root.join("terraform");
+    let mut paths = tf_files(&tf_dir);
+    paths.extend(tf_files(&tf_dir.join("guests")));
+    let mut files = Vec::new();
+    for path in paths {
+        match std::fs::read_to_string(&path) {
+            Err(e) => problems.push(problem(&path, None, None, format!("cannot read: {e}"))),
+            Ok(text) => match hcl::parse(&text) {
+                Ok(body) => files.push(TfFile { path, text, body }),
+                Err(e) => problems.push(problem(
+                    &path,
+                    parse_error_line(&e.to_string()),
+                    None,
+                    format!("not valid HCL: {e}"),
+                )),
+            },
+        }
+    }
+    let vars = variables(root, &files, &mut problems);
+    let mut ctx = Context::new();
+    ctx.declare_var("var", hcl::Value::Object(vars));
+    let locals = locals(&files, &ctx, &mut problems);
+    ctx.declare_var("local", hcl::Value::Object(locals));
+    // Resource attributes that evaluate on their own, so resources can refer to each other.
+    let mut resources: BTreeMap<String, hcl::Map<String, hcl::Value>> = BTreeMap::new();
+    for file in &files {
+        for block in file.body.blocks() {
+            if block.identifier() != "resource" || block.labels().len() != 2 {
+                continue;
+            }
+            let rtype = block.labels()[0].as_str().to_string();
+            let name = block.labels()[1].as_str().to_string();
+            let mut attrs = hcl::Map::new();
+            for attr in block.body().attributes() {
+                if let Ok(value) = attr.expr().evaluate(&ctx) {
+                    attrs.insert(attr.key().to_string(), value);
+                }
+            }
+            if rtype == POOL_TYPE
+                && let Some(id) = attrs.get("pool_id").cloned()
+            {
+                attrs.entry("id".to_string()).or_insert(id);
+            }
+            resources
+                .entry(rtype)
+                .or_default()
+                .insert(name, hcl::Value::Object(attrs));
+        }
+    }
+    for (rtype, objects) in &resources {
+        ctx.declare_var(rtype.clone(), hcl::Value::Object(objects.clone()));
+    }
+
+    let mut state = DesiredState::default();
+    for file in &files {
+        let rel = rel(root, &file.path);
+        for block in file.body.blocks() {
+            let labels: Vec<&str> = block.labels().iter().map(|l| l.as_str()).collect();
+            if block.identifier() != "resource" || labels.len() != 2 {
+                continue;
+            }
+            if labels[0] == POOL_TYPE {
+                let mut locate = Locator::new(&file.text);
+                let line = locate.block_line(&file.body, block);
+                match body_json(&file.path, &file.text, block.body(), &ctx, line) {
+                    Ok((json, _)) => match json.get("pool_id").and_then(|v| v.as_str()) {
+                        Some(id) => {
+                            state.pools.push(id.to_string());
+                            if let Some(c) = json.get("comment").and_then(|v| v.as_str()) {
+                                state.pool_comments.insert(id.to_string(), c.to_string());
+                            }
+                        }
+                        None => problems.push(problem(
+                            &file.path,
+                            Some(line),
+                            None,
+                            format!("pool resource `{}` has no pool_id", labels[1]),
+                        )),
+                    },
+                    Err(p) => problems.push(p),
+                }
+            }
+        }
+        // Guest resources: one per file under terraform/guests/ (what /sync and the resource
+        // commands write), but any file may hold them.
+        match guest_resources(file, &ctx) {
+            Ok(list) => {
+                for (ident, import_id, guest, unmodelled, expressions) in list {
+                    state.files.push(DesiredFile {
+                        path: rel.clone(),
+                        ident,
+                        import_id,
+                        guest,
+                        unmodelled,
+                        expressions,
+                    });
+                }
+            }
+            Err(p) => problems.push(p),
+        }
+    }
+    // Two files describing one vmid would make /plan act twice.
+    let mut by_vmid: BTreeMap<u32, &DesiredFile> = BTreeMap::new();
+    for f in &state.files {
+        if let Some(other) = by_vmid.insert(f.guest.vmid, f) {
+            problems.push(FileProblem {
+                path: root.join(&f.path),
+                line: None,
+                expression: None,
+                message: format!(
+                    "vmid {} is also described by {}; keep one of the two",
+                    f.guest.vmid, other.path
+                ),
+            });
+        }
+    }
+    state.pools.sort();
+    state.pools.dedup();
+    if problems.is_empty() {
+        Ok(state)
+    } else {
+        Err(DesiredError { problems })
+    }
+}
+
+type GuestEntry = (String, Option<String>, Guest, Vec<String>, Vec<String>);
+
+fn guest_resources(file: &TfFile, ctx: &Context) -> Result<Vec<GuestEntry>, FileProblem> {
+    let mut out = Vec::new();
+    let mut import_ids: BTreeMap<String, String> = BTreeMap::new();
+    for block in file.body.blocks() {
+        if block.identifier() != "import" {
+            continue;
+        }
+        let to = block.body().attributes().find(|a| a.key() == "to");
+        let id = block.body().attributes().find(|a| a.key() == "id");
+        if let (Some(to), Some(id)) = (to, id)
+            && let Ok(hcl::Value::String(id)) = id.expr().evaluate(ctx)
+        {
+            let target = hcl::format::to_string(to.expr()).unwrap_or_default();
+            if let Some(name) = target.rsplit('.').next() {
+                import_ids.insert(name.trim().to_string(), id);
+            }
+        }
+    }
+    let mut locate = Locator::new(&file.text);
+    for block in file.body.blocks() {
+        let labels: Vec<&str> = block.labels().iter().map(|l| l.as_str()).collect();
+        if block.identifier() != "resource"
+            || labels.len() != 2
+            || (labels[0] != VM_TYPE && labels[0] != CT_TYPE)
+        {
+            continue;
+        }
+        let line = locate.block_line(&file.body, block);
+        let (json, expressions) = body_json(&file.path, &file.text, block.body(), ctx, line)?;
+        let json = serde_json::Value::Object(json);
+        let bad = |e: serde_json::Error| {
+            problem(
+                &file.path,
+                Some(line),
+                None,
+                format!(
+                    "resource {}.{}: unexpected value: {e}",
+                    labels[0], labels[1]
+                ),
+            )
+        };
+        let (view, known) = if labels[0] == VM_TYPE {
+            let view: VmView = serde_json::from_value(json.clone()).map_err(bad)?;
+            let known = serde_json::to_value(&view).unwrap_or_default();
+            (ResourceView::Vm(Box::new(view)), known)
+        } else {
+            let view: CtView = serde_json::from_value(json.clone()).map_err(bad)?;
+            let known = serde_json::to_value(&view).unwrap_or_default();
+            (ResourceView::Ct(Box::new(view)), known)
+        };
+        let mut unmodelled = Vec::new();
+        unknown_paths("", &json, &known, &mut unmodelled);
+        let (verbatim, absent) = read_verbatim(&file.path, &file.text)
+            .map_err(|e| problem(&file.path, None, None, format!("a `# pve` line: {e}")))?;
+        let mut guest = guest_from_file_parts(&view, &verbatim, &absent);
+        if guest.kind
+            != if labels[0] == VM_TYPE {
+                GuestKind::Qemu
+            } else {
+                GuestKind::Lxc
+            }
+        {
+            guest.kind = if labels[0] == VM_TYPE {
+                GuestKind::Qemu
+            } else {
+                GuestKind::Lxc
+            };
+        }
+        out.push((
+            labels[1].to_string(),
+            import_ids.get(labels[1]).cloned(),
+            guest,
+            unmodelled,
+            expressions,
+        ));
+    }
+    Ok(out)
+}
+
+/// Lists the paths present in `file` but not in `known` (the view re-serialized).
+fn unknown_paths(
+    prefix: &str,
+    file: &serde_json::Value,
+    known: &serde_json::Value,
+    out: &mut Vec<String>,
+) {
+    match (file, known) {
+        (serde_json::Value::Object(f), serde_json::Value::Object(k)) => {
+            for (key, value) in f {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                match k.get(key) {
+                    None => out.push(path),
+                    Some(kv) => unknown_paths(&path, value, kv, out),
+                }
+            }
+        }
+        (serde_json::Value::Array(f), serde_json::Value::Array(k)) => {
+            for (i, value) in f.iter().enumerate() {
+                if let Some(kv) = k.get(i) {
+                    unknown_paths(prefix, value, kv, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Evaluates a block body into JSON (attributes evaluated, nested blocks as lists of objects,
+/// `lifecycle` and `# pve` comments left to their readers). Returns the JSON and the
+/// non-literal expressions met. `start_line` is where the block starts, for error lines.
+fn body_json(
+    path: &Path,
+    text: &str,
+    body: &Body,
+    ctx: &Context,
+    start_line: usize,
+) -> Result<(serde_json::Map<String, serde_json::Value>, Vec<String>), FileProblem> {
+    let mut expressions = Vec::new();
+    let mut locate = Locator::new(text);
+    locate.line = start_line.saturating_sub(1);
+    let json = walk(path, body, ctx, &mut locate, &mut expressions)?;
+    Ok((json, expressions))
+}
+
+fn walk(
+    path: &Path,
+    body: &Body,
+    ctx: &Context,
+    locate: &mut Locator<'_>,
+    expressions: &mut Vec<String>,
+) -> Result<serde_json::Map<String, serde_json::Value>, FileProblem> {
+    let mut out = serde_json::Map::new();
+    for structure in body.iter() {
+        match structure {
+            Structure::Attribute(attr) => {
+                let line = locate.attribute_line(attr.key());
+                let source = locate.source_of(line);
+                if !is_plain(attr.expr()) {
+                    expressions.push(source.clone().unwrap_or_else(|| attr.key().to_string()));
+                }
+                let value = attr.expr().evaluate(ctx).map_err(|e| {
+                    problem(
+                        path,
+                        line,
+                        Some(source.clone().unwrap_or_else(|| {
+                            hcl::format::to_string(attr.expr()).unwrap_or_default()
+                        })),
+                        explain(&e.to_string()),
+                    )
+                })?;
+                let json = serde_json::to_value(&value)
+                    .map_err(|e| problem(path, line, source, e.to_string()))?;
+                out.insert(attr.key().to_string(), json);
+            }
+            Structure::Block(block) => {
+                locate.block_start(block.identifier());
+                if block.identifier() == "lifecycle" {
+                    continue;
+                }
+                let value =
+                    serde_json::Value::Object(walk(path, block.body(), ctx, locate, expressions)?);
+                match out
+                    .entry(block.identifier().to_string())
+                    .or_insert_with(|| serde_json::Value::Array(Vec::new()))
+                {
+                    serde_json::Value::Array(items) => items.push(value),
+                    _ => {
+                        return Err(problem(
+                            path,
+                            Some(locate.line),
+                            None,
+                            format!("`{}` is both an attribute and a block", block.identifier()),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// True for literals, lists/objects of literals, and pool references (what /sync writes).
+fn is_plain(expr: &Expression) -> bool {
+    match expr {
+        Expression::Null | Expression::Bool(_) | Expression::Number(_) | Expression::String(_) => {
+            true
+        }
+        Expression::Array(items) => items.iter().all(is_plain),
+        Expression::Object(map) => map.values().all(is_plain),
+        Expression::Traversal(t) => {
+            matches!(&t.expr, Expression::Variable(v) if v.as_str() == POOL_TYPE)
+        }
+        _ => false,
+    }
+}
+
+fn explain(message: &str) -> String {
+    if message.contains("undefined variable") || message.contains("no such key") {
+        format!(
+            "{message} (variables need a default in variables.tf or a value in terraform.tfvars; locals a `locals` block; resources must be in the workspace)"
+        )
+    } else {
+        message.to_string()
+    }
+}
+
+/// Finds source lines for attributes and blocks by scanning forward through the text in the
+/// order hcl-rs keeps structures (hcl-rs keeps no spans).
+struct Locator<'a> {
+    lines: Vec<&'a str>,
+    /// Index of the next line to look at.
+    line: usize,
+}
+
+impl<'a> Locator<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            lines: text.lines().collect(),
+            line: 0,
+        }
+    }
+
+    fn find(&mut self, pred: impl Fn(&str) -> bool) -> Option<usize> {
+        let found = (self.line..self.lines.len()).find(|&i| pred(self.lines[i].trim_start()))?;
+        self.line = found + 1;
+        Some(found + 1)
+    }
+
+    fn attribute_line(&mut self, key: &str) -> Option<usize> {
+        self.find(|l| {
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+    }
+
+    fn block_start(&mut self, ident: &str) -> Option<usize> {
+        self.find(|l| {
+            l.strip_prefix(ident).is_some_and(|rest| {
+                rest.starts_with([' ', '{', '"']) && !rest.trim_start().starts_with('=')
+            })
+        })
+    }
+
+    /// The line where `block` starts, found from the top of the file.
+    fn block_line(&mut self, _body: &Body, block: &hcl::Block) -> usize {
+        self.line = 0;
+        let labels: Vec<String> = block
+            .labels()
+            .iter()
+            .map(|l| format!("\"{}\"", l.as_str()))
+            .collect();
+        let found = self.find(|l| {
+            l.starts_with(block.identifier()) && labels.iter().all(|lab| l.contains(lab.as_str()))
+        });
+        found.unwrap_or(1)
+    }
+
+    /// The expression text of the attribute on `line` (after `=`).
+    fn source_of(&self, line: Option<usize>) -> Option<String> {
+        let text = self.lines.get(line? - 1)?;
+        let (_, expr) = text.split_once('=')?;
+        Some(expr.trim().to_string())
+    }
+}
+
+fn problem(
+    path: &Path,
+    line: Option<usize>,
+    expression: Option<String>,
+    message: impl Into<String>,
+) -> FileProblem {
+    FileProblem {
+        path: path.to_path_buf(),
+        line,
+        expression,
+        message: message.into(),
+    }
+}
+
+fn parse_error_line(message: &str) -> Option<usize> {
+    // hcl-rs reports ` --> LINE:COL`.
+    let after = message.split("-->").nth(1)?;
+    after.trim().split(':').next()?.trim().parse().ok()
+}
+
+fn tf_files(dir: &Path) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "tf"))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    paths.sort();
+    paths
+}
+
+fn rel(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+/// `var.*`: `variable` defaults, then `terraform.tfvars`, then `*.auto.tfvars` (Terraform's
+/// order, later wins).
+fn variables(
+    root: &Path,
+    files: &[TfFile],
+    problems: &mut Vec<FileProblem>,
+) -> hcl::Map<String, hcl::Value> {
+    let empty = Context::new();
+    let mut vars = hcl::Map::new();
+    for file in files {
+        for block in file.body.blocks() {
+            if block.identifier() != "variable" {
+                continue;
+            }
+            let Some(name) = block.labels().first().map(|l| l.as_str().to_string()) else {
+                continue;
+            };
+            if let Some(default) = block.body().attributes().find(|a| a.key() == "default") {
+                match default.expr().evaluate(&empty) {
+                    Ok(v) => {
+                        vars.insert(name, v);
+                    }
+                    Err(e) => {
+                        let mut locate = Locator::new(&file.text);
+                        let start = locate.block_line(&file.body, block);
+                        locate.line = start;
+                        let line = locate.attribute_line("default");
+                        problems.push(problem(
+                            &file.path,
+                            line,
+                            locate.source_of(line),
+                            format!("variable {name}: a default must be a literal ({e})"),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let tf_dir = root.join("terraform");
+    let mut tfvars = vec![tf_dir.join("terraform.tfvars")];
+    if let Ok(entries) = std::fs::read_dir(&tf_dir) {
+        let mut auto: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.to_string_lossy().ends_with(".auto.tfvars"))
+            .collect();
+        auto.sort();
+        tfvars.extend(auto);
+    }
+    for path in tfvars {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let body = match hcl::parse(&text) {
+            Ok(b) => b,
+            Err(e) => {
+                problems.push(problem(
+                    &path,
+                    parse_error_line(&e.to_string()),
+                    None,
+                    format!("not valid HCL: {e}"),
+                ));
+                continue;
+            }
+        };
+        let mut locate = Locator::new(&text);
+        for attr in body.attributes() {
+            let line = locate.attribute_line(attr.key());
+            match attr.expr().evaluate(&empty) {
+                Ok(v) => {
+                    vars.insert(attr.key().to_string(), v);
+                }
+                Err(e) => problems.push(problem(
+                    &path,
+                    line,
+                    locate.source_of(line),
+                    format!("a tfvars value must be a literal ({e})"),
+                )),
+            }
+        }
+    }
+    vars
+}
+
+/// `local.*`: evaluated in rounds so locals may use each other in any order.
+fn locals(
+    files: &[TfFile],
+    base: &Context,
+    problems: &mut Vec<FileProblem>,
+) -> hcl::Map<String, hcl::Value> {
+    let mut pending: Vec<(&TfFile, &hcl::Attribute)> = Vec::new();
+    for file in files {
+        for block in file.body.blocks() {
+            if block.identifier() == "locals" {
+                pending.extend(block.body().attributes().map(|a| (file, a)));
+            }
+        }
+    }
+    let mut values = hcl::Map::new();
+    loop {
+        let mut ctx = base.clone();
+        ctx.declare_var("local", hcl::Value::Object(values.clone()));
+        let before = pending.len();
+        let mut still = Vec::new();
+        for (file, attr) in pending {
+            match attr.expr().evaluate(&ctx) {
+                Ok(v) => {
+                    values.insert(attr.key().to_string(), v);
+                }
+                Err(_) => still.push((file, attr)),
+            }
+        }
+        pending = still;
+        if pending.is_empty() || pending.len() == before {
+            break;
+        }
+    }
+    let mut ctx = base.clone();
+    ctx.declare_var("local", hcl::Value::Object(values.clone()));
+    for (file, attr) in pending {
+        let mut locate = Locator::new(&file.text);
+        let line = locate.attribute_line(attr.key());
+        let message = attr
+            .expr()
+            .evaluate(&ctx)
+            .err()
+            .map(|e| explain(&e.to_string()))
+            .unwrap_or_default();
+        problems.push(problem(
+            &file.path,
+            line,
+            locate.source_of(line),
+            format!("local.{}: {message}", attr.key()),
+        ));
+    }
+    values
+}
