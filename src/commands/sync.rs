@@ -211,6 +211,13 @@ pub fn render(run: &SyncRun) -> Report {
             g.file.clone(),
         ]);
     }
+    if table.rows.is_empty() {
+        table = Table::default();
+        table.row(vec![format!(
+            "All {} guests match their files.",
+            report.guests.len()
+        )]);
+    }
     let counts = report.counts();
     items.push(Item::Data {
         value: json!({
@@ -282,9 +289,8 @@ pub fn render(run: &SyncRun) -> Report {
         .unwrap_or_default();
     if report.changed_nothing() {
         items.push(Item::Status(format!(
-            "Synced {} guests{serial}: {summary}. Nothing changed: all {} files were already up to date.",
-            run.snapshot.guests.len(),
-            report.unchanged_files
+            "Synced {} guests{serial}: {summary}. Nothing changed: no file was written.",
+            run.snapshot.guests.len()
         )));
     } else {
         items.push(Item::Status(format!(
