@@ -25,6 +25,8 @@ GET /nodes/{node}/storage/{storage}/content
 GET /nodes/{node}/tasks
 GET /nodes/{node}/tasks/{upid}/status
 GET /nodes/{node}/tasks/{upid}/log
+DELETE /nodes/{node}/tasks/{upid}
+GET /access/domains
 GET /storage
 GET /pools
 POST /pools

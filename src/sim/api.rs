@@ -198,6 +198,8 @@ pub(crate) static ROUTES: &[Route] = &[
         task_status,
     ),
     r("GET", "/nodes/{node}/tasks/{upid}/log", None, task_log),
+    r("DELETE", "/nodes/{node}/tasks/{upid}", None, task_stop),
+    r("GET", "/access/domains", None, access_domains),
     r(
         "GET",
         "/storage",
@@ -740,6 +742,13 @@ fn start_task(
 }
 
 fn finish_task(cl: &mut Cluster, upid: &str, run: Run, undo: Option<Undo>, fail: bool) {
+    if cl.task(upid).is_some_and(|t| t.state != TaskState::Running) {
+        // stopped by DELETE .../tasks/{upid}: its work never happens
+        if let Some(undo) = undo {
+            undo(cl);
+        }
+        return;
+    }
     let mut lines = Vec::new();
     let result = if fail {
         Err("simulated task failure (fault injection)".to_string())
@@ -1278,6 +1287,30 @@ fn task_log(ctx: &Ctx) -> Result<Reply, ApiError> {
         total: Some(total),
         wait_for: None,
     })
+}
+
+fn task_stop(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let mut cl = lock(&ctx.shared.cluster);
+    let upid = find_task(&cl, ctx)?.upid.clone();
+    if let Some(task) = cl.task_mut(&upid)
+        && task.state == TaskState::Running
+    {
+        task.log.push("received interrupt".to_string());
+        task.log
+            .push("TASK ERROR: interrupted by signal".to_string());
+        task.state = TaskState::Stopped {
+            exitstatus: "interrupted by signal".to_string(),
+            endtime: now(),
+        };
+    }
+    ok(Value::Null)
+}
+
+fn access_domains(_ctx: &Ctx) -> Result<Reply, ApiError> {
+    ok(json!([
+        {"realm": "pam", "type": "pam", "comment": "Linux PAM standard authentication"},
+        {"realm": "pve", "type": "pve", "comment": "Proxmox VE authentication server", "default": 1},
+    ]))
 }
 
 fn node_tasks(ctx: &Ctx) -> Result<Reply, ApiError> {

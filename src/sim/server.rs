@@ -194,6 +194,15 @@ impl Sim {
             }
         };
         cluster.reindex();
+        // workers do not survive a restart: PVE shows their status as "unexpected status"
+        for task in &mut cluster.tasks {
+            if task.state == super::cluster::TaskState::Running {
+                task.state = super::cluster::TaskState::Stopped {
+                    exitstatus: "unexpected status".to_string(),
+                    endtime: now(),
+                };
+            }
+        }
         let der = pem_to_der(&cert_pem)?;
         let fingerprint = fingerprint_of(&der);
 

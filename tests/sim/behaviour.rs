@@ -888,3 +888,36 @@ async fn running_tasks_hold_the_guest() {
         "local-lvm:vm-203-disk-1,mp=/data,backup=1,size=2G"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_task_never_does_its_work() {
+    install_crypto();
+    let faults = Faults {
+        task_duration: Duration::from_millis(300),
+        ..Faults::none()
+    };
+    let sim = Sim::start(SimConfig::homelab().http().with_faults(faults))
+        .await
+        .expect("start");
+    let api = Api::new(&sim, TokenKind::Full);
+    let a = api
+        .call("POST", "/nodes/pve1/qemu/100/status/stop", &[])
+        .await;
+    let upid = a.data().as_str().expect("UPID").to_string();
+    let d = api
+        .call(
+            "DELETE",
+            &format!("/nodes/pve1/tasks/{}", urlencode(&upid)),
+            &[],
+        )
+        .await;
+    assert_eq!(d.status, 200, "{}", d.raw);
+    let st = api.wait_task(&upid).await;
+    assert_eq!(st["exitstatus"], "interrupted by signal");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        sim.control().guest_running(100),
+        Some(true),
+        "the stop never happened"
+    );
+}
