@@ -21,6 +21,7 @@ pub mod commands;
 pub mod console;
 pub mod error;
 pub mod iac;
+pub mod infratest;
 pub mod model;
 pub mod plan;
 pub mod pve;

@@ -2,15 +2,20 @@
 //! to render through the `Ui`. Commands never assume a terminal: questions go through
 //! [`Ctx::interactive`] and [`crate::ui::Ui::ask`] only when a person is there.
 
+pub mod apply;
 pub mod config;
 pub mod connect;
 pub mod context;
 pub mod demo;
+pub mod diff;
 pub mod doctor;
 pub mod help;
 pub mod init;
+pub mod plan;
+pub mod resource;
 pub mod status;
 pub mod sync;
+pub mod test;
 
 use clap::ArgMatches;
 
@@ -54,9 +59,45 @@ pub async fn run(
                 .collect();
             config::run(ctx, &words).await
         }
+        "test" => test::run(ctx, &test::TestArgs::from_matches(args)).await,
+        "plan" => {
+            let machine = wants_json(args);
+            let plan_args = plan::PlanArgs {
+                offline: args.get_flag("offline"),
+                detailed_exitcode: args.get_flag("detailed-exitcode"),
+                machine,
+            };
+            plan::run(ctx, &plan_args).await
+        }
+        "diff" => diff::run(ctx, args.get_flag("offline"), wants_json(args)).await,
+        "apply" => {
+            let apply_args = apply::ApplyArgs {
+                yes: args.get_flag("yes"),
+                targets: args
+                    .get_one::<String>("target")
+                    .map(|t| {
+                        t.split(',')
+                            .map(|s| s.trim().to_string())
+                            .filter(|s| !s.is_empty())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                parallelism: args
+                    .get_one::<String>("parallelism")
+                    .and_then(|p| p.parse().ok()),
+            };
+            apply::run(ctx, &apply_args).await
+        }
         "help" => help::run(args.get_one::<String>("command").map(String::as_str)),
         other => Err(CommandError::cli(format!(
             "`{other}` cannot run here; it is only available as `proxmox-mpc {other}` or in the console"
         ))),
     }
+}
+
+/// True when this console line asked for JSON/YAML (`--json`, `-o json`); on the command line
+/// those are global flags and already in the Ui.
+fn wants_json(args: &ArgMatches) -> bool {
+    matches!(args.try_get_one::<bool>("json"), Ok(Some(true)))
+        || matches!(args.try_get_one::<String>("output"), Ok(Some(f)) if f != "table")
 }

@@ -1,0 +1,96 @@
+//! `/test`: run the workspace's infrastructure tests against the live cluster (see
+//! [`crate::infratest`]): one discovery, every check in parallel, one line per guest, the
+//! summary line `N passed, N failed[, N skipped]`, and optionally JUnit XML (`--junit FILE`).
+//! Any failed check makes the command fail, so the one-shot `proxmox-mpc test` exits non-zero.
+
+use std::path::PathBuf;
+
+use crate::commands::{Ctx, Report, connect};
+use crate::error::CommandError;
+use crate::iac::sync::write_atomic;
+use crate::infratest::{RunOptions, TestRun, report, run_suite};
+use crate::ui::{Item, Table};
+
+/// What `/test` was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct TestArgs {
+    pub filter: Option<String>,
+    pub tag: Option<String>,
+    /// Where to write JUnit XML (relative to the current folder).
+    pub junit: Option<PathBuf>,
+}
+
+impl TestArgs {
+    /// Reads the registry's flags.
+    pub fn from_matches(args: &clap::ArgMatches) -> Self {
+        let text = |k: &str| args.try_get_one::<String>(k).ok().flatten().cloned();
+        Self {
+            filter: text("filter"),
+            tag: text("tag"),
+            junit: text("junit").map(PathBuf::from),
+        }
+    }
+}
+
+/// Turns a run into report items: one text line per guest, the summary line, and the machine
+/// report as data (shown with `--json` / `-o yaml`).
+pub fn render(run: &TestRun) -> Report {
+    let mut items: Report = report::lines(run).into_iter().map(Item::Text).collect();
+    items.push(Item::Text(report::summary(run)));
+    for w in &run.warnings {
+        items.push(Item::Warning(w.clone()));
+    }
+    items.push(Item::Data {
+        value: report::json(run),
+        table: Table::new(&[]),
+    });
+    items
+}
+
+/// Runs `/test` in the current workspace.
+pub async fn run(ctx: &mut Ctx, args: &TestArgs) -> Result<Report, CommandError> {
+    let root = ctx.workspace()?.root().to_path_buf();
+    let config = ctx.config()?.clone();
+    let env = config.active_env().clone();
+    let token = ctx.resolve_token(&env)?;
+    let client = connect::client(&env, &token)?;
+    let options = RunOptions {
+        filter: args.filter.clone(),
+        tag: args.tag.clone(),
+        known_secrets: vec![token.secret.clone()],
+        ..RunOptions::default()
+    };
+    let spinner = ctx.ui.spinner(&format!("Testing against {}", env.endpoint));
+    let result = run_suite(&client, &root, &options).await;
+    drop(spinner);
+    let run = result.map_err(|e| connect::pve_error(e, &env.endpoint))?;
+    let mut items = render(&run);
+    if let Some(path) = &args.junit {
+        let path = if path.is_absolute() {
+            path.clone()
+        } else {
+            ctx.cwd.join(path)
+        };
+        write_atomic(&path, report::junit(&run).as_bytes())?;
+        items.push(Item::Status(format!(
+            "Wrote JUnit XML to {}.",
+            path.display()
+        )));
+    }
+    if run.results.is_empty() {
+        return Err(CommandError::user("no checks matched")
+            .with_report(items)
+            .hint("run /sync to generate tests/*.yml, or loosen --filter / --tag"));
+    }
+    if run.ok() {
+        Ok(items)
+    } else {
+        let (_, failed, _) = run.counts();
+        Err(CommandError::user(format!(
+            "{failed} of {} checks failed",
+            run.results.len()
+        ))
+        .with_report(items)
+        .hint("fix the cluster with /plan and /apply, or take the live values with /sync --adopt; then /test again"))
+    }
+}

@@ -1,0 +1,421 @@
+//! Checks of the workspace files themselves, run with every unfiltered `/test`:
+//!
+//! - every `.tf` under `terraform/` parses, and every guest file maps to the model through the
+//!   `/sync` reader (an expression it cannot evaluate is reported, not guessed);
+//! - the provider version is pinned (`= X.Y.Z`, `X.Y.Z` or `~> X.Y.Z`);
+//! - `ansible/inventory.yml` is valid YAML and names only guests the code describes;
+//! - no file contains anything that looks like an API token secret (the workspace's own secret,
+//!   `PVEAPIToken=…`, `user@realm!name=…`, or a UUID after `secret`/`token`/`password`); the
+//!   report names the file and line, never the value;
+//! - files on disk match what the console last wrote: skipped with the reason, because
+//!   `state.db` does not record hashes of the files `/sync` writes yet.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde_json::Value;
+
+use super::probe::ProbeContext;
+use super::spec::{CheckKind, Subject};
+use super::{Check, CheckResult};
+
+/// Which workspace check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkspaceCheck {
+    TerraformMaps,
+    ProviderPinned,
+    InventoryValid,
+    NoSecrets,
+    FilesAsWritten,
+}
+
+impl WorkspaceCheck {
+    const ALL: [WorkspaceCheck; 5] = [
+        WorkspaceCheck::TerraformMaps,
+        WorkspaceCheck::ProviderPinned,
+        WorkspaceCheck::InventoryValid,
+        WorkspaceCheck::NoSecrets,
+        WorkspaceCheck::FilesAsWritten,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            WorkspaceCheck::TerraformMaps => "terraform parses and maps to the model",
+            WorkspaceCheck::ProviderPinned => "provider version is pinned",
+            WorkspaceCheck::InventoryValid => "inventory names only existing guests",
+            WorkspaceCheck::NoSecrets => "no token secret in any file",
+            WorkspaceCheck::FilesAsWritten => "files match what the console wrote",
+        }
+    }
+
+    fn source(self) -> &'static str {
+        match self {
+            WorkspaceCheck::TerraformMaps => "terraform/",
+            WorkspaceCheck::ProviderPinned => "terraform/provider.tf",
+            WorkspaceCheck::InventoryValid => "ansible/inventory.yml",
+            WorkspaceCheck::NoSecrets | WorkspaceCheck::FilesAsWritten => ".",
+        }
+    }
+}
+
+/// The workspace checks, in report order.
+pub fn checks() -> Vec<Check> {
+    WorkspaceCheck::ALL
+        .iter()
+        .map(|w| Check {
+            subject: Subject::Workspace,
+            name: w.name().to_string(),
+            source: w.source().to_string(),
+            tags: Vec::new(),
+            kind: CheckKind::Workspace(*w),
+        })
+        .collect()
+}
+
+/// Evaluates one workspace check.
+pub fn evaluate(check: &Check, kind: WorkspaceCheck, ctx: &ProbeContext<'_>) -> CheckResult {
+    match kind {
+        WorkspaceCheck::TerraformMaps => terraform_maps(check, ctx),
+        WorkspaceCheck::ProviderPinned => provider_pinned(check, ctx.root),
+        WorkspaceCheck::InventoryValid => inventory_valid(check, ctx),
+        WorkspaceCheck::NoSecrets => no_secrets(check, ctx.root, ctx.known_secrets),
+        WorkspaceCheck::FilesAsWritten => CheckResult::skipped(
+            check,
+            "not checked: state.db records no hashes of the files /sync wrote, so a hand edit cannot be told from generated text yet",
+        ),
+    }
+}
+
+fn rel(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+fn tf_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "tf"))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+fn terraform_maps(check: &Check, ctx: &ProbeContext<'_>) -> CheckResult {
+    let mut problems: Vec<String> = ctx.code.errors.iter().map(|e| e.to_string()).collect();
+    let others = tf_files(&ctx.root.join("terraform"));
+    for path in &others {
+        let parsed = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| hcl::parse(&text).map(|_| ()).map_err(|e| e.to_string()));
+        if let Err(e) = parsed {
+            problems.push(format!("{}: {e}", rel(ctx.root, path)));
+        }
+    }
+    let guests = ctx.code.files.len();
+    if !problems.is_empty() {
+        return CheckResult::mismatch(
+            check,
+            "every .tf parses and maps to the model",
+            problems.join("\n"),
+        );
+    }
+    if guests == 0 && others.is_empty() {
+        return CheckResult::failed(
+            check,
+            "no Terraform files under terraform/; run /sync to import the cluster",
+        );
+    }
+    CheckResult::passed(check).with_message(format!(
+        "{guests} guest files map to the model; {} other files parse",
+        others.len()
+    ))
+}
+
+/// Finds every `required_providers` object in HCL turned into JSON.
+fn required_providers<'a>(v: &'a Value, out: &mut Vec<&'a serde_json::Map<String, Value>>) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map {
+                if k == "required_providers" {
+                    match child {
+                        Value::Object(m) => out.push(m),
+                        Value::Array(items) => {
+                            out.extend(items.iter().filter_map(Value::as_object))
+                        }
+                        _ => {}
+                    }
+                } else {
+                    required_providers(child, out);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| required_providers(i, out)),
+        _ => {}
+    }
+}
+
+static PINNED: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\s*(=|~>)?\s*\d+\.\d+\.\d+\s*$").expect("valid regex"));
+
+fn provider_pinned(check: &Check, root: &Path) -> CheckResult {
+    let mut seen = Vec::new();
+    for path in tf_files(&root.join("terraform")) {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let Ok(json) = hcl::from_str::<Value>(&text) else {
+            continue;
+        };
+        let mut found = Vec::new();
+        required_providers(&json, &mut found);
+        for providers in found {
+            for (name, p) in providers {
+                let source = p.get("source").and_then(Value::as_str).unwrap_or(name);
+                if !source.ends_with("proxmox") {
+                    continue;
+                }
+                let version = p.get("version").and_then(Value::as_str);
+                seen.push((
+                    rel(root, &path),
+                    source.to_string(),
+                    version.map(str::to_string),
+                ));
+            }
+        }
+    }
+    if seen.is_empty() {
+        return CheckResult::mismatch(
+            check,
+            "a required_providers entry for bpg/proxmox with a pinned version",
+            "no required_providers entry for proxmox under terraform/",
+        );
+    }
+    let loose: Vec<String> = seen
+        .iter()
+        .filter(|(_, _, v)| !v.as_deref().is_some_and(|v| PINNED.is_match(v)))
+        .map(|(file, source, v)| {
+            format!(
+                "{file}: {source} version {}",
+                v.as_deref().unwrap_or("(not set)")
+            )
+        })
+        .collect();
+    if loose.is_empty() {
+        let (_, source, version) = &seen[0];
+        CheckResult::passed(check).with_message(format!(
+            "{source} {}",
+            version.as_deref().unwrap_or_default()
+        ))
+    } else {
+        CheckResult::mismatch(check, "= X.Y.Z or ~> X.Y.Z", loose.join("; "))
+    }
+}
+
+/// Collects host names under every `hosts:` mapping of an inventory.
+fn inventory_hosts(v: &yaml_serde::Value, out: &mut BTreeSet<String>) {
+    if let yaml_serde::Value::Mapping(map) = v {
+        for (k, child) in map {
+            if k.as_str() == Some("hosts") {
+                if let yaml_serde::Value::Mapping(hosts) = child {
+                    out.extend(hosts.keys().filter_map(|h| h.as_str().map(str::to_string)));
+                }
+            } else if k.as_str() != Some("vars") {
+                inventory_hosts(child, out);
+            }
+        }
+    }
+}
+
+fn inventory_valid(check: &Check, ctx: &ProbeContext<'_>) -> CheckResult {
+    let path = ctx.root.join("ansible/inventory.yml");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            return CheckResult::failed(
+                check,
+                format!("cannot read ansible/inventory.yml ({e}); run /sync to write it"),
+            );
+        }
+    };
+    let value: yaml_serde::Value = match yaml_serde::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            let line = e
+                .location()
+                .map(|l| format!(":{}", l.line()))
+                .unwrap_or_default();
+            return CheckResult::failed(
+                check,
+                format!("ansible/inventory.yml{line} is not valid YAML: {e}"),
+            );
+        }
+    };
+    let mut hosts = BTreeSet::new();
+    inventory_hosts(&value, &mut hosts);
+    let known: BTreeSet<&str> = ctx.code.files.iter().map(|f| f.ident.as_str()).collect();
+    let unknown: Vec<&String> = hosts
+        .iter()
+        .filter(|h| !known.contains(h.as_str()))
+        .collect();
+    if unknown.is_empty() {
+        CheckResult::passed(check).with_message(format!("{} hosts, all in the code", hosts.len()))
+    } else {
+        CheckResult::mismatch(
+            check,
+            "only hosts that terraform/guests/*.tf describes",
+            format!(
+                "unknown hosts: {}",
+                unknown
+                    .iter()
+                    .map(|h| h.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    }
+}
+
+static SECRET_PATTERNS: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
+    [
+        (
+            r"PVEAPIToken=[^\s'\x22=]+=[A-Za-z0-9-]{8,}",
+            "a PVEAPIToken header",
+        ),
+        (
+            r"[A-Za-z0-9._-]+@[A-Za-z0-9._-]+![A-Za-z0-9._-]+=[A-Za-z0-9-]{8,}",
+            "a full API token (user@realm!name=secret)",
+        ),
+        (
+            r"(?i)(secret|token|password)[A-Za-z_]*[\x22']?\s*[:=]\s*[\x22']?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            "a token secret (UUID)",
+        ),
+    ]
+    .into_iter()
+    .map(|(p, what)| (Regex::new(p).expect("valid regex"), what))
+    .collect()
+});
+
+const SKIP_DIRS: [&str; 5] = [".git", ".terraform", "target", "node_modules", ".venv"];
+const MAX_SCAN_BYTES: u64 = 4 << 20;
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let name = entry.file_name().to_string_lossy().to_string();
+        if kind.is_dir() {
+            if !SKIP_DIRS.contains(&name.as_str()) {
+                walk(&path, out);
+            }
+        } else if kind.is_file() && !name.contains(".db") {
+            out.push(path);
+        }
+    }
+}
+
+/// Returns `file:line (what)` for every line of `text` that looks like it holds a secret.
+pub fn secret_findings(file: &str, text: &str, known: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let what = if known
+            .iter()
+            .any(|s| s.len() >= 8 && line.contains(s.as_str()))
+        {
+            Some("this workspace's token secret")
+        } else {
+            SECRET_PATTERNS
+                .iter()
+                .find(|(re, _)| re.is_match(line))
+                .map(|(_, what)| *what)
+        };
+        if let Some(what) = what {
+            out.push(format!("{file}:{} ({what})", i + 1));
+        }
+    }
+    out
+}
+
+fn no_secrets(check: &Check, root: &Path, known: &[String]) -> CheckResult {
+    let mut files = Vec::new();
+    walk(root, &mut files);
+    files.sort();
+    let mut findings = Vec::new();
+    let mut scanned = 0usize;
+    for path in files {
+        if std::fs::metadata(&path).is_ok_and(|m| m.len() > MAX_SCAN_BYTES) {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        scanned += 1;
+        let text = String::from_utf8_lossy(&bytes);
+        findings.extend(secret_findings(&rel(root, &path), &text, known));
+    }
+    if findings.is_empty() {
+        CheckResult::passed(check).with_message(format!("{scanned} files scanned"))
+    } else {
+        CheckResult::mismatch(check, "no secret in any file", findings.join("\n")).with_message(
+            "remove the secret from these files (and rotate the token if they were shared)",
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_found_by_shape_and_value_never_shown() {
+        let text = "a = 1\napi_token = \"root@pam!mpc=0b7c3a52-3c1d-4f0e-9d3b-2a1f1e0c9b8a\"\n# export TF_VAR_proxmox_api_token='user@realm!tokenid=secret'\n";
+        let found = secret_findings("x.tf", text, &[]);
+        assert_eq!(
+            found,
+            vec!["x.tf:2 (a full API token (user@realm!name=secret))"]
+        );
+        let found = secret_findings(
+            "y",
+            "token_secret: 0b7c3a52-3c1d-4f0e-9d3b-2a1f1e0c9b8a",
+            &[],
+        );
+        assert_eq!(found.len(), 1);
+        let found = secret_findings(
+            "z",
+            "note sim-abcdef0123456789",
+            &["sim-abcdef0123456789".into()],
+        );
+        assert_eq!(found, vec!["z:1 (this workspace's token secret)"]);
+        // A VM's smbios UUID is not a secret.
+        assert!(
+            secret_findings(
+                "w",
+                "smbios1: uuid=0b7c3a52-3c1d-4f0e-9d3b-2a1f1e0c9b8a",
+                &[]
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn pinned_versions() {
+        for ok in ["0.111.1", "= 0.111.1", "~> 0.111.1"] {
+            assert!(PINNED.is_match(ok), "{ok}");
+        }
+        for loose in [">= 0.100", "~> 0.111", "", ">= 0.1.0"] {
+            assert!(!PINNED.is_match(loose), "{loose}");
+        }
+    }
+}
