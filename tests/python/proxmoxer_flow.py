@@ -250,7 +250,10 @@ def run():
     left = [r for r in prox.cluster.resources.get(type="vm") if r["vmid"] == vmid]
     expect(not left, f"destroyed VM still in /cluster/resources: {left!r}")
 
+    ctid = container_flow(prox, node_names[1], {vmid for vmid in per_node})
+
     return {
+        "created_ct": ctid,
         "nodes": node_names,
         "guests": len(per_node),
         "qemu": sum(1 for _, kind in per_node.values() if kind == "qemu"),
@@ -259,6 +262,58 @@ def run():
         "created_on": node,
         "auth": "token" if "token_name" in auth else "ticket",
     }
+
+
+def container_flow(prox, node, taken):
+    """An LXC container from a template: create, read back, start, list its NICs, stop, destroy."""
+    ctid = int(prox.cluster.nextid.get())
+    expect(ctid not in taken, f"/cluster/nextid {ctid} is already used")
+    templates = [
+        c["volid"]
+        for c in prox.nodes(node).storage("local").content.get(content="vztmpl")
+        if "debian-12-standard" in c["volid"]
+    ]
+    expect(templates, f"no debian-12 container template in local on {node}")
+    ct = prox.nodes(node).lxc(ctid)
+    upid = prox.nodes(node).lxc.create(
+        vmid=ctid,
+        ostemplate=templates[0],
+        hostname="proxmoxer-ct",
+        memory=256,
+        cores=1,
+        rootfs="local-lvm:4",
+        net0="name=eth0,bridge=vmbr0,ip=dhcp",
+        unprivileged=1,
+    )
+    decoded, _ = wait_task(prox, upid, "create container")
+    expect(decoded["type"] == "vzcreate", f"container create UPID type {decoded['type']!r}")
+    config = ct.config.get()
+    expect(config.get("hostname") == "proxmoxer-ct", f"container hostname {config.get('hostname')!r}")
+    expect(config.get("memory") == 256, f"container memory {config.get('memory')!r} (integer)")
+    expect(
+        config.get("rootfs") == f"local-lvm:vm-{ctid}-disk-0,size=4G",
+        f"container rootfs {config.get('rootfs')!r}",
+    )
+    # PVE adds type=veth and a generated MAC, and prints required keys (name) first
+    expect(
+        re.fullmatch(
+            r"name=eth0,bridge=vmbr0,hwaddr=BC:24:11(:[0-9A-F]{2}){3},ip=dhcp,type=veth",
+            config.get("net0", ""),
+        ),
+        f"container net0 {config.get('net0')!r} is not PVE's canonical form",
+    )
+    wait_task(prox, ct.status.start.post(), "start container")
+    expect(ct.status.current.get().get("status") == "running", "container not running after start")
+    nics = {nic["name"]: nic for nic in ct.interfaces.get()}
+    expect("eth0" in nics, f"container interfaces {sorted(nics)} lack eth0")
+    mac = re.search(r"hwaddr=([0-9A-F:]+)", config["net0"]).group(1)
+    expect(nics["eth0"]["hwaddr"].upper() == mac, f"eth0 hwaddr {nics['eth0']['hwaddr']!r} != {mac}")
+    wait_task(prox, ct.status.stop.post(), "stop container")
+    wait_task(prox, prox.nodes(node).lxc(ctid).delete(), "destroy container")
+    expect_resource_error(
+        lambda: ct.config.get(), 500, "does not exist", "config of a destroyed container"
+    )
+    return ctid
 
 
 def main():

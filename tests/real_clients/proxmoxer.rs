@@ -66,6 +66,11 @@ async fn run_flow(auth: Auth) -> (SimUnderTest, BTreeMap<String, u64>) {
         control.guest_config(vmid).is_none(),
         "VM {vmid} still exists after proxmoxer destroyed it"
     );
+    let ctid = summary["created_ct"].as_u64().expect("created_ct") as u32;
+    assert!(
+        control.guest_config(ctid).is_none(),
+        "container {ctid} still exists after proxmoxer destroyed it"
+    );
     assert_eq!(control.guest_count(), guests_before);
 
     // The calls went where a proxmoxer user's calls go.
@@ -86,6 +91,17 @@ async fn run_flow(auth: Auth) -> (SimUnderTest, BTreeMap<String, u64>) {
     assert_eq!(
         count("DELETE /nodes/{node}/qemu/{vmid}"),
         2,
+        "routes: {routes:?}"
+    );
+    assert_eq!(count("POST /nodes/{node}/lxc"), 1, "routes: {routes:?}");
+    assert_eq!(
+        count("DELETE /nodes/{node}/lxc/{vmid}"),
+        1,
+        "routes: {routes:?}"
+    );
+    assert_eq!(
+        count("GET /nodes/{node}/lxc/{vmid}/interfaces"),
+        1,
         "routes: {routes:?}"
     );
     assert!(
