@@ -16,6 +16,8 @@ pub enum ErrorKind {
     Internal,
     /// The user pressed Ctrl-C.
     Interrupted,
+    /// Not a failure: `plan --detailed-exitcode` found changes (exit 2, as Terraform).
+    ChangesPresent,
 }
 
 impl ErrorKind {
@@ -23,7 +25,7 @@ impl ErrorKind {
     pub fn exit_code(self) -> i32 {
         match self {
             ErrorKind::User | ErrorKind::Config => 1,
-            ErrorKind::Cli => 2,
+            ErrorKind::Cli | ErrorKind::ChangesPresent => 2,
             ErrorKind::Internal => 255,
             ErrorKind::Interrupted => 130,
         }
@@ -74,6 +76,16 @@ impl CommandError {
             message: "interrupted".into(),
             hints: Vec::new(),
             output: Vec::new(),
+        }
+    }
+
+    /// `plan --detailed-exitcode` with changes: shows `output` and exits 2 without an error line.
+    pub fn changes_present(output: Vec<crate::ui::Item>) -> Self {
+        Self {
+            kind: ErrorKind::ChangesPresent,
+            message: "the plan has changes".into(),
+            hints: Vec::new(),
+            output,
         }
     }
 

@@ -126,7 +126,9 @@ fn exit_code(ui: &Ui, result: Result<i32, CommandError>) -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            ui.error(&e.message, &e.hints);
+            if e.kind != proxmox_mpc::error::ErrorKind::ChangesPresent {
+                ui.error(&e.message, &e.hints);
+            }
             e.kind.exit_code()
         }
     }

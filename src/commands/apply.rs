@@ -1,0 +1,233 @@
+//! `/apply [--yes] [--target NAME,...]`: carries out a plan under the workspace apply lock.
+//!
+//! Which plan: an interrupted apply is resumed first (its journal says what is done); else the
+//! saved pending plan from `/plan`, refused when stale (a `.tf` file changed, or a guest it
+//! touches changed or vanished); else a fresh plan. Destructive steps are named and confirmed
+//! unless `--yes`. Afterwards: an audit-log entry, a new snapshot, and the summary of what was
+//! done, what failed and why, and what was not attempted.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::json;
+
+use crate::commands::plan::{files_hash, make_plan, observe, save, state_db, workspace_client};
+use crate::commands::{Ctx, Report, connect};
+use crate::error::CommandError;
+use crate::plan::Plan;
+use crate::plan::apply::{ApplyEvent, ApplyOptions, apply, stale_reasons};
+use crate::plan::lock::ApplyLock;
+use crate::plan::render::render_text;
+use crate::ui::Item;
+
+/// What `/apply` was asked.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyArgs {
+    pub yes: bool,
+    /// Guest names (or vmids) to limit the apply to; dependencies come along.
+    pub targets: Vec<String>,
+    pub parallelism: Option<usize>,
+}
+
+fn load(data: &str, id: i64) -> Result<Plan, CommandError> {
+    serde_json::from_str(data).map_err(|e| {
+        CommandError::internal(format!("plan {id} in state.db cannot be read: {e}"))
+            .hint("run /plan to make a new plan")
+    })
+}
+
+/// Runs `/apply`.
+pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> Result<Report, CommandError> {
+    let root = ctx.workspace()?.root().to_path_buf();
+    let lock_path = ctx.workspace()?.dot_dir().join("apply.lock");
+    let lock = ApplyLock::acquire(&lock_path).map_err(|e| {
+        CommandError::user(e.to_string()).hint("only one apply runs at a time in a workspace")
+    })?;
+    let mut items = Vec::new();
+    if let Some(stale) = &lock.cleared_stale {
+        items.push(Item::Warning(format!(
+            "cleared a stale apply lock left by process {} on {} since {}",
+            stale.pid, stale.host, stale.since
+        )));
+    }
+    let config = ctx.config()?.clone();
+    let environment = config.active.clone();
+    let token_id = config.active_env().token_id.clone();
+    let db = state_db(ctx).await?;
+    let (client, endpoint) = workspace_client(ctx)?;
+
+    let (plan_id, plan, resumed) = if let Some(stored) = db.latest_plan_with(&["applying"]).await? {
+        items.push(Item::Status(format!(
+            "Resuming the interrupted apply of plan {} (made {}).",
+            stored.id, stored.created_at
+        )));
+        (stored.id, load(&stored.data, stored.id)?, true)
+    } else if let Some(stored) = db.latest_plan_with(&["pending"]).await? {
+        let plan = load(&stored.data, stored.id)?;
+        let mut reasons = Vec::new();
+        if plan.files_hash.as_deref() != Some(files_hash(&root).as_str()) {
+            reasons.push("the .tf files changed since it was made".to_string());
+        }
+        reasons.extend(
+            stale_reasons(&client, &plan)
+                .await
+                .map_err(|e| connect::pve_error(e, &endpoint))?,
+        );
+        if !reasons.is_empty() {
+            db.set_plan_status(stored.id, "discarded").await?;
+            return Err(CommandError::user(format!(
+                "plan {} is stale: {}",
+                stored.id,
+                reasons.join("; ")
+            ))
+            .hint("run /plan again to see the changes as they are now"));
+        }
+        (stored.id, plan, false)
+    } else {
+        let (plan, _, _) = make_plan(ctx, false).await?;
+        let id = save(&db, &environment, &plan).await?;
+        (id, plan, false)
+    };
+    let plan = if resumed {
+        plan
+    } else {
+        plan.targeted(&args.targets).map_err(|e| {
+            CommandError::user(e).hint("name a guest (or vmid) that /plan lists as changing")
+        })?
+    };
+    if plan.is_empty() {
+        db.set_plan_status(plan_id, "applied").await?;
+        items.push(Item::Status(
+            "No changes. The cluster matches the files.".into(),
+        ));
+        return Ok(items);
+    }
+    let refusals = plan.refusals();
+    if !refusals.is_empty() {
+        return Err(CommandError::user(format!(
+            "the plan cannot be applied: {}",
+            refusals.join("; ")
+        ))
+        .hint("change the files as the reasons say, then /plan again"));
+    }
+
+    if !resumed && !(args.yes || ctx.assume_yes) {
+        let destroys: Vec<String> = plan
+            .actionable()
+            .filter(|c| c.is_destructive())
+            .map(|c| c.address())
+            .collect();
+        if !ctx.interactive {
+            let mut output = items;
+            output.push(Item::Text(render_text(&plan)));
+            return Err(CommandError::user(
+                "apply changes the cluster and needs a confirmation; nobody is at a terminal to give it",
+            )
+            .hint("review the plan above and run `proxmox-mpc apply --yes`")
+            .with_report(output));
+        }
+        ctx.ui.render(&Item::Text(render_text(&plan)));
+        let question = if destroys.is_empty() {
+            "Apply these changes? Type yes".to_string()
+        } else {
+            format!(
+                "Apply these changes? This DESTROYS {}. Type yes",
+                destroys.join(", ")
+            )
+        };
+        if ctx.ui.ask(&question, None).as_deref() != Some("yes") {
+            items.push(Item::Status("Apply cancelled; nothing was changed.".into()));
+            return Ok(items);
+        }
+    }
+
+    let mut opts = ApplyOptions::default();
+    if let Some(p) = args.parallelism {
+        opts.parallelism = p.max(1);
+        opts.per_node = p.max(1);
+    }
+    if let Some(point) = ctx.env_var("PMPC_CRASH_AT") {
+        // Test-only: die like a killed process at the named journal point.
+        opts.crash_hook = Some(Arc::new(move |p: &str| {
+            if p == point {
+                std::process::abort();
+            }
+            false
+        }));
+    }
+    let total = plan.actionable().count();
+    let finished = Arc::new(AtomicUsize::new(0));
+    let spinner = Arc::new(ctx.ui.spinner(&format!("Applying 0/{total} steps")));
+    let events = {
+        let spinner = spinner.clone();
+        let finished = finished.clone();
+        move |event: ApplyEvent| match event {
+            ApplyEvent::StepStarted { address, .. } => {
+                let n = finished.load(Ordering::SeqCst);
+                spinner.set_message(&format!("Applying {n}/{total} steps: {address}"));
+            }
+            ApplyEvent::Progress { message, .. } => {
+                let n = finished.load(Ordering::SeqCst);
+                spinner.set_message(&format!("Applying {n}/{total} steps: {message}"));
+            }
+            ApplyEvent::StepFinished { .. } => {
+                let n = finished.fetch_add(1, Ordering::SeqCst) + 1;
+                spinner.set_message(&format!("Applying {n}/{total} steps"));
+            }
+        }
+    };
+    let result = apply(&client, &db, plan_id, &plan, opts, events).await;
+    drop(spinner);
+    let summary = result.map_err(|e| CommandError::user(e.to_string()))?;
+    let (done, failed, not_attempted) = summary.counts();
+    let outcome = if summary.succeeded() {
+        "applied"
+    } else {
+        "failed"
+    };
+    let detail = json!({
+        "token": token_id,
+        "plan_id": plan_id,
+        "outcome": outcome,
+        "done": done,
+        "failed": failed,
+        "not_attempted": not_attempted,
+        "steps": summary.lines(),
+    });
+    db.audit(
+        &environment,
+        "apply",
+        &format!("plan {plan_id}"),
+        Some(&detail.to_string()),
+    )
+    .await?;
+    // What the cluster is now, for the next plan and /status.
+    if let Err(e) = observe(&client, &db, &environment).await {
+        items.push(Item::Warning(format!(
+            "the apply finished but the cluster could not be read afterwards: {}",
+            e.message
+        )));
+    }
+    for line in summary.lines() {
+        items.push(Item::Status(line));
+    }
+    if summary.succeeded() {
+        let counts = plan.counts();
+        items.push(Item::Status(format!(
+            "Apply complete: {} added, {} changed, {} destroyed.",
+            counts.add, counts.change, counts.destroy
+        )));
+        items.extend(plan_items_note(&plan));
+        Ok(items)
+    } else {
+        Err(CommandError::user(format!(
+            "apply finished with problems: {done} done, {failed} failed, {not_attempted} not attempted"
+        ))
+        .hint("fix what the failures say and run /apply again; finished steps are not repeated")
+        .with_report(items))
+    }
+}
+
+fn plan_items_note(plan: &Plan) -> Vec<Item> {
+    plan.notes.iter().map(|n| Item::Status(n.clone())).collect()
+}
