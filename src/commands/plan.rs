@@ -11,7 +11,6 @@ use sha2::{Digest, Sha256};
 
 use crate::commands::{Ctx, Report, connect};
 use crate::error::CommandError;
-use crate::iac::reader::{read_pools, read_workspace_guests};
 use crate::model::{ClusterSnapshot, Guest, guest_from_config};
 use crate::plan::render::{render_text, to_json};
 use crate::plan::{DiffInput, Plan, diff};
@@ -37,36 +36,23 @@ pub struct Desired {
     pub imported: BTreeSet<u32>,
 }
 
-/// Reads the guest files and pools; a file that cannot be read stops the plan (planning
-/// without it would destroy its guest).
+/// Reads the desired state (`iac::desired`: every `.tf` file, with variables, locals and
+/// references); a file that cannot be read stops the plan (planning without it would destroy
+/// its guest).
 pub fn read_desired(root: &Path) -> Result<Desired, CommandError> {
-    let read = read_workspace_guests(root);
-    if let Some(first) = read.errors.first() {
-        let more = read.errors.len() - 1;
-        let extra = if more > 0 {
-            format!(" (and {more} more)")
-        } else {
-            String::new()
-        };
-        return Err(
-            CommandError::user(format!("cannot read the desired state: {first}{extra}"))
-                .hint("fix the file (or move it out of terraform/guests/) and run /plan again"),
-        );
-    }
-    let pools_path = root.join("terraform/pools.tf");
-    let pools = match std::fs::read_to_string(&pools_path) {
-        Ok(text) => read_pools(&pools_path, &text)?.into_values().collect(),
-        Err(_) => Vec::new(),
-    };
-    let imported = read
+    let state = crate::iac::desired::read_desired(root).map_err(|e| {
+        CommandError::user(format!("cannot read the desired state: {e}"))
+            .hint("fix the file named above and run /plan again")
+    })?;
+    let imported = state
         .files
         .iter()
         .filter(|f| f.import_id.is_some() && f.guest.vmid != 0)
         .map(|f| f.guest.vmid)
         .collect();
     Ok(Desired {
-        guests: read.files.into_iter().map(|f| f.guest).collect(),
-        pools,
+        guests: state.guests(),
+        pools: state.pools.clone(),
         imported,
     })
 }
