@@ -53,6 +53,7 @@ impl SimControl {
         lock(&self.shared.faults).clone()
     }
 
+    /// The newest requests (up to 200,000; older ones are dropped in halves).
     pub fn request_log(&self) -> Vec<RequestLogEntry> {
         lock(&self.shared.log).clone()
     }

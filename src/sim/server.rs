@@ -27,6 +27,9 @@ use super::{Seed, SimConfig, SimError, TokenKind, seed};
 /// Bodies above this size are refused, like pveproxy does.
 const MAX_BODY: usize = 512 * 1024;
 
+/// Request log entries kept (the counters keep counting past it).
+const MAX_LOG: usize = 200_000;
+
 /// Locks a mutex, recovering the data if a panicking thread poisoned it.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -682,15 +685,22 @@ async fn dispatch(
     if let Some(t) = &outcome.template {
         *lock(&shared.route_counts).entry(t.clone()).or_insert(0) += 1;
     }
-    lock(&shared.log).push(RequestLogEntry {
-        time: SystemTime::now(),
-        method: method.to_string(),
-        path,
-        route: outcome.template.clone(),
-        param_names: outcome.params,
-        token_id: outcome.token_id,
-        status,
-    });
+    {
+        let mut log = lock(&shared.log);
+        // a long-running `proxmox-mpc sim` keeps the newest entries only
+        if log.len() >= MAX_LOG {
+            log.drain(..MAX_LOG / 2);
+        }
+        log.push(RequestLogEntry {
+            time: SystemTime::now(),
+            method: method.to_string(),
+            path,
+            route: outcome.template.clone(),
+            param_names: outcome.params,
+            token_id: outcome.token_id,
+            status,
+        });
+    }
     let drop_rate = lock(&shared.faults).drop_rate;
     if lock(&shared.rng).chance(drop_rate) {
         return dropped_response(outcome.response);
