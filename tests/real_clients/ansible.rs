@@ -221,3 +221,60 @@ async fn proxmox_kvm_playbook_creates_and_removes_a_vm() {
     sut.assert_all_requests_authenticated("ansible-playbook");
     sut.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clone_snapshot_playbook_clones_a_template_and_rolls_back_a_change() {
+    let venv = Venv::find();
+    let sut = SimUnderTest::homelab().await;
+    let control = sut.control();
+    let guests_before = control.guest_count();
+    let template_before = control.guest_config(9000);
+    assert!(
+        template_before
+            .as_ref()
+            .is_some_and(|c| c.get("name").map(String::as_str) == Some("debian-12-cloudinit")),
+        "the homelab seed has template 9000 debian-12-cloudinit: {template_before:?}"
+    );
+
+    let mut cmd = sut.ansible(&venv, "ansible-playbook");
+    cmd.arg("-i")
+        .arg("localhost,")
+        .arg("-e")
+        .arg("template_name=debian-12-cloudinit clone_name=ansible-clone clone_node=pve1")
+        .arg(ansible_file("clone_snapshot.yml"));
+    let (output, took) = sut.run(cmd, "ansible-playbook clone_snapshot.yml").await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    eprintln!("ansible-playbook clone_snapshot.yml took {took:?}");
+    assert!(
+        stdout.contains("failed=0"),
+        "the play recap shows no failure: {stdout}"
+    );
+
+    assert_eq!(
+        control.guest_count(),
+        guests_before,
+        "the clone was not removed"
+    );
+    assert_eq!(
+        control.guest_config(9000),
+        template_before,
+        "cloning changed the template"
+    );
+    let routes = control.route_counts();
+    let count = |route: &str| routes.get(route).copied().unwrap_or(0);
+    for (route, n) in [
+        ("POST /nodes/{node}/qemu/{vmid}/clone", 1),
+        ("POST /nodes/{node}/qemu/{vmid}/snapshot", 1),
+        (
+            "POST /nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback",
+            1,
+        ),
+        ("DELETE /nodes/{node}/qemu/{vmid}/snapshot/{snapname}", 1),
+        ("PUT /nodes/{node}/qemu/{vmid}/config", 1),
+        ("DELETE /nodes/{node}/qemu/{vmid}", 1),
+    ] {
+        assert_eq!(count(route), n, "{route}: {routes:?}");
+    }
+    sut.assert_all_requests_authenticated("ansible-playbook clone_snapshot.yml");
+    sut.stop().await;
+}
