@@ -1795,6 +1795,10 @@ fn guest_config_get(ctx: &Ctx) -> Result<Reply, ApiError> {
         merged
     };
     let mut obj = config_to_json(g.kind, &map);
+    // PVE never hands out the cloud-init password hash
+    if obj.contains_key("cipassword") {
+        obj.insert("cipassword".into(), json!("**********"));
+    }
     obj.insert("digest".into(), json!(digest(g)));
     ok(Value::Object(obj))
 }

@@ -921,3 +921,21 @@ async fn a_stopped_task_never_does_its_work() {
         "the stop never happened"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_init_password_is_stored_hashed_and_never_returned() {
+    let sim = homelab(false).await;
+    let api = Api::new(&sim, TokenKind::Full);
+    let a = api
+        .call(
+            "PUT",
+            "/nodes/pve1/qemu/100/config",
+            &[("cipassword", "hunter2-sim")],
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.raw);
+    let raw = sim.control().guest_config(100).expect("guest");
+    assert!(!raw["cipassword"].contains("hunter2"), "stored as a hash");
+    let cfg = api.get("/nodes/pve1/qemu/100/config").await;
+    assert_eq!(cfg.data()["cipassword"], "**********");
+}
