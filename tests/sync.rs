@@ -11,6 +11,7 @@ mod sync {
     pub mod render;
     pub mod resync;
     pub mod roundtrip;
+    pub mod scale;
     pub mod schema;
     pub mod tools;
 }

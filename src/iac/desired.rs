@@ -49,6 +49,9 @@ pub struct DesiredState {
     pub pools: Vec<String>,
     /// Pool id -> comment, where the file gives one.
     pub pool_comments: BTreeMap<String, String>,
+    /// Pool id -> the resource name that declares it (`prod` in
+    /// `proxmox_virtual_environment_pool.prod`), for references from guest files.
+    pub pool_idents: BTreeMap<String, String>,
 }
 
 impl DesiredState {
@@ -171,6 +174,9 @@ pub fn read_desired(root: &Path) -> Result<DesiredState, DesiredError> {
                     Ok((json, _)) => match json.get("pool_id").and_then(|v| v.as_str()) {
                         Some(id) => {
                             state.pools.push(id.to_string());
+                            state
+                                .pool_idents
+                                .insert(id.to_string(), labels[1].to_string());
                             if let Some(c) = json.get("comment").and_then(|v| v.as_str()) {
                                 state.pool_comments.insert(id.to_string(), c.to_string());
                             }

@@ -343,6 +343,15 @@ pub fn apply_sync(root: &Path, mut plan: SyncPlan) -> Result<SyncReport, IacErro
             plan.report.unchanged_files += 1;
             continue;
         }
+        if path.exists()
+            && (rel_path == "terraform/networks.tf" || rel_path == "terraform/storages.tf")
+        {
+            // Never planned or changed by the console: what changed is the server.
+            plan.report.warnings.push(format!(
+                "the server's {} changed since the last sync; {rel_path} now shows them as they are (review before any terraform apply)",
+                if rel_path.ends_with("networks.tf") { "node networks" } else { "storages" }
+            ));
+        }
         write_atomic(&path, text.as_bytes())?;
         plan.report.written.push(rel_path.clone());
     }

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::propstring::{format_size, parse_bool, split_list};
+use crate::model::propstring::{format_size, parse_bool};
 use crate::model::{
     Agent, CloudInit, ContainerConfig, CtNic, Disk, Guest, GuestConfig, GuestKind, GuestStatus,
     IpConfig, Mount, Nic, VmConfig, format_guest, guest_from_config,
@@ -356,7 +356,7 @@ pub fn to_view(guest: &Guest) -> GuestView {
         GuestConfig::Vm(vm) => ResourceView::Vm(Box::new(vm_view(guest, vm, &mut warnings))),
         GuestConfig::Container(ct) => ResourceView::Ct(Box::new(ct_view(guest, ct, &mut warnings))),
     };
-    let back = from_resource(&resource, guest.kind);
+    let back = from_resource(&resource);
     let original = raw_config(&file_view(guest));
     let read = raw_config(&back);
     let verbatim = original
@@ -712,8 +712,7 @@ fn ct_view(guest: &Guest, ct: &ContainerConfig, warnings: &mut Vec<String>) -> C
 }
 
 /// Turns a resource view back into a guest (before the verbatim comments are applied).
-pub fn from_resource(resource: &ResourceView, kind: GuestKind) -> Guest {
-    let _ = kind;
+pub fn from_resource(resource: &ResourceView) -> Guest {
     match resource {
         ResourceView::Vm(vm) => vm_from_view(vm),
         ResourceView::Ct(ct) => ct_from_view(ct),
@@ -1018,7 +1017,7 @@ pub fn guest_from_file_parts(
         ResourceView::Vm(_) => GuestKind::Qemu,
         ResourceView::Ct(_) => GuestKind::Lxc,
     };
-    let base = from_resource(resource, kind);
+    let base = from_resource(resource);
     let mut raw = raw_config(&base);
     for key in absent {
         raw.remove(key);
@@ -1037,9 +1036,4 @@ pub fn guest_from_file_parts(
     guest.lock = None;
     guest.digest = None;
     guest
-}
-
-/// Splits a tags attribute as PVE would store it (for callers comparing with live tags).
-pub fn normalize_tags(text: &str) -> Vec<String> {
-    split_list(text)
 }
