@@ -9,6 +9,7 @@ mod client {
     pub mod errors;
     pub mod fixtures;
     pub mod lifecycle;
+    pub mod props;
     pub mod resilience;
     pub mod secrets;
     pub mod tasks;
