@@ -1,10 +1,17 @@
 //! Real PVE clients written by others, run against the simulator (issue 2, "Proof of fidelity").
 //!
 //! Each test starts the simulator in-process (HTTPS on 127.0.0.1:0, homelab seed) and runs a tool
-//! from the Python venv that `scripts/test` installs (`tests/python/requirements.txt`): a
-//! proxmoxer script, the community.proxmox inventory plugin through `ansible-inventory`, and a
-//! playbook using `community.proxmox.proxmox_kvm`. Certificates are verified against the
-//! simulator's own certificate. When a tool trips over the simulator, that is a fidelity bug in
+//! from the Python venv that `scripts/test` installs (`tests/python/requirements.txt`):
+//! - `proxmoxer` (tests/python/proxmoxer_flow.py), with an API token and with a password: lists
+//!   nodes and guests, creates/starts/stops/destroys a VM and a container, waits with
+//!   `Tasks.blocking_status`, and checks PVE's error answers as proxmoxer reports them;
+//! - the community.proxmox 1.4 inventory plugin through `ansible-inventory --list` (token and
+//!   password): groups and facts equal tests/python/expected_homelab_groups.json;
+//! - playbooks with `proxmox_kvm`, `proxmox_vm_info` and `proxmox_snap`: create/start/stop/remove
+//!   a VM; full-clone a template, snapshot, change, roll back, remove.
+//!
+//! Certificates are verified against the simulator's own certificate; the token and password go
+//! only through the environment. When a tool trips over the simulator, that is a fidelity bug in
 //! `src/sim`, never a reason to loosen the test.
 
 // Each test prints how long its tool took to the test log (`--nocapture`), for the issue note;

@@ -86,14 +86,49 @@ fn expected_groups(expected: &Value) -> BTreeMap<String, BTreeSet<String>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inventory_plugin_lists_every_homelab_guest_in_the_expected_groups() {
+    let sut = list_and_check_inventory(false).await;
+    sut.assert_all_requests_authenticated("ansible-inventory");
+    sut.stop().await;
+}
+
+/// The plugin's other login: a password, then the ticket as a cookie on every GET.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inventory_plugin_logs_in_with_a_password_and_lists_the_same_groups() {
+    let sut = list_and_check_inventory(true).await;
+    let log = sut.control().request_log();
+    let logins = log
+        .iter()
+        .filter(|e| e.route.as_deref() == Some("POST /access/ticket"))
+        .count();
+    assert_eq!(logins, 1, "the plugin logs in once");
+    for entry in &log {
+        assert!(entry.status < 400, "request failed: {entry:?}");
+        assert!(
+            entry.token_id.is_none(),
+            "a ticket session used a token: {entry:?}"
+        );
+    }
+    sut.stop().await;
+}
+
+/// Runs `ansible-inventory --list` on the homelab and checks groups and facts against
+/// tests/python/expected_homelab_groups.json.
+async fn list_and_check_inventory(password: bool) -> SimUnderTest {
     let venv = Venv::find();
     let sut = SimUnderTest::homelab().await;
     let mut cmd = sut.ansible(&venv, "ansible-inventory");
+    if password {
+        let (user, password) = sut.sim.password();
+        cmd.env_remove("PROXMOX_TOKEN_ID")
+            .env_remove("PROXMOX_TOKEN_SECRET")
+            .env("PROXMOX_USER", user)
+            .env("PROXMOX_PASSWORD", password);
+    }
     cmd.arg("-i")
         .arg(ansible_file("homelab.proxmox.yml"))
         .arg("--list");
     let (output, took) = sut.run(cmd, "ansible-inventory --list").await;
-    eprintln!("ansible-inventory took {took:?}");
+    eprintln!("ansible-inventory (password: {password}) took {took:?}");
     let listing: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
         panic!(
             "ansible-inventory printed no JSON ({err}): {}",
@@ -160,14 +195,13 @@ async fn inventory_plugin_lists_every_homelab_guest_in_the_expected_groups() {
         );
     }
 
-    // Listing an inventory never writes.
+    // Listing an inventory never changes the cluster (a login is not a change).
     assert_eq!(
         sut.control().write_count(),
         0,
         "the inventory plugin wrote to the cluster"
     );
-    sut.assert_all_requests_authenticated("ansible-inventory");
-    sut.stop().await;
+    sut
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
