@@ -1,0 +1,9 @@
+//! Tests for `/test` (`src/infratest`, `src/commands/test.rs`): the homelab seed synced from the
+//! simulator over real HTTPS into a real workspace and SQLite file, then checked against the
+//! live simulator; hand-written checks probing real sockets on 127.0.0.1; JUnit parsed by
+//! junitparser; the one-shot binary's exit code.
+
+mod infratest {
+    pub mod common;
+    pub mod suite;
+}
