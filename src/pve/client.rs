@@ -548,16 +548,6 @@ impl Client {
             };
         }
         let chain = error_chain(&error);
-        if error.is_timeout() {
-            return Attempt::Failed {
-                error: PveError::Timeout {
-                    request: request.clone(),
-                    what: "the answer".into(),
-                    after: timeout,
-                },
-                retryable: false,
-            };
-        }
         if error.is_connect() && (has_rustls_error(&error) || chain.contains("certificate")) {
             return Attempt::Failed {
                 error: PveError::Tls {
@@ -576,6 +566,17 @@ impl Client {
                     reason: chain,
                 },
                 retryable: true,
+            };
+        }
+        if error.is_timeout() {
+            // Waited the whole (generous) timeout: repeating would only add load to a busy PVE.
+            return Attempt::Failed {
+                error: PveError::Timeout {
+                    request: request.clone(),
+                    what: "the answer".into(),
+                    after: timeout,
+                },
+                retryable: false,
             };
         }
         // Connected, then the exchange broke: the server may have acted on it.

@@ -286,6 +286,10 @@ pub(crate) fn client_config(
                 .with_no_client_auth()
         }
     };
+    let mut config = config;
+    // pveproxy speaks HTTP/1.1, and PVE before 8.3 puts error text only in the HTTP/1.1
+    // reason phrase, which HTTP/2 does not have.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok((config, seen))
 }
 
