@@ -826,7 +826,7 @@ pub fn parse_size(text: &str, default_unit: u64) -> Option<u64> {
 
 /// Formats bytes as PVE-style text: `512 MiB`, `2 GiB`.
 pub fn human_size(bytes: u64) -> String {
-    if bytes >= GIB && bytes % GIB == 0 {
+    if bytes >= GIB && bytes.is_multiple_of(GIB) {
         format!("{} GiB", bytes / GIB)
     } else if bytes >= GIB {
         format!("{:.1} GiB", bytes as f64 / GIB as f64)

@@ -138,12 +138,27 @@ impl Session {
             return self.slash(rest).await;
         }
         let first = line.split_whitespace().next().unwrap_or_default();
+        if commands::resource::is_resource_line(line) {
+            let format = commands::resource::output_format(line);
+            return match commands::resource::run(&mut self.ctx, line).await {
+                Ok(items) => Outcome {
+                    items,
+                    format,
+                    ..Outcome::default()
+                },
+                Err(mut error) => Outcome {
+                    items: std::mem::take(&mut error.output),
+                    error: Some(error),
+                    ..Outcome::default()
+                },
+            };
+        }
         if RESOURCE_VERBS.contains(&first.to_ascii_lowercase().as_str()) {
             return Outcome::failed(
                 CommandError::user(format!(
-                    "resource commands such as `{first} vm ...` are not available yet in this build"
+                    "`{first}` is not a resource verb of this build; verbs: create, set, delete (rm), list, show, start, stop, shutdown, reboot, snapshot, snapshots, rollback, migrate, clone"
                 ))
-                .hint("for now, use the slash commands; /help lists them"),
+                .hint("type /help create for the grammar and examples"),
             );
         }
         let mut err =

@@ -1,0 +1,162 @@
+//! Resource commands (`create vm --name web-01`, `set`, `delete`, `clone`, `list`, `show`,
+//! power, snapshots, `migrate`): the console's second language.
+//!
+//! Declarative verbs (create, set, delete, clone, and pools) edit the workspace's Terraform
+//! through the same templates and escaping as `/sync`, refresh the Ansible inventory, the test
+//! specs and the docs, and print the pending change as a short plan; the server is not touched
+//! until `/apply`. Imperative verbs (start, stop, shutdown, reboot, snapshot, rollback,
+//! migrate) act at once through the client, follow the task to its end, write an audit entry,
+//! and update the guest's file in the same step so the next `/plan` does not undo them.
+//!
+//! The line itself is parsed by [`crate::console::grammar`]; this module loads the world the
+//! grammar validates against and carries out the intent.
+
+mod act;
+mod files;
+mod view;
+
+use crate::commands::{Ctx, Report};
+use crate::console::grammar::{self, Defaults, GrammarError, Intent, World};
+use crate::error::CommandError;
+use crate::iac::desired::{DesiredError, DesiredState, read_desired};
+use crate::model::ClusterSnapshot;
+
+pub use files::{refresh_generated, strip_import_block};
+
+/// What a resource command works with: the desired state, the last snapshot, the defaults.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub desired: DesiredState,
+    pub snapshot: ClusterSnapshot,
+    /// Serial of the snapshot, if there is one.
+    pub serial: Option<i64>,
+    pub defaults: Defaults,
+}
+
+impl Loaded {
+    /// Returns the grammar's view of this world.
+    pub fn world<'a>(&'a self, guests: &'a [crate::model::Guest]) -> World<'a> {
+        World {
+            desired: guests,
+            desired_pools: &self.desired.pools,
+            snapshot: &self.snapshot,
+            defaults: &self.defaults,
+            ct_templates: None,
+        }
+    }
+}
+
+impl From<GrammarError> for CommandError {
+    fn from(e: GrammarError) -> Self {
+        let mut err = CommandError::user(e.message);
+        if let Some(h) = e.hint {
+            err = err.hint(h);
+        }
+        err
+    }
+}
+
+impl From<DesiredError> for CommandError {
+    fn from(e: DesiredError) -> Self {
+        CommandError::user(format!("the workspace files cannot be read: {e}"))
+            .hint("fix the file(s) named above; nothing was changed")
+    }
+}
+
+/// Loads the desired state, the newest snapshot and config.yml's defaults.
+pub async fn load(ctx: &mut Ctx) -> Result<Loaded, CommandError> {
+    let root = ctx.workspace()?.root().to_path_buf();
+    let config = ctx.config()?.clone();
+    let env_defaults = &config.active_env().defaults;
+    let defaults = Defaults {
+        node: env_defaults.node.clone(),
+        storage: env_defaults.storage.clone(),
+        bridge: env_defaults.bridge.clone(),
+    };
+    let desired = read_desired(&root)?;
+    let db = ctx.state().await?;
+    let (serial, snapshot) = match db.latest_snapshot_data().await? {
+        Some((serial, data)) => {
+            let snapshot: ClusterSnapshot = serde_json::from_str(&data).map_err(|e| {
+                CommandError::internal(format!("snapshot #{serial} in state.db is unreadable: {e}"))
+                    .hint("run /sync to record a fresh one")
+            })?;
+            (Some(serial), snapshot)
+        }
+        None => (None, ClusterSnapshot::default()),
+    };
+    Ok(Loaded {
+        desired,
+        snapshot,
+        serial,
+        defaults,
+    })
+}
+
+/// Returns true when `line` starts with a resource verb.
+pub fn is_resource_line(line: &str) -> bool {
+    let first = line
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    grammar::VERBS.iter().any(|(w, _)| *w == first)
+}
+
+/// Runs one resource-command line.
+pub async fn run(ctx: &mut Ctx, line: &str) -> Result<Report, CommandError> {
+    // Words alone first: a typo is answered without opening anything.
+    let syntax = grammar::parse_syntax(line)?;
+    let loaded = load(ctx).await?;
+    let guests = loaded.desired.guests();
+    let intent = grammar::validate(&syntax, &loaded.world(&guests))?;
+    match intent {
+        Intent::Create(new) | Intent::Clone(new) => files::create(ctx, &loaded, *new).await,
+        Intent::CreatePool { id, comment } => files::create_pool(ctx, &loaded, &id, comment),
+        Intent::Set {
+            target,
+            guest,
+            changes,
+        } => files::set(ctx, &loaded, &target, *guest, &changes),
+        Intent::Delete(target) => files::delete(ctx, &loaded, &target),
+        Intent::DeletePool(id) => files::delete_pool(ctx, &loaded, &id),
+        Intent::List(what, query) => view::list(&loaded, what, &query),
+        Intent::Show(target) => view::show(&loaded, &target),
+        Intent::ShowPool(id) => view::show_pool(&loaded, &id),
+        Intent::Power {
+            action,
+            target,
+            yes,
+        } => act::power(ctx, &loaded, action, &target, yes).await,
+        Intent::Snapshot {
+            target,
+            name,
+            description,
+        } => act::snapshot(ctx, &target, &name, description.as_deref()).await,
+        Intent::Snapshots(target) => act::snapshots(ctx, &target).await,
+        Intent::Rollback {
+            target,
+            snapshot,
+            yes,
+        } => act::rollback(ctx, &loaded, &target, &snapshot, yes).await,
+        Intent::Migrate { target, to, yes } => act::migrate(ctx, &loaded, &target, &to, yes).await,
+    }
+}
+
+/// The output format a `list`/`show` line asks for with `-o json|yaml|table`.
+pub fn output_format(line: &str) -> Option<crate::ui::OutputFormat> {
+    let syntax = grammar::parse_syntax(line).ok()?;
+    let word = syntax
+        .flags
+        .iter()
+        .rev()
+        .find(|f| f.name == "o" || f.name == "output")?
+        .value
+        .clone()?;
+    match word.as_str() {
+        "json" => Some(crate::ui::OutputFormat::Json),
+        "yaml" => Some(crate::ui::OutputFormat::Yaml),
+        "table" => Some(crate::ui::OutputFormat::Table),
+        _ => None,
+    }
+}
