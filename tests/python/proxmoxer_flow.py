@@ -17,6 +17,8 @@ Inputs (secrets only ever come from the environment, never argv):
   the CSRFPreventionToken header on writes):
   PMPC_SIM_USER          user@realm
   PMPC_SIM_PASSWORD      the user's password
+  optionally a read-only token, to show a refused create (403):
+  PMPC_SIM_READONLY_TOKEN_ID, PMPC_SIM_READONLY_TOKEN_SECRET
 """
 
 import json
@@ -133,6 +135,30 @@ def run():
         from_resources == per_node,
         f"/cluster/resources?type=vm {sorted(from_resources)} != per-node lists {sorted(per_node)}",
     )
+
+    # A read-only token (PVEAuditor-like) may list but not create: 403 naming path and privilege.
+    if os.environ.get("PMPC_SIM_READONLY_TOKEN_ID"):
+        ro_user, ro_name = os.environ["PMPC_SIM_READONLY_TOKEN_ID"].split("!", 1)
+        readonly = ProxmoxAPI(
+            url.hostname,
+            port=url.port,
+            user=ro_user,
+            token_name=ro_name,
+            token_value=os.environ["PMPC_SIM_READONLY_TOKEN_SECRET"],
+            verify_ssl=ca_file,
+            timeout=30,
+        )
+        expect(
+            len(readonly.cluster.resources.get(type="vm")) == len(per_node),
+            "the read-only token sees every guest",
+        )
+        free = int(readonly.cluster.nextid.get())
+        expect_resource_error(
+            lambda: readonly.nodes(node_names[0]).qemu.create(vmid=free, name="denied"),
+            403,
+            f"Permission check failed (/vms/{free}, VM.Allocate)",
+            "create with a read-only token",
+        )
 
     # Create a VM where the cluster says the next free id is.
     node = node_names[0]

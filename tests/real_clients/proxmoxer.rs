@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use proxmox_mpc::sim::TokenKind;
 use serde_json::Value;
 
 use crate::support::{SimUnderTest, Venv, python_script};
@@ -24,10 +25,15 @@ async fn run_flow(auth: Auth) -> (SimUnderTest, BTreeMap<String, u64>) {
     cmd.arg(python_script("proxmoxer_flow.py"))
         .env("PMPC_SIM_URL", sut.sim.url())
         .env("PMPC_SIM_CA_FILE", &sut.ca_file);
+    // with a token, the script also tries one create with a read-only token (refused)
+    let vm_creates = if matches!(auth, Auth::Token) { 2 } else { 1 };
     let (expected_auth, what) = match auth {
         Auth::Token => {
+            let (ro_id, ro_secret) = sut.sim.token(TokenKind::ReadOnly);
             cmd.env("PMPC_SIM_TOKEN_ID", sut.sim.token_id())
-                .env("PMPC_SIM_TOKEN_SECRET", sut.sim.token_secret());
+                .env("PMPC_SIM_TOKEN_SECRET", sut.sim.token_secret())
+                .env("PMPC_SIM_READONLY_TOKEN_ID", ro_id)
+                .env("PMPC_SIM_READONLY_TOKEN_SECRET", ro_secret);
             ("token", "proxmoxer_flow.py (API token)")
         }
         Auth::Password => {
@@ -76,7 +82,11 @@ async fn run_flow(auth: Auth) -> (SimUnderTest, BTreeMap<String, u64>) {
     // The calls went where a proxmoxer user's calls go.
     let routes = control.route_counts();
     let count = |route: &str| routes.get(route).copied().unwrap_or(0);
-    assert_eq!(count("POST /nodes/{node}/qemu"), 1, "routes: {routes:?}");
+    assert_eq!(
+        count("POST /nodes/{node}/qemu"),
+        vm_creates,
+        "routes: {routes:?}"
+    );
     assert_eq!(
         count("POST /nodes/{node}/qemu/{vmid}/status/start"),
         2,
@@ -129,7 +139,22 @@ async fn proxmoxer_with_a_token_lists_creates_starts_and_destroys_a_vm() {
         None,
         "token auth needs no login"
     );
-    sut.assert_all_requests_authenticated("proxmoxer (token)");
+    // the read-only token's refused create is the one 403, and the only request not made with
+    // the full token
+    let log = sut.control().request_log();
+    let (readonly_id, _) = sut.sim.token(TokenKind::ReadOnly);
+    let refused: Vec<_> = log.iter().filter(|e| e.status == 403).collect();
+    assert_eq!(refused.len(), 1, "one refused create: {refused:?}");
+    assert_eq!(refused[0].token_id.as_deref(), Some(readonly_id.as_str()));
+    assert_eq!(refused[0].route.as_deref(), Some("POST /nodes/{node}/qemu"));
+    for entry in log.iter().filter(|e| e.status != 403) {
+        assert_ne!(entry.status, 401, "request refused: {entry:?}");
+        assert!(
+            entry.token_id.as_deref() == Some(sut.sim.token_id().as_str())
+                || entry.token_id.as_deref() == Some(readonly_id.as_str()),
+            "request made without the test's tokens: {entry:?}"
+        );
+    }
     sut.stop().await;
 }
 
