@@ -105,7 +105,10 @@ pub fn run_interactive(runtime: &tokio::runtime::Runtime, ui: &Ui, session: &mut
                 if !line.trim().is_empty() && session.history_allowed(&line) {
                     let _ = editor.add_history_entry(line.as_str());
                     if let Some(path) = &history_path {
-                        let _ = editor.append_history(path);
+                        // Commands can name hosts and files: the history is the user's alone.
+                        if editor.append_history(path).is_ok() {
+                            let _ = crate::workspace::restrict_to_owner(path);
+                        }
                     }
                 }
                 if outcome.exit {

@@ -472,7 +472,7 @@ pub fn help_list() -> String {
         out.push_str(&format!("  /{:<width$} {}{note}\n", c.name, c.summary));
     }
     out.push_str(
-        "\nAlso: `!COMMAND` runs a shell command in the workspace; resource commands such as `create vm` are not available yet.\n\
+        "\nAlso: `!COMMAND` runs a shell command in the workspace; a line without / or ! is a resource command (create vm ...).\n\
          Type /help COMMAND for its usage and flags. Ctrl-C cancels, Ctrl-D or /exit leaves.",
     );
     out

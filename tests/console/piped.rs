@@ -170,16 +170,17 @@ fn config_set_validates_before_writing() {
 }
 
 #[test]
-fn resource_commands_and_shell_escapes() {
+fn words_without_a_slash_and_shell_escapes() {
     let sim = TestSim::start();
     let dir = workspace(&sim);
-    let out = piped(&sim, dir.path(), &["create vm --name web-01 --cores 2"]);
+    let out = piped(&sim, dir.path(), &["stauts"]);
     assert_eq!(out.status.code(), Some(1));
+    let se = stderr(&out);
     assert!(
-        stderr(&out).contains("not available yet"),
-        "{}",
-        stderr(&out)
+        se.contains("`stauts` is not a command; commands start with /"),
+        "{se}"
     );
+    assert!(se.contains("did you mean /status?"), "{se}");
 
     let out = piped(&sim, dir.path(), &["!ls -a .proxmox"]);
     assert!(out.status.success(), "{}", stderr(&out));
