@@ -292,12 +292,29 @@ async fn every_route_answers_with_data_that_matches_its_returns_schema() {
     let routes = schema_routes();
     let mut problems = Vec::new();
     let mut upids = Vec::new();
+    let mut write_errors = Vec::new();
     for (method, path, params) in scenario() {
         let p: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let a = api.call(method, &path, &p).await;
         if a.status != 200 {
             problems.push(format!("{method} {path}: {} {}", a.status, a.raw));
             continue;
+        }
+        // writes answer with what `returns` says (a UPID string, null, an object)
+        if method != "GET" {
+            let route = sim
+                .control()
+                .request_log()
+                .last()
+                .and_then(|e| e.route.clone());
+            let route = route.expect("the call matched a route");
+            validate(
+                a.data(),
+                &routes[&route]["returns"],
+                &route,
+                false,
+                &mut write_errors,
+            );
         }
         if let Some(upid) = a.data().as_str().filter(|s| s.starts_with("UPID:")) {
             let status = api.wait_task(upid).await;
@@ -364,6 +381,11 @@ async fn every_route_answers_with_data_that_matches_its_returns_schema() {
         problems.is_empty(),
         "calls failed:\n{}",
         problems.join("\n")
+    );
+    assert!(
+        write_errors.is_empty(),
+        "write answers off-schema:\n{}",
+        write_errors.join("\n")
     );
 
     // every served route was exercised, and every answer validates against `returns`
