@@ -3,6 +3,7 @@
 
 mod plan {
     pub mod apply;
+    pub mod cli;
     pub mod common;
     pub mod diff;
 }

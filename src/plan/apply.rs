@@ -943,6 +943,27 @@ async fn update_steps(
             Err(e) => return Err(fail(&done, format!("config update failed: {e}"))),
         }
     }
+    // Changes a running guest cannot take live stay pending until it restarts (PVE's
+    // `[PENDING]`); reboot it so the cluster really matches the files, as bpg does by default.
+    let mut pending = Vec::new();
+    if is_running && want_running && desired.node == node {
+        pending = pending_keys(client, &node, kind, vmid)
+            .await
+            .unwrap_or_default();
+    }
+    if !pending.is_empty() {
+        run_task(shared, step, || async {
+            client.reboot(&node, kind, vmid).await.map(Some)
+        })
+        .await
+        .map_err(|e| {
+            fail(
+                &done,
+                format!("rebooting to apply pending changes failed: {e}"),
+            )
+        })?;
+        done.push(format!("rebooted to apply {}", pending.join(", ")));
+    }
     for r in &resizes {
         let size = format_size(r.to_bytes);
         run_task(shared, step, || {
@@ -999,6 +1020,27 @@ async fn update_steps(
         done.push("already as planned".into());
     }
     Ok(done.join(", "))
+}
+
+/// Keys with a change waiting for a restart (`GET .../pending`).
+async fn pending_keys(
+    client: &Client,
+    node: &str,
+    kind: GuestKind,
+    vmid: u32,
+) -> Result<Vec<String>, PveError> {
+    let path = format!("/nodes/{node}/{}/{vmid}/pending", kind.as_str());
+    let list: Vec<serde_json::Value> = client.get(&path, Vec::new()).await?;
+    Ok(list
+        .iter()
+        .filter(|e| {
+            e.get("pending").is_some_and(|p| !p.is_null())
+                || e.get("delete").is_some_and(|d| {
+                    d.as_u64().unwrap_or(0) > 0 || d.as_str().is_some_and(|s| s != "0")
+                })
+        })
+        .filter_map(|e| e.get("key").and_then(|k| k.as_str()).map(str::to_string))
+        .collect())
 }
 
 async fn delete_guest(shared: &Shared, change: &Change) -> Result<Result<String, String>, Halted> {

@@ -1,0 +1,309 @@
+//! `proxmox-mpc plan/diff/apply` as a user runs them: `init` and `sync` against the simulator,
+//! a hand edit of a guest file, `plan --detailed-exitcode` (0/2), `--json`, `diff`,
+//! `apply --yes`, a second apply refused while the lock is held, and a killed apply resumed.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use proxmox_mpc::sim::Sim;
+
+use super::common::homelab;
+
+fn mpc(dir: &Path, secret: &str) -> Command {
+    let mut cmd = Command::cargo_bin("proxmox-mpc").unwrap();
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("NO_COLOR", "1")
+        .env("PMPC_TEST_SECRET", secret);
+    cmd
+}
+
+fn init_and_sync(sim: &Sim, dir: &Path) {
+    let secret = sim.token_secret();
+    let out = mpc(dir, &secret)
+        .args([
+            "init",
+            "--endpoint",
+            &sim.url(),
+            "--token-id",
+            &sim.token_id(),
+        ])
+        .args(["--secret-env", "PMPC_TEST_SECRET", "--fingerprint"])
+        .arg(sim.fingerprint().unwrap())
+        .arg("--yes")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "init: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = mpc(dir, &secret).arg("sync").output().unwrap();
+    assert!(
+        out.status.success(),
+        "sync: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn edit(dir: &Path, file: &str, from: &str, to: &str) {
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{file} has no `{from}`:\n{text}");
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_detailed_exitcode_json_diff_and_apply() {
+    let sim = homelab(proxmox_mpc::sim::Faults::none()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = sim.token_secret();
+    init_and_sync(&sim, dir.path());
+
+    // Right after a sync the files match the cluster.
+    let out = mpc(dir.path(), &secret)
+        .args(["plan", "--detailed-exitcode"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("No changes."), "{stdout}");
+
+    // A hand edit: lab-01 gets more memory.
+    edit(
+        dir.path(),
+        "terraform/guests/lab_01.tf",
+        "dedicated = 1024",
+        "dedicated = 3072",
+    );
+    let out = mpc(dir.path(), &secret)
+        .args(["plan", "--detailed-exitcode"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stdout.contains("~ vm \"lab-01\" {"), "{stdout}");
+    assert!(
+        stdout.contains("~ memory = \"1024\" -> \"3072\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Plan: 0 to add, 1 to change, 0 to destroy."),
+        "{stdout}"
+    );
+    assert!(!stderr.contains("Error"), "{stderr}");
+
+    let out = mpc(dir.path(), &secret)
+        .args(["plan", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["format_version"], 1);
+    assert_eq!(json["summary"]["change"], 1);
+    let change = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["action"] == "update")
+        .unwrap();
+    assert_eq!(change["vmid"], 110);
+    assert_eq!(change["fields"][0]["key"], "memory");
+
+    let out = mpc(dir.path(), &secret).arg("diff").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("--- a/vm/110.conf\n+++ b/vm/110.conf\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("-memory: 1024\n+memory: 3072\n"),
+        "{stdout}"
+    );
+
+    // Not on a terminal and no --yes: nothing changes.
+    let out = mpc(dir.path(), &secret).arg("apply").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
+    assert_eq!(sim.control().guest_config(110).unwrap()["memory"], "1024");
+
+    // A second apply while one holds the lock is refused with who and since when.
+    let lock = dir.path().join(".proxmox/apply.lock");
+    std::fs::write(
+        &lock,
+        format!(
+            "pid={}\nhost={}\nsince=2026-01-01T00:00:00Z\n",
+            std::process::id(),
+            proxmox_mpc::plan::lock::host_name()
+        ),
+    )
+    .unwrap();
+    let out = mpc(dir.path(), &secret)
+        .args(["apply", "--yes"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("apply in progress by {}@", std::process::id())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("since 2026-01-01T00:00:00Z"), "{stderr}");
+    std::fs::remove_file(&lock).unwrap();
+
+    let out = mpc(dir.path(), &secret)
+        .args(["apply", "--yes"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Apply complete: 0 added, 1 changed, 0 destroyed."),
+        "{stderr}"
+    );
+    assert_eq!(sim.control().guest_config(110).unwrap()["memory"], "3072");
+
+    let out = mpc(dir.path(), &secret)
+        .args(["plan", "--detailed-exitcode"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // A plan made, then a file edited: the saved plan is stale and refused.
+    edit(
+        dir.path(),
+        "terraform/guests/lab_02.tf",
+        "dedicated = 1024",
+        "dedicated = 2048",
+    );
+    let out = mpc(dir.path(), &secret).arg("plan").output().unwrap();
+    assert!(out.status.success());
+    edit(
+        dir.path(),
+        "terraform/guests/lab_02.tf",
+        "dedicated = 2048",
+        "dedicated = 4096",
+    );
+    let out = mpc(dir.path(), &secret)
+        .args(["apply", "--yes"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is stale: the .tf files changed"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("run /plan again"), "{stderr}");
+    assert_eq!(sim.control().guest_config(111).unwrap()["memory"], "1024");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_apply_killed_mid_step_resumes_without_repeating() {
+    let sim = homelab(proxmox_mpc::sim::Faults::none()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = sim.token_secret();
+    init_and_sync(&sim, dir.path());
+    for (file, from, to) in [
+        (
+            "terraform/guests/lab_01.tf",
+            "dedicated = 1024",
+            "dedicated = 1536",
+        ),
+        (
+            "terraform/guests/lab_02.tf",
+            "dedicated = 1024",
+            "dedicated = 1536",
+        ),
+        (
+            "terraform/guests/lab_03.tf",
+            "dedicated = 1024",
+            "dedicated = 1536",
+        ),
+    ] {
+        edit(dir.path(), file, from, to);
+    }
+    let out = mpc(dir.path(), &secret)
+        .args(["plan", "--json"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let second = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "noop")
+        .nth(1)
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+
+    // The process dies (abort) right after the second step's config request went out.
+    let out = mpc(dir.path(), &secret)
+        .args(["apply", "--yes", "--parallelism", "1"])
+        .env("PMPC_CRASH_AT", format!("after-step:{second}"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the crash hook aborts the process");
+    assert!(
+        dir.path().join(".proxmox/apply.lock").exists(),
+        "a killed apply leaves its lock"
+    );
+    sim.control().clear_log();
+
+    // The next apply clears the dead process's lock, resumes, and does only what is left.
+    let out = mpc(dir.path(), &secret)
+        .args(["apply", "--yes"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("cleared a stale apply lock"), "{stderr}");
+    assert!(
+        stderr.contains("Resuming the interrupted apply"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("(by the interrupted apply)"), "{stderr}");
+    let writes: Vec<String> = sim
+        .control()
+        .request_log()
+        .into_iter()
+        .filter(|e| e.method != "GET")
+        .map(|e| e.path)
+        .collect();
+    assert!(!writes.is_empty());
+    assert!(
+        writes.iter().all(|p| p.contains("/qemu/112/")),
+        "only the unfinished third guest was written: {writes:?}"
+    );
+    for vmid in [110, 111, 112] {
+        assert_eq!(sim.control().guest_config(vmid).unwrap()["memory"], "1536");
+    }
+    let out = mpc(dir.path(), &secret)
+        .args(["plan", "--detailed-exitcode"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let db = proxmox_mpc::state::StateDb::open_existing(&dir.path().join(".proxmox/state.db"))
+        .await
+        .unwrap();
+    assert!(db.integrity_problems().await.unwrap().is_empty());
+}
