@@ -88,6 +88,7 @@ fn expected_groups(expected: &Value) -> BTreeMap<String, BTreeSet<String>> {
 async fn inventory_plugin_lists_every_homelab_guest_in_the_expected_groups() {
     let sut = list_and_check_inventory(false).await;
     sut.assert_all_requests_authenticated("ansible-inventory");
+    sut.assert_ansible_left_home_alone();
     sut.stop().await;
 }
 
@@ -108,6 +109,7 @@ async fn inventory_plugin_logs_in_with_a_password_and_lists_the_same_groups() {
             "a ticket session used a token: {entry:?}"
         );
     }
+    sut.assert_ansible_left_home_alone();
     sut.stop().await;
 }
 
@@ -253,6 +255,7 @@ async fn proxmox_kvm_playbook_creates_and_removes_a_vm() {
         "one destroy: {routes:?}"
     );
     sut.assert_all_requests_authenticated("ansible-playbook");
+    sut.assert_ansible_left_home_alone();
     sut.stop().await;
 }
 
@@ -310,5 +313,6 @@ async fn clone_snapshot_playbook_clones_a_template_and_rolls_back_a_change() {
         assert_eq!(count(route), n, "{route}: {routes:?}");
     }
     sut.assert_all_requests_authenticated("ansible-playbook clone_snapshot.yml");
+    sut.assert_ansible_left_home_alone();
     sut.stop().await;
 }

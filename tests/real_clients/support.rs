@@ -89,6 +89,23 @@ impl SimUnderTest {
         self.sim.control()
     }
 
+    /// The HOME the tools see (inside this test's scratch dir).
+    pub fn home(&self) -> PathBuf {
+        let home = self.dir.path().join("home");
+        std::fs::create_dir_all(&home).expect("the scratch HOME can be created");
+        home
+    }
+
+    /// Ansible kept all of its state under the directories the test gave it.
+    pub fn assert_ansible_left_home_alone(&self) {
+        let dot_ansible = self.home().join(".ansible");
+        assert!(
+            !dot_ansible.exists(),
+            "Ansible wrote to {} despite ANSIBLE_HOME and the temp settings",
+            dot_ansible.display()
+        );
+    }
+
     /// Returns (host, port) of the simulator's URL.
     pub fn host_port(&self) -> (String, u16) {
         let url = url::Url::parse(&self.sim.url()).expect("the simulator URL parses");
@@ -134,6 +151,9 @@ impl SimUnderTest {
             .env("no_proxy", "127.0.0.1,localhost")
             .env("REQUESTS_CA_BUNDLE", &self.ca_file)
             .env("PYTHONDONTWRITEBYTECODE", "1")
+            // a HOME of its own: nothing a tool writes lands in the real home directory, and
+            // the Ansible tests can prove that nothing was written to ~/.ansible at all
+            .env("HOME", self.home())
             .current_dir(self.dir.path())
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true);
