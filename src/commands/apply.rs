@@ -111,7 +111,7 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> Result<Report, CommandError
         .hint("change the files as the reasons say, then /plan again"));
     }
 
-    if !resumed && !(args.yes || ctx.assume_yes) {
+    if !(resumed || args.yes || ctx.assume_yes) {
         let destroys: Vec<String> = plan
             .actionable()
             .filter(|c| c.is_destructive())
