@@ -126,3 +126,65 @@ async fn creates_under_5xx_never_make_two_guests() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(sim.control().guest_count(), before + 20);
 }
+
+#[tokio::test]
+async fn a_refused_connection_proves_nothing_was_sent_so_a_write_is_retried() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    // A port that refuses connections now and accepts them shortly after.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let served = Arc::new(AtomicUsize::new(0));
+    let counter = served.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            counter.fetch_add(1, Ordering::SeqCst);
+            let body =
+                br#"{"data":"UPID:pve1:00000001:00000002:6745F0A1:qmstart:100:root@pam!mpc:"}"#;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(body).await;
+        }
+    });
+    let mut config = proxmox_mpc::pve::ClientConfig::new(
+        format!("http://127.0.0.1:{port}"),
+        proxmox_mpc::pve::Auth::Token {
+            id: "root@pam!mpc".into(),
+            secret: proxmox_mpc::pve::Secret::new("s3cr3t"),
+        },
+        proxmox_mpc::pve::TlsMode::Insecure,
+    );
+    config.retries = 6;
+    config.retry_base_delay = Duration::from_millis(40);
+    let upid = proxmox_mpc::pve::Client::new(config)
+        .unwrap()
+        .start("pve1", GuestKind::Qemu, 100)
+        .await
+        .expect("the write went through once the port accepted");
+    assert_eq!(upid.task_type, "qmstart");
+    assert_eq!(
+        served.load(Ordering::SeqCst),
+        1,
+        "the write was sent more than once"
+    );
+}
