@@ -835,7 +835,7 @@ fn usage(vmid: u32, running: bool, scale: u64) -> u64 {
 }
 
 fn guest_resource(cl: &Cluster, g: &Guest, now: u64) -> Value {
-    let maxmem = g.memory_mib() * MIB;
+    let maxmem = g.memory_mib().saturating_mul(MIB);
     let mut o = json!({
         "id": format!("{}/{}", g.kind.as_str(), g.vmid), "type": g.kind.as_str(), "vmid": g.vmid,
         "node": g.node, "status": if g.running { "running" } else { "stopped" }, "name": g.name(),
@@ -868,13 +868,13 @@ fn node_resource(cl: &Cluster, n: &super::cluster::Node, now: u64) -> Value {
         .guests
         .values()
         .filter(|g| g.node == n.name && g.running)
-        .map(|g| g.memory_mib() * MIB / 3)
-        .sum();
+        .map(|g| g.memory_mib().saturating_mul(MIB) / 3)
+        .fold(0u64, u64::saturating_add);
     json!({
         "id": format!("node/{}", n.name), "type": "node", "node": n.name,
         "status": if n.online { "online" } else { "offline" }, "level": "",
         "cpu": 0.05 + f64::from(n.nodeid % 7) / 100.0, "maxcpu": n.maxcpu,
-        "mem": (4 << 30) + used, "maxmem": n.maxmem, "disk": n.maxdisk / 5, "maxdisk": n.maxdisk,
+        "mem": (4u64 << 30).saturating_add(used), "maxmem": n.maxmem, "disk": n.maxdisk / 5, "maxdisk": n.maxdisk,
         "uptime": now.saturating_sub(n.boot_time), "cgroup-mode": 2,
     })
 }
@@ -1016,7 +1016,7 @@ fn rrd_points(ctx: &Ctx, seed: u64, guest: Option<&Guest>) -> Value {
             let wave = ((t / step + seed) % 20) as f64 / 100.0;
             match guest {
                 Some(g) => {
-                    let maxmem = g.memory_mib() * MIB;
+                    let maxmem = g.memory_mib().saturating_mul(MIB);
                     json!({
                         "time": t, "cpu": if g.running { wave } else { 0.0 }, "maxcpu": g.cpus(),
                         "mem": if g.running { maxmem / 3 } else { 0 }, "maxmem": maxmem,
@@ -1693,7 +1693,7 @@ fn guest_list(ctx: &Ctx) -> Result<Reply, ApiError> {
         .values()
         .filter(|g| g.kind == kind && g.node == ctx.node())
         .map(|g| {
-            let maxmem = g.memory_mib() * MIB;
+            let maxmem = g.memory_mib().saturating_mul(MIB);
             let mut o = json!({
                 "vmid": g.vmid, "name": g.name(),
                 "status": if g.running { "running" } else { "stopped" },
@@ -1728,7 +1728,7 @@ fn guest_list(ctx: &Ctx) -> Result<Reply, ApiError> {
 fn guest_status(ctx: &Ctx) -> Result<Reply, ApiError> {
     let cl = lock(&ctx.shared.cluster);
     let g = guest(&cl, ctx)?;
-    let maxmem = g.memory_mib() * MIB;
+    let maxmem = g.memory_mib().saturating_mul(MIB);
     let mut o = json!({
         "vmid": g.vmid, "name": g.name(), "status": if g.running { "running" } else { "stopped" },
         "cpus": g.cpus(), "maxmem": maxmem, "mem": if g.running { maxmem / 3 } else { 0 },
@@ -2626,7 +2626,11 @@ fn guest_resize(ctx: &Ctx) -> Result<Reply, ApiError> {
     };
     let amount =
         parse_size(amount).ok_or_else(|| ApiError::param("size", "unable to parse size"))?;
-    let new = if plus { old + amount } else { amount };
+    let new = if plus {
+        old.saturating_add(amount)
+    } else {
+        amount
+    };
     if new < old {
         return Err(ApiError::internal(format!(
             "shrinking disks is not supported (current {old} bytes, requested {new} bytes)"

@@ -121,7 +121,7 @@ impl Guest {
             .get("sockets")
             .and_then(|v| v.parse().ok())
             .unwrap_or(1);
-        cores * sockets
+        cores.saturating_mul(sockets)
     }
 
     /// Disk keys and their sizes in bytes.
@@ -368,7 +368,8 @@ impl Cluster {
         for g in self.guests.values() {
             for (_, volid, size) in g.disks() {
                 let sid = volid.split(':').next().unwrap_or("").to_string();
-                *usage.entry((sid, g.node.clone())).or_insert(0) += size;
+                let used = usage.entry((sid, g.node.clone())).or_insert(0);
+                *used = used.saturating_add(size);
             }
         }
         usage
@@ -385,15 +386,15 @@ impl Cluster {
             usage
                 .iter()
                 .filter(|((sid, _), _)| *sid == storage.id)
-                .map(|(_, bytes)| bytes)
-                .sum()
+                .map(|(_, bytes)| *bytes)
+                .fold(0u64, u64::saturating_add)
         } else {
             usage
                 .get(&(storage.id.clone(), node.to_string()))
                 .copied()
                 .unwrap_or(0)
         };
-        storage.base_used + disks
+        storage.base_used.saturating_add(disks)
     }
 
     /// Pool a guest belongs to (pools list their guests by the guests' `pool` membership).

@@ -191,6 +191,65 @@ async fn malformed_requests_get_answers_and_the_server_keeps_serving() {
         assert_eq!(resp.status(), 501, "{url}");
     }
 
+    // absurd sizes and counts are answered (or fail their task), never overflow
+    for (method, path, params) in [
+        (
+            "PUT",
+            "/nodes/pve1/qemu/110/resize",
+            vec![("disk", "scsi0"), ("size", "+99999999999999T")],
+        ),
+        (
+            "PUT",
+            "/nodes/pve1/qemu/110/resize",
+            vec![("disk", "scsi0"), ("size", "99999999999999999999")],
+        ),
+        (
+            "POST",
+            "/nodes/pve1/qemu",
+            vec![("vmid", "4242"), ("scsi0", "local-lvm:99999999999999999")],
+        ),
+        (
+            "PUT",
+            "/nodes/pve1/qemu/110/config",
+            vec![("memory", "99999999999999999999")],
+        ),
+        (
+            "PUT",
+            "/nodes/pve1/qemu/112/config",
+            vec![("cores", "4096"), ("sockets", "4096")],
+        ),
+    ] {
+        let a = api.call(method, path, &params).await;
+        sent += 1;
+        assert!(
+            matches!(a.status, 200 | 400 | 500),
+            "{method} {path}: {}",
+            a.raw
+        );
+        if let Some(upid) = a.data().as_str() {
+            api.wait_task(upid).await;
+        }
+    }
+    for path in [
+        "/cluster/resources",
+        "/nodes",
+        "/nodes/pve1/storage",
+        "/nodes/pve1/qemu",
+    ] {
+        assert_eq!(
+            api.get(path).await.status,
+            200,
+            "{path} after absurd values"
+        );
+    }
+    sim.control()
+        .set_guest_config(113, "memory", "18446744073709551615")
+        .expect("guest");
+    sim.control()
+        .set_guest_config(113, "cores", "18446744073709551615")
+        .expect("guest");
+    assert_eq!(api.get("/cluster/resources").await.status, 200);
+
     assert!(sent >= 300, "only {sent} malformed requests");
     // still serving, and nothing changed guest 100's basic shape
     let v = api.get("/version").await;
