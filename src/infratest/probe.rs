@@ -163,10 +163,10 @@ async fn agent_exec(
 ) -> Result<ExecOutput, String> {
     let base = format!("/nodes/{node}/qemu/{vmid}/agent");
     let agent_timeout = client.config().agent_timeout;
-    let body: Vec<(String, String)> = argv
-        .iter()
-        .map(|a| ("command".to_string(), a.clone()))
-        .collect();
+    // `command` is an array parameter. PVE's HTTP server folds repeated form keys into one
+    // NUL-separated value and splits array parameters on NUL, so one NUL-joined value is what
+    // it sees either way (and what the simulator's form parser, which keeps one value, reads).
+    let body = params([("command", argv.join("\0"))]);
     let started = client
         .call_with_policy(
             Method::POST,
