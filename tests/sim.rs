@@ -3,6 +3,7 @@
 mod sim {
     mod badinput;
     mod behaviour;
+    mod cli;
     pub mod common;
     mod faults;
     mod fixtures;
