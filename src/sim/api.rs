@@ -345,6 +345,12 @@ pub(crate) static ROUTES: &[Route] = &[
         guest_resize,
     ),
     r(
+        "PUT",
+        "/nodes/{node}/qemu/{vmid}/unlink",
+        Some((VM, "VM.Config.Disk")),
+        guest_unlink,
+    ),
+    r(
         "POST",
         "/nodes/{node}/qemu/{vmid}/template",
         Some((VM, "VM.Allocate")),
@@ -2104,6 +2110,23 @@ fn guest_config_put(ctx: &Ctx) -> Result<Reply, ApiError> {
 
 fn guest_config_post(ctx: &Ctx) -> Result<Reply, ApiError> {
     update_config(ctx, true)
+}
+
+/// `PUT .../unlink` (used by Ansible's proxmox_disk to remove a disk): PVE runs it as a
+/// synchronous config update with `idlist` as `delete` (qemu-server Qemu.pm, unlink ->
+/// update_vm), so it answers `null` and errors as a config update would.
+fn guest_unlink(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let mut params = ctx.params.clone();
+    if let Some(ids) = params.remove("idlist") {
+        params.insert("delete".to_string(), ids);
+    }
+    let update = Ctx {
+        shared: ctx.shared.clone(),
+        params,
+        caller: ctx.caller.clone(),
+        route_path: "/nodes/{node}/qemu/{vmid}/config",
+    };
+    update_config(&update, false)
 }
 
 /// Fails a task when a storage the guest uses is over capacity.

@@ -78,6 +78,7 @@ pub(crate) struct Shared {
     pub seed_number: u64,
     pub mac_counter: AtomicU64,
     state_file: Option<PathBuf>,
+    persist_lock: Mutex<()>,
     cert_pem: String,
     key_pem: String,
 }
@@ -95,6 +96,9 @@ impl Shared {
         let Some(path) = &self.state_file else {
             return;
         };
+        // one writer at a time, snapshot and write together: the file never goes back in time
+        // and two writers never share the temp file
+        let _writer = lock(&self.persist_lock);
         let text = {
             let cluster = lock(&self.cluster);
             let state = StateFileRef {
@@ -236,6 +240,7 @@ impl Sim {
             seed_number,
             mac_counter: AtomicU64::new(seed_number),
             state_file: config.state_file.clone(),
+            persist_lock: Mutex::new(()),
             cert_pem: cert_pem.clone(),
             key_pem: key_pem.clone(),
         });
