@@ -4,7 +4,9 @@
 //! junitparser; the one-shot binary's exit code.
 
 mod infratest {
+    pub mod broken;
     pub mod checks;
     pub mod common;
     pub mod suite;
+    pub mod workspace;
 }

@@ -109,7 +109,13 @@ fn tf_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn terraform_maps(check: &Check, ctx: &ProbeContext<'_>) -> CheckResult {
-    let mut problems: Vec<String> = ctx.code.errors.iter().map(|e| e.to_string()).collect();
+    let prefix = format!("{}/", ctx.root.display());
+    let mut problems: Vec<String> = ctx
+        .code
+        .errors
+        .iter()
+        .map(|e| e.to_string().replace(&prefix, ""))
+        .collect();
     let others = tf_files(&ctx.root.join("terraform"));
     for path in &others {
         let parsed = std::fs::read_to_string(path)

@@ -1,0 +1,110 @@
+//! Workspace checks: Terraform maps to the model, the provider is pinned, the inventory names
+//! only existing guests, no file holds a token secret (and the report never repeats it).
+
+use proxmox_mpc::infratest::{Status, report};
+
+use super::common::{Lab, failures, result};
+
+const G: &str = "workspace";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workspace_checks_pass_on_a_synced_workspace_and_catch_each_problem() {
+    let lab = Lab::synced().await;
+    let run = lab.run().await;
+    for name in [
+        "terraform parses and maps to the model",
+        "provider version is pinned",
+        "inventory names only existing guests",
+        "no token secret in any file",
+    ] {
+        assert_eq!(
+            result(&run, G, name).status,
+            Status::Passed,
+            "{name}: {}",
+            failures(&run)
+        );
+    }
+    let skipped = result(&run, G, "files match what the console wrote");
+    assert_eq!(skipped.status, Status::Skipped);
+    assert!(
+        skipped
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("state.db records no hashes")
+    );
+
+    // Break each one.
+    let secret = lab.sim.token_secret();
+    lab.write(
+        "notes/deploy.sh",
+        &format!(
+            "#!/bin/sh\n# deploy\nexport TF_VAR_proxmox_api_token='{}={secret}'\n",
+            lab.sim.token_id()
+        ),
+    );
+    lab.write(
+        "terraform/extra.tf",
+        "resource \"null_resource\" \"x\" {\n  triggers = {\n",
+    );
+    let provider = lab
+        .read("terraform/provider.tf")
+        .replace("~> 0.111.1", ">= 0.100");
+    lab.write("terraform/provider.tf", &provider);
+    let inventory = lab.read("ansible/inventory.yml").replacen(
+        "  hosts:\n",
+        "  hosts:\n    ghost_host:\n      vmid: 999\n",
+        1,
+    );
+    lab.write("ansible/inventory.yml", &inventory);
+
+    let run = lab.run().await;
+    let secrets = result(&run, G, "no token secret in any file");
+    assert_eq!(secrets.status, Status::Failed);
+    assert_eq!(
+        secrets.actual.as_deref(),
+        Some("notes/deploy.sh:3 (this workspace's token secret)")
+    );
+    let tf = result(&run, G, "terraform parses and maps to the model");
+    assert_eq!(tf.status, Status::Failed);
+    assert!(
+        tf.actual
+            .as_deref()
+            .unwrap()
+            .starts_with("terraform/extra.tf:"),
+        "{tf:?}"
+    );
+    let pinned = result(&run, G, "provider version is pinned");
+    assert_eq!(pinned.status, Status::Failed);
+    assert_eq!(
+        pinned.actual.as_deref(),
+        Some("terraform/provider.tf: bpg/proxmox version >= 0.100")
+    );
+    let inv = result(&run, G, "inventory names only existing guests");
+    assert_eq!(inv.status, Status::Failed);
+    assert_eq!(inv.actual.as_deref(), Some("unknown hosts: ghost_host"));
+
+    // The secret is never repeated by any output.
+    let json = report::json(&run).to_string();
+    let junit = report::junit(&run);
+    let lines = report::lines(&run).join("\n");
+    for text in [&json, &junit, &lines] {
+        assert!(!text.contains(&secret));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_file_the_reader_cannot_map_is_reported() {
+    let lab = Lab::synced().await;
+    let path = "terraform/guests/web_01.tf";
+    let text = lab.read(path);
+    let broken = text.replacen("cores", "cores = var.cores_for_web\n  # was", 1);
+    assert_ne!(broken, text);
+    lab.write(path, &broken);
+    let run = lab.run().await;
+    let tf = result(&run, G, "terraform parses and maps to the model");
+    assert_eq!(tf.status, Status::Failed, "{}", failures(&run));
+    let actual = tf.actual.as_deref().unwrap();
+    assert!(actual.starts_with("terraform/guests/web_01.tf "), "{tf:?}");
+    assert!(actual.contains("var.cores_for_web"), "{tf:?}");
+}
