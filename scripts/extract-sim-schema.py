@@ -55,6 +55,7 @@ POST /nodes/{node}/qemu/{vmid}/status/shutdown
 POST /nodes/{node}/qemu/{vmid}/status/reboot
 POST /nodes/{node}/qemu/{vmid}/clone
 PUT /nodes/{node}/qemu/{vmid}/resize
+PUT /nodes/{node}/qemu/{vmid}/unlink
 POST /nodes/{node}/qemu/{vmid}/template
 POST /nodes/{node}/qemu/{vmid}/migrate
 GET /nodes/{node}/qemu/{vmid}/snapshot

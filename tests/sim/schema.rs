@@ -202,6 +202,17 @@ fn scenario() -> Vec<Call> {
                     format!("{g}/agent/exec-status"),
                     vec![("pid", s("1001"))],
                 ),
+                // proxmox_disk (Ansible) removes a disk with unlink
+                (
+                    "PUT",
+                    format!("{g}/config"),
+                    vec![("scsi1", s("local-lvm:1"))],
+                ),
+                (
+                    "PUT",
+                    format!("{g}/unlink"),
+                    vec![("idlist", s("scsi1")), ("force", s("1"))],
+                ),
             ]);
         } else {
             calls.push(("GET", format!("{g}/interfaces"), vec![]));
