@@ -132,7 +132,7 @@ impl Session {
             return Outcome::default();
         }
         if let Some(command) = line.strip_prefix('!') {
-            return self.shell(command.trim());
+            return self.shell(command.trim()).await;
         }
         if let Some(rest) = line.strip_prefix('/') {
             return self.slash(rest).await;
@@ -263,7 +263,8 @@ impl Session {
     }
 
     /// Runs `command` with `sh -c` in the workspace (or current folder) and returns its output.
-    fn shell(&mut self, command: &str) -> Outcome {
+    /// The child is killed if the line is cancelled (Ctrl-C drops this future).
+    async fn shell(&mut self, command: &str) -> Outcome {
         if command.is_empty() {
             return Outcome::failed(CommandError::user(
                 "give a shell command after !, e.g. !git status",
@@ -273,12 +274,14 @@ impl Session {
             .ctx
             .workspace_opt()
             .map_or(self.ctx.cwd.clone(), |w| w.root().to_path_buf());
-        let output = std::process::Command::new("sh")
+        let output = tokio::process::Command::new("sh")
             .arg("-c")
             .arg(command)
             .current_dir(&dir)
             .stdin(std::process::Stdio::null())
-            .output();
+            .kill_on_drop(true)
+            .output()
+            .await;
         match output {
             Err(e) => Outcome::failed(CommandError::user(format!("cannot run `{command}`: {e}"))),
             Ok(out) => {

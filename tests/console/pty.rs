@@ -125,6 +125,12 @@ fn a_person_at_a_terminal_inits_checks_status_and_leaves() {
     let tmux = Tmux::start(dir.path(), &env);
 
     tmux.wait_for("proxmox-mpc> ");
+    // `/` and Tab list the commands with their one-line descriptions.
+    tmux.keys("/");
+    tmux.keys("Tab");
+    tmux.keys("Tab");
+    tmux.wait_for("Show the workspace, the cluster and what changed");
+    tmux.keys("C-u");
     tmux.type_line("/help");
     tmux.wait_for("Commands:");
 
@@ -157,9 +163,36 @@ fn a_person_at_a_terminal_inits_checks_status_and_leaves() {
     tmux.type_line("/help config");
     tmux.wait_for("/config — Show the effective configuration");
 
+    // Ctrl-C cancels a running operation; the console answers at once afterwards.
+    tmux.type_line("!sleep 29.123");
+    // Wait until the command really runs, so Ctrl-C reaches the operation, not the line editor.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !Command::new("pgrep")
+        .args(["-f", "sleep 29.123"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "!sleep did not start:\n{}",
+            tmux.screen()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    tmux.keys("C-c");
+    tmux.wait_for("Error: interrupted");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the operation was not cancelled"
+    );
+    tmux.type_line("/help exit");
+    tmux.wait_for("/exit — Leave the console");
+
     // A line carrying a full token must not reach the history file.
     tmux.type_line(&format!("!true {}", sim.full_token()));
-    tmux.wait_for_n("proxmox-mpc[default]> ", 6);
+    tmux.wait_for_n("proxmox-mpc[default]> ", 8);
 
     tmux.type_line("/exit");
     tmux.wait_gone();
