@@ -211,6 +211,16 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> Result<Report, CommandError
     for line in summary.lines() {
         items.push(Item::Status(line));
     }
+    match write_back(&root, &plan, &summary) {
+        Ok(files) if !files.is_empty() => items.push(Item::Status(format!(
+            "Wrote the server's choices back: {}.",
+            files.join(", ")
+        ))),
+        Ok(_) => {}
+        Err(e) => items.push(Item::Warning(format!(
+            "the apply finished but the guest files could not be updated: {e}; run /sync to refresh them"
+        ))),
+    }
     if summary.succeeded() {
         let counts = plan.counts();
         items.push(Item::Status(format!(
@@ -230,4 +240,94 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> Result<Report, CommandError
 
 fn plan_items_note(plan: &Plan) -> Vec<Item> {
     plan.notes.iter().map(|n| Item::Status(n.clone())).collect()
+}
+
+/// Keeps the code exact after creates: the vmid the server gave goes into `vm_id`, and a
+/// created guest's file gets its `import {}` block (so a Terraform user's own plan stays clean).
+/// Returns the files written.
+fn write_back(
+    root: &std::path::Path,
+    plan: &Plan,
+    summary: &crate::plan::apply::ApplySummary,
+) -> Result<Vec<String>, String> {
+    use crate::plan::apply::StepOutcome;
+    let state = crate::iac::desired::read_desired(root).map_err(|e| e.to_string())?;
+    let mut written = Vec::new();
+    for step in &summary.steps {
+        let done = matches!(
+            step.outcome,
+            StepOutcome::Done { .. } | StepOutcome::AlreadyDone
+        );
+        let Some(change) = plan.changes.get(step.step) else {
+            continue;
+        };
+        let (Some(vmid), Some(desired)) = (step.vmid, change.desired.as_ref()) else {
+            continue;
+        };
+        if !done
+            || !matches!(
+                change.action,
+                crate::plan::Action::Create | crate::plan::Action::Replace
+            )
+        {
+            continue;
+        }
+        let Some(file) = state.files.iter().find(|f| {
+            f.guest.kind == desired.kind
+                && f.guest.name == desired.name
+                && (f.guest.vmid == vmid || f.guest.vmid == 0)
+        }) else {
+            continue;
+        };
+        let path = root.join(&file.path);
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", file.path))?;
+        let mut new = text.clone();
+        if file.guest.vmid != vmid {
+            new = set_vm_id(&new, vmid);
+        }
+        if file.import_id.is_none() {
+            let kind = crate::iac::terraform::resource_type(desired.kind);
+            new = add_import(&new, kind, &file.ident, &format!("{}/{vmid}", desired.node));
+        }
+        if new != text {
+            crate::iac::sync::write_atomic(&path, new.as_bytes()).map_err(|e| e.to_string())?;
+            written.push(file.path.clone());
+        }
+    }
+    Ok(written)
+}
+
+/// Sets the top-level `vm_id` attribute of the guest resource.
+fn set_vm_id(text: &str, vmid: u32) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut done = false;
+    for line in text.lines() {
+        let is_attr =
+            line.starts_with("  vm_id") && line["  vm_id".len()..].trim_start().starts_with('=');
+        if !done && is_attr {
+            let width = line.find('=').unwrap_or(8);
+            out.push(format!("{:<width$}= {vmid}", "  vm_id"));
+            done = true;
+        } else {
+            out.push(line.to_string());
+        }
+    }
+    let mut joined = out.join("\n");
+    if text.ends_with('\n') {
+        joined.push('\n');
+    }
+    joined
+}
+
+/// Adds `import { to = TYPE.IDENT, id = "node/vmid" }` right before the resource block.
+fn add_import(text: &str, resource_type: &str, ident: &str, id: &str) -> String {
+    let block = format!(
+        "import {{\n  to = {resource_type}.{ident}\n  id = {}\n}}\n\n",
+        crate::iac::filters::hcl_string(id)
+    );
+    let marker = format!("resource \"{resource_type}\"");
+    match text.find(&marker) {
+        Some(at) => format!("{}{block}{}", &text[..at], &text[at..]),
+        None => format!("{text}\n{block}"),
+    }
 }

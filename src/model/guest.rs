@@ -85,7 +85,9 @@ pub struct Guest {
 
 /// Hardware and OS configuration of a guest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
+// Adjacently tagged: an internally tagged enum buffers its content and then cannot read the
+// integer keys of `nics` back from JSON (snapshots in state.db must round-trip).
+#[serde(tag = "kind", content = "config", rename_all = "lowercase")]
 pub enum GuestConfig {
     Vm(VmConfig),
     Container(ContainerConfig),

@@ -307,3 +307,171 @@ async fn an_apply_killed_mid_step_resumes_without_repeating() {
         .unwrap();
     assert!(db.integrity_problems().await.unwrap().is_empty());
 }
+
+/// Every file under `terraform/`, path -> bytes.
+fn terraform_files(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![root.join("terraform")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// A synced workspace with 20 new VMs written by `create vm` (piped console lines).
+async fn twenty_new_guests() -> (Sim, tempfile::TempDir) {
+    let sim = homelab(proxmox_mpc::sim::Faults {
+        task_duration: std::time::Duration::from_millis(20),
+        ..proxmox_mpc::sim::Faults::none()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    init_and_sync(&sim, dir.path());
+    let lines: String = (0..20)
+        .map(|i| {
+            format!(
+                "create vm --name r-{i:02} --node pve{} --cores 1 --memory 256M --disk 1G\n",
+                i % 3 + 1
+            )
+        })
+        .collect();
+    let out = mpc(dir.path(), &sim.token_secret())
+        .write_stdin(lines)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "create: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (sim, dir)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_twenty_guest_apply_killed_at_each_crash_point_ends_like_an_uninterrupted_one() {
+    // The reference: the same apply, never interrupted.
+    let (sim, reference) = twenty_new_guests().await;
+    let secret = sim.token_secret();
+    let out = mpc(reference.path(), &secret)
+        .args(["apply", "--yes"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Apply complete: 20 added, 0 changed, 0 destroyed."),
+        "{stderr}"
+    );
+    let expected = terraform_files(reference.path());
+    let r05 = String::from_utf8_lossy(&expected["terraform/guests/r_05.tf"]).into_owned();
+    assert!(
+        r05.contains("import {"),
+        "a created guest gets its import block:\n{r05}"
+    );
+    drop(sim);
+
+    for point in ["before-request", "after-request", "after-step"] {
+        let (sim, dir) = twenty_new_guests().await;
+        let secret = sim.token_secret();
+        let out = mpc(dir.path(), &secret)
+            .args(["plan", "--json"])
+            .output()
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let ids: Vec<u64> = json["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["action"] == "create")
+            .map(|c| c["id"].as_u64().unwrap())
+            .collect();
+        assert_eq!(ids.len(), 20);
+        let out = mpc(dir.path(), &secret)
+            .args(["apply", "--yes", "--parallelism", "3"])
+            .env("PMPC_CRASH_AT", format!("{point}:{}", ids[9]))
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{point}: the process was killed");
+        let db_path = dir.path().join(".proxmox/state.db");
+        let rows_before = {
+            let db = proxmox_mpc::state::StateDb::open_existing(&db_path)
+                .await
+                .unwrap();
+            let plan = db
+                .latest_plan_with(&["applying"])
+                .await
+                .unwrap()
+                .expect("an unfinished plan");
+            let rows = db.journal(plan.id).await.unwrap();
+            db.close().await;
+            (plan.id, rows)
+        };
+
+        let out = mpc(dir.path(), &secret)
+            .args(["apply", "--yes"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{point}: {stderr}");
+        assert!(
+            stderr.contains("Resuming the interrupted apply"),
+            "{point}: {stderr}"
+        );
+
+        // No duplicate guest, every guest there once.
+        let names: Vec<String> = sim
+            .control()
+            .guest_ids()
+            .into_iter()
+            .filter_map(|v| {
+                sim.control()
+                    .guest_config(v)
+                    .and_then(|c| c.get("name").cloned())
+            })
+            .filter(|n| n.starts_with("r-"))
+            .collect();
+        let unique: std::collections::BTreeSet<&String> = names.iter().collect();
+        assert_eq!(names.len(), 20, "{point}: {names:?}");
+        assert_eq!(unique.len(), 20, "{point}: duplicates in {names:?}");
+        // No journal row lost, integrity intact.
+        let db = proxmox_mpc::state::StateDb::open_existing(&db_path)
+            .await
+            .unwrap();
+        let rows = db.journal(rows_before.0).await.unwrap();
+        assert!(
+            rows.starts_with(&rows_before.1),
+            "{point}: journal rows lost"
+        );
+        assert!(db.integrity_problems().await.unwrap().is_empty(), "{point}");
+        db.close().await;
+        // The files are those of the uninterrupted run.
+        assert_eq!(
+            terraform_files(dir.path()),
+            expected,
+            "{point}: files differ"
+        );
+        let out = mpc(dir.path(), &secret)
+            .args(["plan", "--detailed-exitcode"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{point}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}

@@ -361,3 +361,12 @@ fn renders_like_terraform_as_json_and_as_a_unified_diff() {
     assert!(none.is_empty());
     assert!(render_text(&none).starts_with("No changes."));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_snapshot_reads_back_for_offline_plans() {
+    let sim = super::common::homelab(proxmox_mpc::sim::Faults::none()).await;
+    let observed = super::common::observe(&super::common::client(&sim)).await;
+    let json = serde_json::to_string(&observed).unwrap();
+    let back: ClusterSnapshot = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, observed);
+}
