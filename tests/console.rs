@@ -6,6 +6,8 @@ mod common;
 
 #[path = "console/bad_input.rs"]
 mod bad_input;
+#[path = "console/demo.rs"]
+mod demo;
 #[path = "console/piped.rs"]
 mod piped;
 #[path = "console/pty.rs"]
