@@ -316,3 +316,60 @@ async fn clone_snapshot_playbook_clones_a_template_and_rolls_back_a_change() {
     sut.assert_ansible_left_home_alone();
     sut.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_and_nic_playbook_changes_a_stopped_vm_and_leaves_it_as_it_was() {
+    let venv = Venv::find();
+    let sut = SimUnderTest::homelab().await;
+    let control = sut.control();
+    // lab-02 (111) is stopped in the homelab seed, so disk and NIC changes apply at once
+    let vmid = 111;
+    assert_eq!(
+        control.guest_running(vmid),
+        Some(false),
+        "VM {vmid} is stopped"
+    );
+    let before = control.guest_config(vmid);
+
+    let mut cmd = sut.ansible(&venv, "ansible-playbook");
+    cmd.arg("-i")
+        .arg("localhost,")
+        .arg("-e")
+        .arg(format!("vmid={vmid}"))
+        .arg(ansible_file("disk_nic.yml"));
+    let (output, took) = sut.run(cmd, "ansible-playbook disk_nic.yml").await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    eprintln!("ansible-playbook disk_nic.yml took {took:?}");
+    assert!(
+        stdout.contains("failed=0"),
+        "the play recap shows no failure: {stdout}"
+    );
+
+    let after = control.guest_config(vmid);
+    let without_digest = |c: &Option<std::collections::BTreeMap<String, String>>| {
+        c.clone().map(|mut c| {
+            c.remove("digest");
+            c
+        })
+    };
+    assert_eq!(
+        without_digest(&after),
+        without_digest(&before),
+        "adding and removing a disk and a NIC left VM {vmid} changed"
+    );
+    let routes = control.route_counts();
+    let count = |route: &str| routes.get(route).copied().unwrap_or(0);
+    assert_eq!(
+        count("PUT /nodes/{node}/qemu/{vmid}/unlink"),
+        1,
+        "{routes:?}"
+    );
+    assert_eq!(
+        count("PUT /nodes/{node}/qemu/{vmid}/resize"),
+        1,
+        "{routes:?}"
+    );
+    sut.assert_all_requests_authenticated("ansible-playbook disk_nic.yml");
+    sut.assert_ansible_left_home_alone();
+    sut.stop().await;
+}
