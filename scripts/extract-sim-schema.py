@@ -66,6 +66,9 @@ GET /nodes/{node}/qemu/{vmid}/rrddata
 GET /nodes/{node}/qemu/{vmid}/agent/network-get-interfaces
 POST /nodes/{node}/qemu/{vmid}/agent/exec
 GET /nodes/{node}/qemu/{vmid}/agent/exec-status
+POST /nodes/{node}/qemu/{vmid}/agent/ping
+GET /nodes/{node}/qemu/{vmid}/agent/get-osinfo
+GET /nodes/{node}/qemu/{vmid}/agent/get-host-name
 GET /nodes/{node}/lxc
 POST /nodes/{node}/lxc
 DELETE /nodes/{node}/lxc/{vmid}

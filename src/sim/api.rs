@@ -410,6 +410,24 @@ pub(crate) static ROUTES: &[Route] = &[
         Some((VM, "VM.GuestAgent.Unrestricted")),
         agent_exec_status,
     ),
+    r(
+        "POST",
+        "/nodes/{node}/qemu/{vmid}/agent/ping",
+        Some((VM, "VM.GuestAgent.Audit")),
+        agent_ping,
+    ),
+    r(
+        "GET",
+        "/nodes/{node}/qemu/{vmid}/agent/get-osinfo",
+        Some((VM, "VM.GuestAgent.Audit")),
+        agent_osinfo,
+    ),
+    r(
+        "GET",
+        "/nodes/{node}/qemu/{vmid}/agent/get-host-name",
+        Some((VM, "VM.GuestAgent.Audit")),
+        agent_host_name,
+    ),
     // lxc
     r("GET", "/nodes/{node}/lxc", None, guest_list),
     r(
@@ -1242,11 +1260,12 @@ fn storage_config(ctx: &Ctx) -> Result<Reply, ApiError> {
 // tasks
 
 fn parse_upid(upid: &str) -> Option<(String, u32)> {
-    let re = regex::Regex::new(
+    static UPID_RE: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let re = UPID_RE.get_or_init(|| regex::Regex::new(
         r"^UPID:([a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?):([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8,9}):([0-9A-Fa-f]{8}):([^:\s]+):([^:\s]*):([^:\s]+):$",
     )
-    .ok()?;
-    let caps = re.captures(upid)?;
+    .ok());
+    let caps = re.as_ref()?.captures(upid)?;
     Some((
         caps.get(1)?.as_str().to_string(),
         u32::from_str_radix(caps.get(3)?.as_str(), 16).ok()?,
@@ -3105,6 +3124,30 @@ fn agent_interfaces(ctx: &Ctx) -> Result<Reply, ApiError> {
         "statistics": {"rx-bytes": 1024, "rx-packets": 10, "rx-errs": 0, "rx-dropped": 0, "tx-bytes": 512, "tx-packets": 5, "tx-errs": 0, "tx-dropped": 0},
     }));
     ok(json!({"result": ifaces}))
+}
+
+fn agent_ping(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let cl = lock(&ctx.shared.cluster);
+    agent_guest(&cl, ctx)?;
+    ok(json!({"result": {}}))
+}
+
+fn agent_osinfo(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let cl = lock(&ctx.shared.cluster);
+    let g = agent_guest(&cl, ctx)?;
+    let ostype = g.config.get("ostype").map(String::as_str).unwrap_or("l26");
+    let info = if ostype.starts_with('w') {
+        json!({"id": "mswindows", "name": "Microsoft Windows", "pretty-name": "Windows Server 2022 Standard", "version": "Microsoft Windows Server 2022", "kernel-release": "20348", "machine": "x86_64"})
+    } else {
+        json!({"id": "debian", "name": "Debian GNU/Linux", "pretty-name": "Debian GNU/Linux 12 (bookworm)", "version": "12 (bookworm)", "version-id": "12", "kernel-release": "6.1.0-28-amd64", "kernel-version": "#1 SMP PREEMPT_DYNAMIC Debian 6.1.119-1", "machine": "x86_64"})
+    };
+    ok(json!({"result": info}))
+}
+
+fn agent_host_name(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let cl = lock(&ctx.shared.cluster);
+    let g = agent_guest(&cl, ctx)?;
+    ok(json!({"result": {"host-name": g.name()}}))
 }
 
 fn agent_exec(ctx: &Ctx) -> Result<Reply, ApiError> {

@@ -202,6 +202,9 @@ fn scenario() -> Vec<Call> {
                     format!("{g}/agent/exec-status"),
                     vec![("pid", s("1001"))],
                 ),
+                ("POST", format!("{g}/agent/ping"), vec![]),
+                ("GET", format!("{g}/agent/get-osinfo"), vec![]),
+                ("GET", format!("{g}/agent/get-host-name"), vec![]),
                 // proxmox_disk (Ansible) removes a disk with unlink
                 (
                     "PUT",
