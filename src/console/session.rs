@@ -384,3 +384,81 @@ impl Session {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ui::Ui;
+
+    fn session(dir: &std::path::Path) -> Session {
+        Session::new(Ctx::new(Ui::default(), dir.to_path_buf(), false))
+    }
+
+    fn text(outcome: &Outcome) -> String {
+        let mut out = String::new();
+        for item in &outcome.items {
+            if let Item::Text(t) | Item::Status(t) | Item::Warning(t) | Item::Hint(t) = item {
+                out.push_str(t);
+                out.push('\n');
+            }
+        }
+        if let Some(e) = &outcome.error {
+            out.push_str(&e.message);
+            for h in &e.hints {
+                out.push_str("\nHint: ");
+                out.push_str(h);
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn lines_and_what_they_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = session(dir.path());
+        // (line, fails, expected text)
+        let table: &[(&str, bool, &str)] = &[
+            ("", false, ""),
+            ("# a comment", false, ""),
+            ("/help", false, "Commands:"),
+            ("/h status", false, "/status — Show the workspace"),
+            ("/help --help", false, "/help — List the commands"),
+            ("/nope", true, "unknown command /nope"),
+            ("/stauts", true, "did you mean /status?"),
+            ("/status", true, "is not inside a proxmox-mpc workspace"),
+            ("/status --bogus", true, "--bogus"),
+            ("/demo", true, "works only from the shell"),
+            ("/init --endpoint 'unclosed", true, "unclosed quote"),
+            ("/", true, "a command name must follow /"),
+            ("stauts", true, "commands start with /"),
+            ("!", true, "give a shell command after !"),
+            ("!echo hello from sh", false, "hello from sh"),
+            ("!exit 3", true, "exited with status 3"),
+        ];
+        for (line, fails, expected) in table {
+            let outcome = s.handle(line).await;
+            assert_eq!(outcome.is_failure(), *fails, "{line}: {}", text(&outcome));
+            assert!(
+                text(&outcome).contains(expected),
+                "{line}: {}",
+                text(&outcome)
+            );
+            assert!(!outcome.exit, "{line}");
+        }
+        assert!(s.handle("/exit").await.exit);
+        assert!(s.handle("/quit").await.exit);
+        assert_eq!(s.prompt(), "proxmox-mpc> ");
+    }
+
+    #[test]
+    fn lines_holding_a_token_stay_out_of_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = session(dir.path());
+        assert!(s.history_allowed("/status --live"));
+        assert!(s.history_allowed("/init --token-id root@pam!mpc --secret-env TOKEN"));
+        assert!(!s.history_allowed("!echo root@pam!mpc=0b6ad9a4-6c1e"));
+        assert!(!s.history_allowed("!env PROXMOX_VE_API_TOKEN='root@pam!mpc=abc' true"));
+        s.ctx_mut().remember_secret("s3cr3t-value");
+        assert!(!s.history_allowed("/config set endpoint s3cr3t-value"));
+    }
+}
