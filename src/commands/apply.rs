@@ -15,7 +15,7 @@ use crate::commands::plan::{files_hash, make_plan, observe, save, state_db, work
 use crate::commands::{Ctx, Report, connect};
 use crate::error::CommandError;
 use crate::plan::Plan;
-use crate::plan::apply::{ApplyEvent, ApplyOptions, apply, stale_reasons};
+use crate::plan::apply::{ApplyEvent, ApplyOptions, apply, missing_privileges, stale_reasons};
 use crate::plan::lock::ApplyLock;
 use crate::plan::render::render_text;
 use crate::ui::Item;
@@ -111,6 +111,17 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> Result<Report, CommandError
         .hint("change the files as the reasons say, then /plan again"));
     }
 
+    let missing = missing_privileges(&client, &plan)
+        .await
+        .map_err(|e| connect::pve_error(e, &endpoint))?;
+    if !missing.is_empty() {
+        return Err(CommandError::user(format!(
+            "the token {token_id} may not make these changes; nothing was changed. Missing: {}",
+            missing.join("; ")
+        ))
+        .hint("grant the privileges to the token (and, with privilege separation, to its user) in Datacenter > Permissions, or use another token")
+        .with_report(items));
+    }
     if !(resumed || args.yes || ctx.assume_yes) {
         let destroys: Vec<String> = plan
             .actionable()

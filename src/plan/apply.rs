@@ -1137,3 +1137,84 @@ pub async fn stale_reasons(client: &Client, plan: &Plan) -> Result<Vec<String>, 
     }
     Ok(reasons)
 }
+
+/// The privileges each change needs, as (ACL path, privilege, what for).
+fn needed_privileges(plan: &Plan) -> Vec<(String, &'static str, String)> {
+    let mut out = Vec::new();
+    for c in plan.actionable() {
+        let what = format!("{} {}", c.action.verb(), c.address());
+        let vm_path = c
+            .vmid
+            .map_or_else(|| "/vms".to_string(), |v| format!("/vms/{v}"));
+        match (c.resource, c.action) {
+            (ResourceKind::Pool, _) => out.push(("/pool".to_string(), "Pool.Allocate", what)),
+            (_, Action::Create | Action::Replace | Action::Delete) => {
+                out.push((vm_path.clone(), "VM.Allocate", what.clone()));
+                for s in c.storages() {
+                    out.push((
+                        format!("/storage/{s}"),
+                        "Datastore.AllocateSpace",
+                        what.clone(),
+                    ));
+                }
+            }
+            (_, Action::Update) => {
+                for f in &c.fields {
+                    let privilege = match f.key.as_str() {
+                        "state" => "VM.PowerMgmt",
+                        "node" => "VM.Migrate",
+                        "pool" => "VM.Allocate",
+                        k if k.ends_with(" size") => "VM.Config.Disk",
+                        "memory" | "balloon" | "swap" => "VM.Config.Memory",
+                        "cores" | "sockets" | "cpu" | "cpulimit" => "VM.Config.CPU",
+                        k if k.starts_with("net") => "VM.Config.Network",
+                        k if crate::model::config::is_vm_disk_slot(k)
+                            || k == "rootfs"
+                            || k.starts_with("mp") =>
+                        {
+                            "VM.Config.Disk"
+                        }
+                        _ => "VM.Config.Options",
+                    };
+                    out.push((vm_path.clone(), privilege, what.clone()));
+                }
+            }
+            (_, Action::NoOp) => {}
+        }
+    }
+    out
+}
+
+/// Checks up front (`GET /access/permissions`) that the token may make every change; returns
+/// one sentence per missing privilege, so nothing is changed when the apply could not finish.
+pub async fn missing_privileges(client: &Client, plan: &Plan) -> Result<Vec<String>, PveError> {
+    let perms = client.permissions().await?;
+    let granted = |path: &str, privilege: &str| {
+        // The path itself or any parent (PVE propagates ACLs down).
+        let mut p = path.to_string();
+        loop {
+            if perms
+                .get(&p)
+                .and_then(|m| m.get(privilege))
+                .is_some_and(|v| v.as_u64().unwrap_or(0) > 0 || v.as_bool() == Some(true))
+            {
+                return true;
+            }
+            if p == "/" {
+                return false;
+            }
+            p = match p.rfind('/') {
+                Some(0) | None => "/".to_string(),
+                Some(i) => p[..i].to_string(),
+            };
+        }
+    };
+    let mut missing = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (path, privilege, what) in needed_privileges(plan) {
+        if !granted(&path, privilege) && seen.insert((path.clone(), privilege, what.clone())) {
+            missing.push(format!("{privilege} on {path} (to {what})"));
+        }
+    }
+    Ok(missing)
+}

@@ -35,6 +35,17 @@ pub enum Action {
 }
 
 impl Action {
+    /// Returns the verb for messages (`create`, `update`, ...).
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Replace => "replace",
+            Action::Delete => "destroy",
+            Action::NoOp => "keep",
+        }
+    }
+
     /// Returns the `terraform plan` symbol.
     pub fn symbol(self) -> &'static str {
         match self {

@@ -436,3 +436,45 @@ async fn a_guest_changed_meanwhile_stops_its_step_and_says_so() {
         Some("3")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_without_the_privilege_is_told_before_anything_changes() {
+    use proxmox_mpc::plan::apply::missing_privileges;
+    use proxmox_mpc::pve::{Auth, ClientConfig, Secret, TlsMode};
+    use proxmox_mpc::sim::TokenKind;
+    let sim = homelab(Faults::none()).await;
+    let (id, secret) = sim.token(TokenKind::NoAllocate);
+    let limited = proxmox_mpc::pve::Client::new(ClientConfig::new(
+        sim.url(),
+        Auth::Token {
+            id,
+            secret: Secret::new(secret),
+        },
+        TlsMode::Pinned(sim.fingerprint().unwrap()),
+    ))
+    .unwrap();
+    let observed = observe(&limited).await;
+    let managed: BTreeSet<u32> = observed.guests.iter().map(|g| g.vmid).collect();
+    let mut desired: Vec<Guest> = observed.guests.iter().map(as_file).collect();
+    desired.push(new_vm("needs-allocate", "pve1", false));
+    for g in desired.iter_mut().filter(|g| g.vmid == 110) {
+        if let GuestConfig::Vm(vm) = &mut g.config {
+            vm.memory_mib = Some(2048);
+        }
+    }
+    let plan = plan_of(&desired, &observed, &managed);
+    let missing = missing_privileges(&limited, &plan).await.unwrap();
+    assert_eq!(missing.len(), 1, "{missing:?}");
+    assert!(
+        missing[0].starts_with("VM.Allocate on /vms (to create vm \"needs-allocate\""),
+        "{missing:?}"
+    );
+    // The full token may.
+    assert!(
+        missing_privileges(&client(&sim), &plan)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(sim.control().write_count(), 0);
+}
