@@ -160,6 +160,11 @@ impl Ui {
                     self.data(text.trim_end_matches('\n'))
                 }
             }
+            // A table with neither headers nor rows means "machine report only" (`/test`).
+            Item::Data { table, .. }
+                if self.format == OutputFormat::Table
+                    && table.headers.is_empty()
+                    && table.rows.is_empty() => {}
             Item::Data { value, table } => self.data(&self.render_data(value, table)),
         }
     }

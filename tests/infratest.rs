@@ -7,6 +7,7 @@ mod infratest {
     pub mod broken;
     pub mod checks;
     pub mod common;
+    pub mod output;
     pub mod suite;
     pub mod workspace;
 }

@@ -164,3 +164,11 @@ pub fn failures(run: &TestRun) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// Returns the python of the venv with junitparser (PMPC_VENV or ./.venv).
+pub fn venv_python() -> PathBuf {
+    let venv = std::env::var("PMPC_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv"));
+    venv.join("bin").join("python")
+}
