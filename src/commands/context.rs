@@ -138,11 +138,17 @@ impl Ctx {
         self.config().ok().map(|c| c.active.clone())
     }
 
-    /// Returns the state database (opened on first use; a missing file is an error).
+    /// Returns the state database, opened on first use. A workspace cloned from git has its
+    /// config.yml but no state.db (it is ignored): an empty one is created then.
     pub async fn state(&mut self) -> Result<&StateDb, CommandError> {
         if self.state.is_none() {
             let path = self.workspace()?.state_db_path();
-            self.state = Some(StateDb::open_existing(&path).await?);
+            let existed = path.is_file();
+            let db = StateDb::open(&path).await?;
+            if !existed {
+                crate::workspace::restrict_to_owner(&path)?;
+            }
+            self.state = Some(db);
         }
         Ok(self.state.as_ref().expect("opened above"))
     }

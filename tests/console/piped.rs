@@ -276,3 +276,16 @@ fn continue_offers_an_unfinished_apply_and_marks_pending_changes() {
     rt.block_on(session.restore());
     assert_eq!(session.prompt(), "proxmox-mpc[default]*> ");
 }
+
+#[test]
+fn a_workspace_cloned_without_its_database_gets_a_fresh_one() {
+    let sim = TestSim::start();
+    let dir = workspace(&sim);
+    for name in ["state.db", "state.db-wal", "state.db-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(".proxmox").join(name));
+    }
+    let out = piped(&sim, dir.path(), &["/status"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("last sync"), "{}", stdout(&out));
+    assert!(dir.path().join(".proxmox/state.db").is_file());
+}
