@@ -4,6 +4,7 @@
 //! junitparser; the one-shot binary's exit code.
 
 mod infratest {
+    pub mod bench;
     pub mod broken;
     pub mod checks;
     pub mod common;
