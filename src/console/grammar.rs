@@ -405,7 +405,7 @@ const LIST: &[FlagSpec] = &[
 
 const YES: &[FlagSpec] = &[s("yes", "do not ask for confirmation")];
 const SNAPSHOT: &[FlagSpec] = &[
-    v("name", "before-upgrade", "snapshot name"),
+    v("name", "before_upgrade", "snapshot name"),
     v("description", "before the upgrade", "snapshot description"),
 ];
 const MIGRATE: &[FlagSpec] = &[
@@ -676,7 +676,7 @@ fn example_for(verb: Verb) -> String {
         Verb::Create => "e.g. create vm --name web-01 --memory 2G".into(),
         Verb::List => "e.g. list vms --node pve1".into(),
         Verb::Migrate => "e.g. migrate vm web-01 --to pve2".into(),
-        Verb::Rollback => "e.g. rollback vm web-01 before-upgrade".into(),
+        Verb::Rollback => "e.g. rollback vm web-01 before_upgrade".into(),
         Verb::Clone => "e.g. clone vm web-01 --name web-02".into(),
         Verb::Set => "e.g. set vm web-01 --memory 4G".into(),
         other => format!("e.g. {} vm web-01", other.as_str()),
@@ -1445,21 +1445,19 @@ pub fn validate(syntax: &Syntax, world: &World<'_>) -> Result<Intent, GrammarErr
 }
 
 fn default_snapshot_name() -> String {
-    format!("snap-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S"))
+    format!("snap_{}", chrono::Utc::now().format("%Y%m%d_%H%M%S"))
 }
 
-/// PVE snapshot names: a letter first, then letters, digits, `-` and `_`, at most 40.
+/// PVE snapshot names (`pve-configid`): a letter first, then letters, digits and `_`; 2 to 40.
 fn check_snapshot_name(name: &str) -> Result<(), GrammarError> {
-    let ok = name.len() <= 40
+    let ok = (2..=40).contains(&name.len())
         && name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if ok {
         Ok(())
     } else {
         Err(GrammarError::new(format!(
-            "{} is not a valid snapshot name: a letter first, then letters, digits, '-' or '_' (at most 40)",
+            "{} is not a valid snapshot name: a letter first, then letters, digits or '_' (2 to 40; PVE allows no '-')",
             q(name)
         )))
     }
@@ -2555,9 +2553,9 @@ pub fn help_text(verb: Option<&str>) -> String {
         ("list", "list vms --node pve1 --tag web -o json"),
         ("show", "show vm web-01"),
         ("start", "start vm web-01   (also stop, shutdown, reboot)"),
-        ("snapshot", "snapshot vm web-01 --name before-upgrade"),
+        ("snapshot", "snapshot vm web-01 --name before_upgrade"),
         ("snapshots", "snapshots vm web-01"),
-        ("rollback", "rollback vm web-01 before-upgrade"),
+        ("rollback", "rollback vm web-01 before_upgrade"),
         ("migrate", "migrate vm web-01 --to pve2"),
     ];
     for (v, example) in examples {

@@ -4,7 +4,8 @@
 //! `variable` blocks, overridden by `terraform.tfvars` and `*.auto.tfvars`), `local.x` (from
 //! `locals` blocks, which may use each other and variables), and references to other resources
 //! of the workspace (`proxmox_virtual_environment_pool.prod.pool_id`,
-//! `proxmox_virtual_environment_vm.web.vm_id`). An expression that cannot be evaluated is an
+//! `proxmox_virtual_environment_vm.web.vm_id`). As in Terraform, only declared variables exist:
+//! a tfvars value for an undeclared one is ignored. An expression that cannot be evaluated is an
 //! error naming the file, the line and the expression. Attributes the model does not carry are
 //! kept in the file and listed per guest ([`DesiredFile::unmodelled`]), never dropped silently.
 //!
@@ -288,6 +289,8 @@ fn guest_resources(file: &TfFile, ctx: &Context) -> Result<Vec<GuestEntry>, File
         };
         let mut unmodelled = Vec::new();
         unknown_paths("", &json, &known, &mut unmodelled);
+        // The VM template writes `wait_for_ip` for every enabled agent; rewriting keeps it.
+        unmodelled.retain(|p| p != "agent.wait_for_ip");
         let (verbatim, absent) = read_verbatim(&file.path, &file.text)
             .map_err(|e| problem(&file.path, None, None, format!("a `# pve` line: {e}")))?;
         let mut guest = guest_from_file_parts(&view, &verbatim, &absent);
@@ -582,6 +585,12 @@ fn variables(
             }
         }
     }
+    let declared: std::collections::BTreeSet<String> = files
+        .iter()
+        .flat_map(|f| f.body.blocks())
+        .filter(|b| b.identifier() == "variable")
+        .filter_map(|b| b.labels().first().map(|l| l.as_str().to_string()))
+        .collect();
     let tf_dir = root.join("terraform");
     let mut tfvars = vec![tf_dir.join("terraform.tfvars")];
     if let Ok(entries) = std::fs::read_dir(&tf_dir) {
@@ -611,6 +620,10 @@ fn variables(
         let mut locate = Locator::new(&text);
         for attr in body.attributes() {
             let line = locate.attribute_line(attr.key());
+            // As in Terraform, a value for an undeclared variable defines nothing.
+            if !declared.contains(attr.key()) {
+                continue;
+            }
             match attr.expr().evaluate(&empty) {
                 Ok(v) => {
                     vars.insert(attr.key().to_string(), v);

@@ -110,6 +110,25 @@ fn update_file(
     Ok(Some(file.path.clone()))
 }
 
+/// Brings the inventory, specs and docs in line with the guest's updated file.
+fn refresh_after(root: &Path, loaded: &Loaded, vmid: u32) -> Result<Vec<String>, CommandError> {
+    let desired = crate::iac::desired::read_desired(root)?;
+    let files: Vec<(String, crate::model::Guest)> = desired
+        .files
+        .iter()
+        .map(|f| (f.ident.clone(), f.guest.clone()))
+        .collect();
+    let templates = Templates::with_overrides(Some(&root.join(".proxmox/templates")))?;
+    super::files::refresh_generated(
+        root,
+        &templates,
+        &loaded.snapshot,
+        &files,
+        &std::collections::BTreeSet::from([vmid]),
+        &[],
+    )
+}
+
 fn file_note(items: &mut Report, changed: Option<String>, what: &str) {
     if let Some(path) = changed {
         items.push(Item::Status(format!(
@@ -184,7 +203,11 @@ pub async fn power(
         let changed = update_file(&root, loaded, target.vmid, |text| {
             edit_attribute(text, "started", if started { "true" } else { "false" })
         })?;
+        let refresh = changed.is_some();
         file_note(&mut items, changed, &format!("started = {started}"));
+        if refresh {
+            refresh_after(&root, loaded, target.vmid)?;
+        }
     }
     Ok(items)
 }
@@ -336,6 +359,7 @@ pub async fn rollback(
                     "Updated {} with the restored configuration so the next /plan keeps it.",
                     file.path
                 )));
+                refresh_after(&root, loaded, target.vmid)?;
             }
         }
     }
@@ -397,6 +421,10 @@ pub async fn migrate(
             &new_import,
         )
     })?;
+    let refresh = changed.is_some();
     file_note(&mut items, changed, &format!("node_name = {to}"));
+    if refresh {
+        refresh_after(&root, loaded, target.vmid)?;
+    }
     Ok(items)
 }
