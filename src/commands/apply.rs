@@ -275,12 +275,37 @@ fn write_back(
         let (Some(vmid), Some(desired)) = (step.vmid, change.desired.as_ref()) else {
             continue;
         };
-        if !done
-            || !matches!(
-                change.action,
-                crate::plan::Action::Create | crate::plan::Action::Replace
-            )
-        {
+        if !done {
+            continue;
+        }
+        if change.action == crate::plan::Action::Update {
+            // A migrated guest's import id follows it.
+            if let Some(file) = state.file_of(vmid)
+                && let Some(old) = file.import_id.as_deref()
+            {
+                let new_id = format!("{}/{vmid}", desired.node);
+                if old != new_id {
+                    let path = root.join(&file.path);
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| format!("{}: {e}", file.path))?;
+                    let new = text.replacen(
+                        &crate::iac::filters::hcl_string(old),
+                        &crate::iac::filters::hcl_string(&new_id),
+                        1,
+                    );
+                    if new != text {
+                        crate::iac::sync::write_atomic(&path, new.as_bytes())
+                            .map_err(|e| e.to_string())?;
+                        written.push(file.path.clone());
+                    }
+                }
+            }
+            continue;
+        }
+        if !matches!(
+            change.action,
+            crate::plan::Action::Create | crate::plan::Action::Replace
+        ) {
             continue;
         }
         let Some(file) = state.files.iter().find(|f| {

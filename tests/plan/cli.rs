@@ -475,3 +475,64 @@ async fn a_twenty_guest_apply_killed_at_each_crash_point_ends_like_an_uninterrup
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn offline_plans_use_the_last_snapshot_and_a_migration_moves_the_import_id() {
+    let sim = homelab(proxmox_mpc::sim::Faults::none()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = sim.token_secret();
+    init_and_sync(&sim, dir.path());
+
+    // lab-02 (111, stopped) moves from pve2 to pve3.
+    edit(
+        dir.path(),
+        "terraform/guests/lab_02.tf",
+        "node_name = \"pve2\"",
+        "node_name = \"pve3\"",
+    );
+    let out = mpc(dir.path(), &secret)
+        .args(["apply", "--yes"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("migrated to pve3"), "{stderr}");
+    assert_eq!(sim.control().guest_node(111).as_deref(), Some("pve3"));
+    let file = std::fs::read_to_string(dir.path().join("terraform/guests/lab_02.tf")).unwrap();
+    assert!(file.contains("id = \"pve3/111\""), "{file}");
+    assert!(!file.contains("pve2/111"), "{file}");
+
+    // With the cluster gone, --offline still plans against the snapshot apply stored.
+    sim.shutdown().await;
+    let out = mpc(dir.path(), &secret)
+        .args(["plan", "--offline", "--detailed-exitcode"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("No changes."), "{stdout}");
+    edit(
+        dir.path(),
+        "terraform/guests/lab_03.tf",
+        "dedicated = 1024",
+        "dedicated = 2048",
+    );
+    let out = mpc(dir.path(), &secret)
+        .args(["plan", "--offline", "--detailed-exitcode"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    // Without --offline an unreachable cluster is an error (exit 1) that says what to do.
+    let out = mpc(dir.path(), &secret)
+        .args(["plan", "--detailed-exitcode"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot reach"), "{stderr}");
+}
