@@ -19,6 +19,8 @@ GET /cluster/tasks
 GET /nodes
 GET /nodes/{node}/status
 GET /nodes/{node}/rrddata
+GET /nodes/{node}/time
+GET /storage/{storage}
 GET /nodes/{node}/network
 GET /nodes/{node}/storage
 GET /nodes/{node}/storage/{storage}/content

@@ -167,6 +167,18 @@ pub(crate) static ROUTES: &[Route] = &[
         cluster_status,
     ),
     r("GET", "/cluster/resources", None, cluster_resources),
+    r(
+        "GET",
+        "/nodes/{node}/time",
+        Some(("/nodes/{node}", "Sys.Audit")),
+        node_time,
+    ),
+    r(
+        "GET",
+        "/storage/{storage}",
+        Some(("/storage/{storage}", "Datastore.Allocate")),
+        storage_get,
+    ),
     r("GET", "/cluster/nextid", None, cluster_nextid),
     r("GET", "/cluster/tasks", None, cluster_tasks),
     r("GET", "/nodes", None, nodes_list),
@@ -1225,6 +1237,24 @@ fn storage_content(ctx: &Ctx) -> Result<Reply, ApiError> {
         out.push(json!({"volid": volid, "content": content, "format": format, "size": size, "ctime": 1_767_225_600u64}));
     }
     ok(Value::Array(out))
+}
+
+fn node_time(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let cl = lock(&ctx.shared.cluster);
+    check_node(&cl, ctx.node())?;
+    // the simulated nodes run on UTC
+    let t = now();
+    ok(json!({"time": t, "localtime": t, "timezone": "UTC"}))
+}
+
+fn storage_get(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let sid = ctx.p("storage").unwrap_or("").to_string();
+    let all = storage_config(ctx)?;
+    all.data
+        .as_array()
+        .and_then(|list| list.iter().find(|s| s["storage"] == sid.as_str()).cloned())
+        .map(Reply::new)
+        .ok_or_else(|| ApiError::internal(format!("storage '{sid}' does not exist")))
 }
 
 fn storage_config(ctx: &Ctx) -> Result<Reply, ApiError> {

@@ -154,6 +154,8 @@ fn scenario() -> Vec<Call> {
             vec![("content", s("iso"))],
         ),
         ("GET", s("/storage"), vec![]),
+        ("GET", s("/storage/nas"), vec![]),
+        ("GET", s("/nodes/pve2/time"), vec![]),
         ("GET", s("/pools"), vec![]),
         ("GET", s("/pools"), vec![("poolid", s("prod"))]),
         (
