@@ -48,7 +48,8 @@ proptest! {
         }
         // size sorts after cache/discard/iothread and before ssd: rebuild in PVE order.
         let mut ps = PropertyString::parse(&disk).unwrap();
-        ps.options.insert("size".into(), format!("{gib}G"));
+        // PVE writes sizes in the largest exact unit (3072 GiB is `3T`).
+        ps.options.insert("size".into(), format_size(gib << 30));
         let disk = ps.format();
         let mut net = format!("virtio={mac},bridge=vmbr0");
         if let Some(tag) = tag {
