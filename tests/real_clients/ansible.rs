@@ -117,6 +117,12 @@ async fn inventory_plugin_logs_in_with_a_password_and_lists_the_same_groups() {
 /// tests/python/expected_homelab_groups.json.
 async fn list_and_check_inventory(password: bool) -> SimUnderTest {
     let venv = Venv::find();
+    let collection = venv.community_proxmox_version();
+    assert!(
+        collection.starts_with("1.4."),
+        "expected_homelab_groups.json was derived from community.proxmox 1.4's plugin, but \
+         {collection} is installed: re-derive the map from that version's grouping rules"
+    );
     let sut = SimUnderTest::homelab().await;
     let mut cmd = sut.ansible(&venv, "ansible-inventory");
     if password {

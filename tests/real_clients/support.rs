@@ -53,6 +53,31 @@ impl Venv {
     pub fn bin_dir(&self) -> PathBuf {
         self.root.join("bin")
     }
+
+    /// Returns the version of the installed community.proxmox collection (from its
+    /// MANIFEST.json), which the expected inventory groups were derived against.
+    pub fn community_proxmox_version(&self) -> String {
+        let lib = self.root.join("lib");
+        let entries = std::fs::read_dir(&lib)
+            .unwrap_or_else(|err| panic!("cannot read {}: {err}", lib.display()));
+        for entry in entries.flatten() {
+            let manifest = entry
+                .path()
+                .join("site-packages/ansible_collections/community/proxmox/MANIFEST.json");
+            if let Ok(text) = std::fs::read_to_string(&manifest) {
+                let value: serde_json::Value = serde_json::from_str(&text)
+                    .unwrap_or_else(|err| panic!("{} is not JSON: {err}", manifest.display()));
+                return value["collection_info"]["version"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{} has no version", manifest.display()))
+                    .to_string();
+            }
+        }
+        panic!(
+            "community.proxmox is not installed in {}: run scripts/test to install the Python tools",
+            self.root.display()
+        )
+    }
 }
 
 /// A homelab simulator over HTTPS, with its certificate written to a file clients can trust.
