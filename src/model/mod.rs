@@ -114,3 +114,33 @@ pub struct Pool {
     /// storage ids in the pool.
     pub storages: Vec<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[test]
+    fn snapshots_round_trip_through_json() {
+        let raw: BTreeMap<String, String> = [
+            ("name", "web"),
+            ("cores", "2"),
+            ("net0", "virtio=BC:24:11:00:00:01,bridge=vmbr0"),
+            ("ipconfig0", "ip=dhcp"),
+            ("scsi0", "local-lvm:vm-1-disk-0,size=8G"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let (guest, _) =
+            guest_from_config(1, "n", GuestKind::Qemu, GuestStatus::Running, None, &raw);
+        let snapshot = ClusterSnapshot {
+            guests: vec![guest],
+            ..ClusterSnapshot::default()
+        };
+        let json = serde_json::to_string(&snapshot).unwrap();
+        let back: ClusterSnapshot = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, snapshot);
+    }
+}
