@@ -228,11 +228,21 @@ pub async fn run(ctx: &mut Ctx, args: &InitArgs) -> Result<Report, CommandError>
                             "compare it with the one shown on the server (pvenode cert info), then pass --fingerprint {seen} or --yes; nothing was written"
                         )));
                     };
-                    if !accepted {
-                        return Err(CommandError::user("the certificate was not pinned")
-                            .hint("pass --ca-file PATH to trust it through a CA instead; nothing was written"));
+                    if accepted {
+                        env.tls.fingerprint = Some(seen);
+                    } else {
+                        // Not pinned: a CA file is the other way to trust it.
+                        let ca = ctx
+                            .ui
+                            .ask("Path of a CA file (PEM) that signs the server's certificate, empty to stop", None)
+                            .unwrap_or_default();
+                        let path = ctx.resolve_path(std::path::Path::new(&ca));
+                        if ca.is_empty() || !path.is_file() {
+                            return Err(CommandError::user("the server's certificate is not trusted")
+                                .hint("run /init again and pin the fingerprint, or pass --ca-file PATH (or --insecure, unsafe); nothing was written"));
+                        }
+                        env.tls.ca_file = Some(ca);
                     }
-                    env.tls.fingerprint = Some(seen);
                 }
             }
         }
