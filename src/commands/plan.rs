@@ -193,10 +193,14 @@ pub async fn make_plan(
         let (s, serial) = observed?;
         (s, serial, Some(client))
     };
-    // Guests in the code are managed from now on.
-    for vmid in &desired.imported {
-        if let Some(g) = desired.guests.iter().find(|g| g.vmid == *vmid) {
-            db.set_managed(*vmid, &g.name, &g.node, g.kind.as_str())
+    // Guests in the code are managed from now on: imported ones, and ones whose vmid exists
+    // on the server with the file's name and kind (a create whose answer was lost).
+    for g in &desired.guests {
+        let on_server = observed
+            .guest(g.vmid)
+            .is_some_and(|live| live.name == g.name && live.kind == g.kind);
+        if g.vmid != 0 && (desired.imported.contains(&g.vmid) || on_server) {
+            db.set_managed(g.vmid, &g.name, &g.node, g.kind.as_str())
                 .await?;
         }
     }

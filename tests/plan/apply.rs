@@ -175,6 +175,7 @@ async fn failed_tasks_end_in_a_clear_summary_and_rerunning_converges() {
     let sim = homelab(Faults {
         seed: 7,
         task_failure_rate: 0.25,
+        error_rate_5xx: 0.05,
         ..Faults::none()
     })
     .await;
