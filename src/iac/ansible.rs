@@ -233,28 +233,28 @@ fn provision_args(guest: &Guest) -> Vec<Value> {
     args
 }
 
-/// Renders `ansible/provision.yml`.
+/// Renders `ansible/provision.yml`: one small render per task, so memory stays proportional
+/// to one guest rather than to the cluster.
 pub fn render_provision(
     templates: &Templates,
     snapshot: &ClusterSnapshot,
 ) -> Result<String, IacError> {
     let mut guests: Vec<&Guest> = snapshot.guests.iter().collect();
     guests.sort_by_key(|g| g.vmid);
-    let list: Vec<Value> = guests
-        .iter()
-        .map(|g| {
-            let word = match g.kind {
-                GuestKind::Qemu => "VM",
-                GuestKind::Lxc => "container",
-            };
-            json!({
-                "kind": g.kind.as_str(),
-                "task_name": format!("Create {word} {} on {}", g.vmid, sanitize(&g.node).unwrap_or_default()),
-                "args": provision_args(g),
-            })
-        })
-        .collect();
-    templates.render("ansible/provision.yml.tera", &json!({ "guests": list }))
+    let mut tasks = String::new();
+    for g in guests {
+        let word = match g.kind {
+            GuestKind::Qemu => "VM",
+            GuestKind::Lxc => "container",
+        };
+        let task = json!({
+            "kind": g.kind.as_str(),
+            "task_name": format!("Create {word} {} on {}", g.vmid, sanitize(&g.node).unwrap_or_default()),
+            "args": provision_args(g),
+        });
+        tasks.push_str(&templates.render("ansible/provision_task.yml.tera", &task)?);
+    }
+    templates.render("ansible/provision.yml.tera", &json!({ "tasks": tasks }))
 }
 
 /// Tag groups that get a role (sorted).

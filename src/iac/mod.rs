@@ -73,6 +73,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/ansible/provision.yml.tera"),
     ),
     (
+        "ansible/provision_task.yml.tera",
+        include_str!("../../templates/ansible/provision_task.yml.tera"),
+    ),
+    (
         "ansible/site.yml.tera",
         include_str!("../../templates/ansible/site.yml.tera"),
     ),

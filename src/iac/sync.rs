@@ -152,10 +152,24 @@ pub fn guest_drift(file: &Guest, live: &Guest) -> Vec<FieldDrift> {
 /// Everything a sync decided, before anything is written.
 #[derive(Debug, Default)]
 pub struct SyncPlan {
-    /// Path relative to the workspace -> full content.
+    /// Path relative to the workspace -> full content, only for files whose content differs
+    /// from what is on disk (so a re-sync holds no file text in memory).
     pub writes: BTreeMap<String, String>,
     pub removes: Vec<String>,
     pub report: SyncReport,
+    root: PathBuf,
+}
+
+impl SyncPlan {
+    /// Keeps `text` for `rel_path` if the file on disk differs; counts it unchanged otherwise.
+    fn put(&mut self, rel_path: String, text: String) {
+        let same = std::fs::read(self.root.join(&rel_path)).is_ok_and(|old| old == text.as_bytes());
+        if same {
+            self.report.unchanged_files += 1;
+        } else {
+            self.writes.insert(rel_path, text);
+        }
+    }
 }
 
 fn vmid_of(file: &GuestFile) -> u32 {
@@ -181,7 +195,10 @@ pub fn plan_sync(
     storage_configs: &StorageConfigs,
     options: SyncOptions,
 ) -> Result<SyncPlan, IacError> {
-    let mut plan = SyncPlan::default();
+    let mut plan = SyncPlan {
+        root: root.to_path_buf(),
+        ..SyncPlan::default()
+    };
     let existing = read_workspace_guests(root);
     let mut reserved = BTreeSet::new();
     for e in &existing.errors {
@@ -224,30 +241,30 @@ pub fn plan_sync(
     let idents = assign_guest_idents(&pairs, &existing_idents, &reserved);
     let pool_idents = terraform::pool_idents(&snapshot.pools);
 
-    let mut spec_guests: Vec<(String, Guest)> = Vec::new();
+    let mut spec_guests: Vec<(&str, &Guest)> = Vec::new();
     for guest in &snapshot.guests {
         let ident = &idents[&guest.vmid];
         let rendered = terraform::render_guest(templates, guest, ident, &pool_idents)?;
         let (file, outcome) = match by_vmid.get(&guest.vmid) {
             None => {
                 let file = format!("terraform/guests/{ident}.tf");
-                plan.writes.insert(file.clone(), rendered.text);
-                spec_guests.push((ident.clone(), guest.clone()));
+                plan.put(file.clone(), rendered.text);
+                spec_guests.push((ident, guest));
                 (file, GuestOutcome::New)
             }
             Some(existing) => {
                 let file = rel(root, &existing.path);
                 let drift = guest_drift(&existing.guest, guest);
                 if drift.is_empty() {
-                    spec_guests.push((ident.clone(), guest.clone()));
+                    spec_guests.push((ident, guest));
                     (file, GuestOutcome::Unchanged)
                 } else if options.adopt {
-                    plan.writes.insert(file.clone(), rendered.text);
-                    spec_guests.push((ident.clone(), guest.clone()));
+                    plan.put(file.clone(), rendered.text);
+                    spec_guests.push((ident, guest));
                     (file, GuestOutcome::Adopted(drift))
                 } else {
                     // The file is the desired state: its spec says what the file says.
-                    spec_guests.push((ident.clone(), existing.guest.clone()));
+                    spec_guests.push((ident, &existing.guest));
                     (file, GuestOutcome::Drift(drift))
                 }
             }
@@ -282,53 +299,52 @@ pub fn plan_sync(
     }
     plan.report.guests.sort_by_key(|g| g.vmid);
 
-    plan.writes.insert(
+    plan.put(
         "terraform/provider.tf".into(),
         terraform::render_provider(templates, snapshot)?,
     );
-    plan.writes.insert(
+    plan.put(
         "terraform/variables.tf".into(),
         terraform::render_variables(templates)?,
     );
-    plan.writes.insert(
+    plan.put(
         "terraform/pools.tf".into(),
         terraform::render_pools(templates, &snapshot.pools)?,
     );
-    plan.writes.insert(
+    plan.put(
         "terraform/networks.tf".into(),
         terraform::render_networks(templates, &snapshot.networks)?,
     );
     let (storages, skipped) =
         terraform::render_storages(templates, &snapshot.storages, storage_configs)?;
-    plan.writes.insert("terraform/storages.tf".into(), storages);
+    plan.put("terraform/storages.tf".into(), storages);
     plan.report.warnings.extend(skipped);
 
-    plan.writes.insert(
+    plan.put(
         "ansible/inventory.yml".into(),
         ansible::render_inventory(templates, snapshot, &idents)?,
     );
-    plan.writes.insert(
+    plan.put(
         "ansible/provision.yml".into(),
         ansible::render_provision(templates, snapshot)?,
     );
-    plan.writes.insert(
+    plan.put(
         "ansible/site.yml".into(),
         ansible::render_site(templates, snapshot, &idents)?,
     );
     for (group, _) in ansible::role_groups(snapshot, &idents) {
         let path = format!("ansible/roles/{group}/tasks/main.yml");
         if !root.join(&path).exists() {
-            plan.writes
-                .insert(path, ansible::render_role_tasks(templates, &group)?);
+            plan.put(path, ansible::render_role_tasks(templates, &group)?);
         }
     }
     for (ident, guest) in &spec_guests {
-        plan.writes.insert(
+        plan.put(
             format!("tests/{ident}.yml"),
             spec::render_spec(templates, guest)?,
         );
     }
-    plan.writes.insert(
+    plan.put(
         "docs/inventory.md".into(),
         docs::render_inventory_doc(templates, snapshot)?,
     );
@@ -339,10 +355,6 @@ pub fn plan_sync(
 pub fn apply_sync(root: &Path, mut plan: SyncPlan) -> Result<SyncReport, IacError> {
     for (rel_path, text) in &plan.writes {
         let path = root.join(rel_path);
-        if std::fs::read(&path).is_ok_and(|old| old == text.as_bytes()) {
-            plan.report.unchanged_files += 1;
-            continue;
-        }
         if path.exists()
             && (rel_path == "terraform/networks.tf" || rel_path == "terraform/storages.tf")
         {
