@@ -55,6 +55,9 @@ POST /nodes/{node}/qemu/{vmid}/status/start
 POST /nodes/{node}/qemu/{vmid}/status/stop
 POST /nodes/{node}/qemu/{vmid}/status/shutdown
 POST /nodes/{node}/qemu/{vmid}/status/reboot
+POST /nodes/{node}/qemu/{vmid}/status/reset
+POST /nodes/{node}/qemu/{vmid}/status/suspend
+POST /nodes/{node}/qemu/{vmid}/status/resume
 POST /nodes/{node}/qemu/{vmid}/clone
 PUT /nodes/{node}/qemu/{vmid}/resize
 PUT /nodes/{node}/qemu/{vmid}/unlink

@@ -346,6 +346,24 @@ pub(crate) static ROUTES: &[Route] = &[
     ),
     r(
         "POST",
+        "/nodes/{node}/qemu/{vmid}/status/reset",
+        Some((VM, "VM.PowerMgmt")),
+        guest_reset,
+    ),
+    r(
+        "POST",
+        "/nodes/{node}/qemu/{vmid}/status/suspend",
+        Some((VM, "VM.PowerMgmt")),
+        guest_suspend,
+    ),
+    r(
+        "POST",
+        "/nodes/{node}/qemu/{vmid}/status/resume",
+        Some((VM, "VM.PowerMgmt")),
+        guest_resume,
+    ),
+    r(
+        "POST",
         "/nodes/{node}/qemu/{vmid}/clone",
         Some((VM, "VM.Clone")),
         guest_clone,
@@ -1795,7 +1813,11 @@ fn guest_status(ctx: &Ctx) -> Result<Reply, ApiError> {
     });
     match g.kind {
         GuestKind::Qemu => {
-            o["qmpstatus"] = json!(if g.running { "running" } else { "stopped" });
+            o["qmpstatus"] = json!(match (g.running, g.paused) {
+                (true, true) => "paused",
+                (true, false) => "running",
+                _ => "stopped",
+            });
             if g.config
                 .get("agent")
                 .is_some_and(|a| a.starts_with('1') || a.contains("enabled=1"))
@@ -2280,6 +2302,7 @@ fn guest_create(ctx: &Ctx) -> Result<Reply, ApiError> {
             started_at: None,
             snapshots: Vec::new(),
             agent_running: false,
+            paused: false,
             ip: None,
             pool: pool.clone(),
         },
@@ -2382,7 +2405,7 @@ fn guest_destroy(ctx: &Ctx) -> Result<Reply, ApiError> {
 fn power_task(
     ctx: &Ctx,
     action: &'static str,
-    work: fn(&mut Guest) -> Result<(), String>,
+    work: impl FnOnce(&mut Guest) -> Result<(), String> + Send + 'static,
 ) -> Result<Reply, ApiError> {
     let mut cl = lock(&ctx.shared.cluster);
     let g = guest(&cl, ctx)?;
@@ -2414,7 +2437,12 @@ fn power_task(
                 .guests
                 .get_mut(&vmid)
                 .ok_or_else(|| format!("{} {vmid} does not exist", kind.word()))?;
-            if !skiplock && let Some(msg) = locked_message(g) {
+            // a guest hibernated by suspend-to-disk is locked 'suspended'; start/resume wake it
+            let waking = matches!(action, "start" | "resume") && g.lock() == Some("suspended");
+            if !skiplock
+                && !waking
+                && let Some(msg) = locked_message(g)
+            {
                 return Err(msg);
             }
             work(g)
@@ -2424,7 +2452,60 @@ fn power_task(
     ok(json!(upid))
 }
 
+fn guest_reset(ctx: &Ctx) -> Result<Reply, ApiError> {
+    power_task(ctx, "reset", |g| {
+        if !g.running {
+            return Err(format!("VM {} not running", g.vmid));
+        }
+        g.started_at = Some(now());
+        g.paused = false;
+        Ok(())
+    })
+}
+
+fn guest_suspend(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let todisk = ctx.flag("todisk");
+    power_task(ctx, "suspend", move |g| {
+        if !g.running {
+            return Err(format!("VM {} not running", g.vmid));
+        }
+        if todisk {
+            // hibernate: the state goes to a volume and the VM stops, locked 'suspended'
+            g.config.insert(
+                "vmstate".into(),
+                format!("local-lvm:vm-{}-state-suspend-{}", g.vmid, now()),
+            );
+            g.config.insert("lock".into(), "suspended".into());
+            do_stop(g)
+        } else {
+            g.paused = true;
+            Ok(())
+        }
+    })
+}
+
+fn guest_resume(ctx: &Ctx) -> Result<Reply, ApiError> {
+    power_task(ctx, "resume", |g| {
+        if g.lock() == Some("suspended") {
+            g.config.remove("lock");
+            g.config.remove("vmstate");
+            g.running = true;
+            g.started_at = Some(now());
+            return Ok(());
+        }
+        if !g.running {
+            return Err(format!("VM {} not running", g.vmid));
+        }
+        g.paused = false;
+        Ok(())
+    })
+}
+
 fn do_start(g: &mut Guest) -> Result<(), String> {
+    if g.lock() == Some("suspended") {
+        g.config.remove("lock");
+        g.config.remove("vmstate");
+    }
     if g.is_template() {
         return Err(format!(
             "{} {} is a template - start failed",
@@ -2452,6 +2533,7 @@ fn do_start(g: &mut Guest) -> Result<(), String> {
 
 fn do_stop(g: &mut Guest) -> Result<(), String> {
     g.running = false;
+    g.paused = false;
     g.started_at = None;
     g.agent_running = false;
     Ok(())
@@ -2647,6 +2729,7 @@ fn guest_clone(ctx: &Ctx) -> Result<Reply, ApiError> {
             started_at: None,
             snapshots: Vec::new(),
             agent_running: false,
+            paused: false,
             ip: None,
             pool,
         },

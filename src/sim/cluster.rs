@@ -71,6 +71,9 @@ pub struct Guest {
     pub snapshots: Vec<Snapshot>,
     /// Whether a guest agent answers inside (qemu only).
     pub agent_running: bool,
+    /// Paused by `status/suspend` (qemu): still `running`, `qmpstatus` `paused`.
+    #[serde(default)]
+    pub paused: bool,
     /// Loopback address the guest's first NIC has (every address stays in 127.0.0.0/8).
     pub ip: Option<String>,
     /// The pool this guest is a member of.

@@ -203,6 +203,7 @@ impl SimControl {
                 })
                 .collect(),
             agent_running: false,
+            paused: false,
             ip: None,
             pool: None,
         };

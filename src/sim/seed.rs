@@ -310,6 +310,7 @@ fn vm(spec: &VmSpec) -> Guest {
         started_at: spec.running.then_some(EPOCH),
         snapshots: Vec::new(),
         agent_running: spec.agent && spec.running,
+        paused: false,
         ip: Some(ip_for(spec.vmid)),
         pool: None,
     }
@@ -367,6 +368,7 @@ fn ct(spec: &VmSpec) -> Guest {
         started_at: spec.running.then_some(EPOCH),
         snapshots: Vec::new(),
         agent_running: false,
+        paused: false,
         ip: Some(ip_for(spec.vmid)),
         pool: None,
     }

@@ -939,3 +939,69 @@ async fn cloud_init_password_is_stored_hashed_and_never_returned() {
     let cfg = api.get("/nodes/pve1/qemu/100/config").await;
     assert_eq!(cfg.data()["cipassword"], "**********");
 }
+
+async fn status_of_100(api: &Api) -> Value {
+    api.get("/nodes/pve1/qemu/100/status/current")
+        .await
+        .data()
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspend_resume_and_hibernate() {
+    let sim = homelab(false).await;
+    let api = Api::new(&sim, TokenKind::Full);
+    assert_eq!(
+        api.run_task("POST", "/nodes/pve1/qemu/100/status/suspend", &[])
+            .await,
+        "OK"
+    );
+    let st = status_of_100(&api).await;
+    assert_eq!(
+        (st["status"].as_str(), st["qmpstatus"].as_str()),
+        (Some("running"), Some("paused"))
+    );
+    assert_eq!(
+        api.run_task("POST", "/nodes/pve1/qemu/100/status/resume", &[])
+            .await,
+        "OK"
+    );
+    assert_eq!(status_of_100(&api).await["qmpstatus"], "running");
+    // hibernate: stopped, locked 'suspended' until started again
+    assert_eq!(
+        api.run_task(
+            "POST",
+            "/nodes/pve1/qemu/100/status/suspend",
+            &[("todisk", "1")]
+        )
+        .await,
+        "OK"
+    );
+    let st = status_of_100(&api).await;
+    assert_eq!(
+        (st["status"].as_str(), st["lock"].as_str()),
+        (Some("stopped"), Some("suspended"))
+    );
+    let a = api
+        .call(
+            "PUT",
+            "/nodes/pve1/qemu/100/config",
+            &[("description", "x")],
+        )
+        .await;
+    assert_eq!(a.message(), "VM is locked (suspended)\n");
+    assert_eq!(
+        api.run_task("POST", "/nodes/pve1/qemu/100/status/start", &[])
+            .await,
+        "OK"
+    );
+    let st = status_of_100(&api).await;
+    assert_eq!(st["status"], "running");
+    assert!(st.get("lock").is_none());
+    // reset needs a running VM; the error ends the task
+    assert_eq!(
+        api.run_task("POST", "/nodes/pve3/qemu/103/status/reset", &[])
+            .await,
+        "VM 103 not running"
+    );
+}
