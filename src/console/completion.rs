@@ -30,6 +30,15 @@ pub fn complete(line: &str, pos: usize) -> (usize, Vec<(String, String)>) {
     let before = &line[..pos];
     let start = before.rfind(char::is_whitespace).map_or(0, |i| i + 1);
     let word = &before[start..];
+    let trimmed = before.trim_start();
+    if !trimmed.starts_with('/') && !trimmed.starts_with('!') {
+        // Resource commands (`create vm --node pve1`): verbs, kinds, flags and names.
+        let candidates = crate::console::grammar::complete_line(before)
+            .into_iter()
+            .map(|c| (c.clone(), format!("{c} ")))
+            .collect();
+        return (start, candidates);
+    }
     if start == 0 {
         if let Some(prefix) = word.strip_prefix('/') {
             let width = COMMANDS.iter().map(|c| c.name.len()).max().unwrap_or(0) + 1;

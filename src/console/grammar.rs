@@ -2596,3 +2596,23 @@ pub fn help_text(verb: Option<&str>) -> String {
     out.push_str("\nDeclarative commands (create, set, delete, clone) only edit the files: run /apply to make it so.");
     out
 }
+
+/// Names the console completes, refreshed whenever a resource command loads the workspace.
+static COMPLETION_NAMES: std::sync::Mutex<Option<Names>> = std::sync::Mutex::new(None);
+
+/// Remembers the names completion offers (guests, nodes, storages, bridges, pools).
+pub fn remember_names(names: Names) {
+    if let Ok(mut slot) = COMPLETION_NAMES.lock() {
+        *slot = Some(names);
+    }
+}
+
+/// Completes a resource-command line with the remembered names.
+pub fn complete_line(before: &str) -> Vec<String> {
+    let names = COMPLETION_NAMES
+        .lock()
+        .ok()
+        .and_then(|n| n.clone())
+        .unwrap_or_default();
+    complete(before, &names)
+}

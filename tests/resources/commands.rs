@@ -263,6 +263,23 @@ async fn declarative_commands_edit_the_files_and_leave_the_server_alone() {
     }
     assert!(changed(&before, &files(lab.root())).is_empty());
 
+    // Help shows the grammar with examples; completion knows the workspace's names.
+    let help = lab.ok("/help create").await;
+    assert!(
+        help.contains("create vm --name web-01 --cores 2 --memory 2G"),
+        "{help}"
+    );
+    assert!(help.contains("--disk 32G"), "{help}");
+    let (_, candidates) = proxmox_mpc::console::completion::complete("start vm web-0", 14);
+    let names: Vec<&str> = candidates.iter().map(|(d, _)| d.as_str()).collect();
+    // Other tests in this binary refresh the same process-wide names (same seed), so only
+    // the names every homelab has are asserted.
+    assert!(
+        names.contains(&"web-01") && names.contains(&"web-02"),
+        "{names:?}"
+    );
+    assert!(names.iter().all(|n| n.starts_with("web-0")), "{names:?}");
+
     assert_eq!(
         lab.writes(),
         0,

@@ -631,3 +631,34 @@ proptest! {
         let _ = grammar::complete(&line, &grammar::Names::of(&world));
     }
 }
+
+#[test]
+fn completion_offers_verbs_kinds_flags_and_names() {
+    let (snap, desired, pools, defaults) = world_parts();
+    let world = world_with(&snap, &desired, &pools, &defaults);
+    let names = grammar::Names::of(&world);
+    let c = |line: &str| grammar::complete(line, &names);
+    assert_eq!(c("sn"), ["snapshot", "snapshots"]);
+    assert_eq!(c("create "), ["container", "ct", "pool", "vm"]);
+    assert_eq!(
+        c("list "),
+        [
+            "containers",
+            "networks",
+            "nodes",
+            "pools",
+            "storages",
+            "vms"
+        ]
+    );
+    assert_eq!(c("start vm web"), ["web-01", "web-02"]);
+    assert_eq!(c("set ct "), ["dns-01"]);
+    assert_eq!(c("create vm --name x --no"), ["--node"]);
+    assert_eq!(c("create vm --node "), ["pve1", "pve2", "pve3"]);
+    assert_eq!(c("migrate vm web-01 --to pve"), ["pve1", "pve2", "pve3"]);
+    assert_eq!(c("create vm --name x --net vm"), ["vmbr0", "vmbr1"]);
+    assert_eq!(c("create vm --name x --disk n"), ["nas:"]);
+    assert_eq!(c("create vm --name x --pool "), ["lab", "prod"]);
+    assert_eq!(c("create vm --name x --clone deb"), ["debian-12-cloudinit"]);
+    assert!(c("frobnicate ").is_empty());
+}

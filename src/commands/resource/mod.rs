@@ -109,6 +109,7 @@ pub async fn run(ctx: &mut Ctx, line: &str) -> Result<Report, CommandError> {
     let syntax = grammar::parse_syntax(line)?;
     let loaded = load(ctx).await?;
     let guests = loaded.desired.guests();
+    grammar::remember_names(grammar::Names::of(&loaded.world(&guests)));
     let intent = grammar::validate(&syntax, &loaded.world(&guests))?;
     match intent {
         Intent::Create(new) | Intent::Clone(new) => files::create(ctx, &loaded, *new).await,
