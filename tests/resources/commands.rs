@@ -447,3 +447,22 @@ async fn imperative_commands_act_follow_the_task_and_are_audited() {
     assert!(!out.contains("tests/db_02.yml"), "{out}");
     lab.sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_then_plan_and_apply_makes_it_so() {
+    let mut lab = Lab::start().await;
+    lab.ok("create vm --name app-01 --cores 1 --memory 1G --disk 8G --node pve2 --start")
+        .await;
+    let plan = lab.ok("/plan").await;
+    assert!(plan.contains("app-01"), "{plan}");
+    let out = lab.ok("/apply --yes").await;
+    let api = client(&lab);
+    let status = api.guest_status("pve2", GuestKind::Qemu, 116).await;
+    assert!(status.is_ok(), "apply did not create vmid 116: {out}");
+    assert_eq!(status.unwrap().status, "running");
+    // The next plan has nothing left to do for it.
+    let again = lab.run("/plan").await;
+    let text = super::common::text(&again);
+    assert!(!text.contains("+ vm app-01") && !text.contains("~ vm app-01"), "{text}");
+    lab.sim.shutdown().await;
+}
