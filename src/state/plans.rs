@@ -207,6 +207,25 @@ impl StateDb {
         Ok(())
     }
 
+    /// Returns the audit entries of one action (`apply`), oldest first, as
+    /// (at, actor, target, detail).
+    pub async fn audit_entries(
+        &self,
+        action: &str,
+    ) -> Result<Vec<(String, String, String, Option<String>)>, StateError> {
+        let rows = sqlx::query(
+            "SELECT at, actor, target, detail FROM audit_log WHERE action = ? ORDER BY id",
+        )
+        .bind(action)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.query_err())?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(self.query_err())
+    }
+
     /// Returns the data of the newest snapshot (JSON `ClusterSnapshot`) and its serial.
     pub async fn latest_snapshot_data(&self) -> Result<Option<(i64, String)>, StateError> {
         let row = sqlx::query("SELECT serial, data FROM snapshots ORDER BY serial DESC LIMIT 1")

@@ -170,6 +170,19 @@ async fn plan_detailed_exitcode_json_diff_and_apply() {
         "{stderr}"
     );
     assert_eq!(sim.control().guest_config(110).unwrap()["memory"], "3072");
+    let db = proxmox_mpc::state::StateDb::open_existing(&dir.path().join(".proxmox/state.db"))
+        .await
+        .unwrap();
+    let audit = db.audit_entries("apply").await.unwrap();
+    assert_eq!(audit.len(), 1, "one audit entry per apply");
+    let detail: serde_json::Value = serde_json::from_str(audit[0].3.as_deref().unwrap()).unwrap();
+    assert_eq!(detail["token"], sim.token_id());
+    assert_eq!(detail["outcome"], "applied");
+    assert!(
+        !audit[0].3.as_deref().unwrap().contains(&secret),
+        "no secret in the audit log"
+    );
+    db.close().await;
 
     let out = mpc(dir.path(), &secret)
         .args(["plan", "--detailed-exitcode"])
