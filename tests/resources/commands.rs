@@ -463,6 +463,30 @@ async fn create_then_plan_and_apply_makes_it_so() {
     // The next plan has nothing left to do for it.
     let again = lab.run("/plan").await;
     let text = super::common::text(&again);
-    assert!(!text.contains("+ vm app-01") && !text.contains("~ vm app-01"), "{text}");
+    assert!(
+        !text.contains("+ vm app-01") && !text.contains("~ vm app-01"),
+        "{text}"
+    );
+    lab.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_templates_are_checked_against_the_cluster() {
+    let mut lab = Lab::start().await;
+    let e = lab
+        .fails("create ct --name c9 --template local:vztmpl/centos-7.tar.xz --node pve1")
+        .await;
+    assert_eq!(
+        e,
+        "no template 'local:vztmpl/centos-7.tar.xz'; templates: local:vztmpl/alpine-3.20-default_20240908_amd64.tar.xz, local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"
+    );
+    let out = lab
+        .ok("create ct --name c9 --template debian --node pve1")
+        .await;
+    assert!(
+        out.contains("from local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"),
+        "{out}"
+    );
+    assert_eq!(lab.writes(), 0);
     lab.sim.shutdown().await;
 }

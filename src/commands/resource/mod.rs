@@ -31,6 +31,8 @@ pub struct Loaded {
     /// Serial of the snapshot, if there is one.
     pub serial: Option<i64>,
     pub defaults: Defaults,
+    /// OS templates on the cluster's storages, read only for `create container`.
+    pub ct_templates: Option<Vec<String>>,
 }
 
 impl Loaded {
@@ -41,7 +43,7 @@ impl Loaded {
             desired_pools: &self.desired.pools,
             snapshot: &self.snapshot,
             defaults: &self.defaults,
-            ct_templates: None,
+            ct_templates: self.ct_templates.as_deref(),
         }
     }
 }
@@ -90,6 +92,7 @@ pub async fn load(ctx: &mut Ctx) -> Result<Loaded, CommandError> {
         snapshot,
         serial,
         defaults,
+        ct_templates: None,
     })
 }
 
@@ -107,7 +110,10 @@ pub fn is_resource_line(line: &str) -> bool {
 pub async fn run(ctx: &mut Ctx, line: &str) -> Result<Report, CommandError> {
     // Words alone first: a typo is answered without opening anything.
     let syntax = grammar::parse_syntax(line)?;
-    let loaded = load(ctx).await?;
+    let mut loaded = load(ctx).await?;
+    if syntax.verb == grammar::Verb::Create && syntax.kind == Some(grammar::Kind::Container) {
+        loaded.ct_templates = container_templates(ctx, &loaded, &syntax).await;
+    }
     let guests = loaded.desired.guests();
     grammar::remember_names(grammar::Names::of(&loaded.world(&guests)));
     let intent = grammar::validate(&syntax, &loaded.world(&guests))?;
@@ -160,4 +166,38 @@ pub fn output_format(line: &str) -> Option<crate::ui::OutputFormat> {
         "table" => Some(crate::ui::OutputFormat::Table),
         _ => None,
     }
+}
+
+/// Reads the OS templates (`vztmpl` content) on the storages of the node the command names (or
+/// of every online node), so `create container` can check `--template` and complete it. Returns
+/// `None` when the server cannot be asked; the grammar then checks only the storage.
+async fn container_templates(
+    ctx: &mut Ctx,
+    loaded: &Loaded,
+    syntax: &grammar::Syntax,
+) -> Option<Vec<String>> {
+    let config = ctx.config().ok()?.clone();
+    let env = config.active_env().clone();
+    let token = ctx.resolve_token(&env).ok()?;
+    let client = crate::commands::connect::client(&env, &token).ok()?;
+    let node_flag = syntax
+        .flags
+        .iter()
+        .rev()
+        .find(|f| f.name == "node")
+        .and_then(|f| f.value.clone())
+        .or_else(|| loaded.defaults.node.clone());
+    let mut out = std::collections::BTreeSet::new();
+    for storage in &loaded.snapshot.storages {
+        let wanted_node = node_flag.as_deref().is_none_or(|n| n == storage.node);
+        if !wanted_node || !storage.active || !storage.content.iter().any(|c| c == "vztmpl") {
+            continue;
+        }
+        let list = client
+            .storage_content(&storage.node, &storage.id, Some("vztmpl"))
+            .await
+            .ok()?;
+        out.extend(list.into_iter().map(|c| c.volid));
+    }
+    Some(out.into_iter().collect())
 }
