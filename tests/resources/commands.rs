@@ -490,3 +490,29 @@ async fn container_templates_are_checked_against_the_cluster() {
     assert_eq!(lab.writes(), 0);
     lab.sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_then_apply_destroys_the_guest() {
+    let mut lab = Lab::start().await;
+    let out = lab.ok("rm vm lab-02").await;
+    assert!(
+        out.contains("- vm lab-02 (vmid 111) on pve2: destroyed by /apply"),
+        "{out}"
+    );
+    assert_eq!(
+        lab.writes(),
+        0,
+        "deleting the file changes nothing on the server"
+    );
+    let plan = lab.ok("/plan").await;
+    assert!(plan.contains("lab-02"), "{plan}");
+    lab.ok("/apply --yes").await;
+    let api = client(&lab);
+    assert!(
+        api.guest_status("pve2", GuestKind::Qemu, 111)
+            .await
+            .is_err(),
+        "vmid 111 is gone"
+    );
+    lab.sim.shutdown().await;
+}

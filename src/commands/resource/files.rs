@@ -440,7 +440,11 @@ pub fn set(
 }
 
 /// `delete vm|container`: removes the guest's file (the server keeps it until /apply).
-pub fn delete(ctx: &mut Ctx, loaded: &Loaded, target: &Target) -> Result<Report, CommandError> {
+pub async fn delete(
+    ctx: &mut Ctx,
+    loaded: &Loaded,
+    target: &Target,
+) -> Result<Report, CommandError> {
     let root = ctx.workspace()?.root().to_path_buf();
     let file = loaded
         .desired
@@ -458,6 +462,19 @@ pub fn delete(ctx: &mut Ctx, loaded: &Loaded, target: &Target) -> Result<Report,
             file.path
         ))
         .hint("remove the resource block by hand; nothing was changed"));
+    }
+    let live = loaded.snapshot.guest(target.vmid).is_some();
+    if live {
+        // The file was the guest's code: deleting it asks /apply to destroy the guest, so the
+        // workspace manages it from now on (/plan destroys only managed guests).
+        let db = ctx.state().await?.clone();
+        db.set_managed(
+            target.vmid,
+            &target.name,
+            &target.node,
+            target.kind.as_str(),
+        )
+        .await?;
     }
     std::fs::remove_file(root.join(&file.path)).map_err(|e| {
         CommandError::user(format!("cannot remove {}: {e}", file.path))
@@ -477,7 +494,6 @@ pub fn delete(ctx: &mut Ctx, loaded: &Loaded, target: &Target) -> Result<Report,
         &BTreeSet::new(),
         std::slice::from_ref(&file.ident),
     )?);
-    let live = loaded.snapshot.guest(target.vmid).is_some();
     let mut items = vec![Item::Text(format!(
         "- {} {} (vmid {}) on {}{}",
         kind_word(target.kind),

@@ -125,7 +125,7 @@ pub async fn run(ctx: &mut Ctx, line: &str) -> Result<Report, CommandError> {
             guest,
             changes,
         } => files::set(ctx, &loaded, &target, *guest, &changes),
-        Intent::Delete(target) => files::delete(ctx, &loaded, &target),
+        Intent::Delete(target) => files::delete(ctx, &loaded, &target).await,
         Intent::DeletePool(id) => files::delete_pool(ctx, &loaded, &id),
         Intent::List(what, query) => view::list(&loaded, what, &query),
         Intent::Show(target) => view::show(&loaded, &target),
