@@ -669,9 +669,18 @@ async fn run_step(shared: &Shared, change: &Change, hist: &StepHistory) -> StepR
         Action::Create => create_guest(shared, change, hist).await,
         Action::Update => update_guest(shared, change, hist).await,
         Action::Delete => delete_guest(shared, change).await.map(|d| (d, change.vmid)),
+        // On resume, a journaled create means the old guest is already gone: never destroy
+        // the new one.
+        Action::Replace if !hist.vmids.is_empty() => create_guest(shared, change, hist).await,
         Action::Replace => match delete_guest(shared, change).await {
-            Ok(_) => create_guest(shared, change, hist).await,
-            Err(e) => Err(e),
+            Ok(Ok(_)) => create_guest(shared, change, hist).await,
+            Ok(Err(e)) => Ok((
+                Err(format!(
+                    "destroying the old guest failed, nothing was created: {e}"
+                )),
+                change.vmid,
+            )),
+            Err(halted) => Err(halted),
         },
         Action::NoOp => Ok((Ok("nothing to do".into()), change.vmid)),
     };

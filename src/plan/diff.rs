@@ -279,6 +279,12 @@ pub fn diff_guest(id: usize, desired: &Guest, observed: &Guest) -> Change {
             ResourceKind::of(desired.kind).as_str()
         ));
         c.fields = create_fields(desired);
+        if let GuestConfig::Container(ct) = &desired.config
+            && ct.ostemplate.is_none()
+        {
+            c.refused
+                .push("creating a container needs `ostemplate` in the file".into());
+        }
         c.desired = Some(desired.clone());
         c.observed = Some(observed.clone());
         return c;
@@ -341,6 +347,14 @@ pub fn diff_guest(id: usize, desired: &Guest, observed: &Guest) -> Change {
     } else {
         resizes
     };
+    if action == Action::Replace
+        && let GuestConfig::Container(ct) = &desired.config
+        && ct.ostemplate.is_none()
+    {
+        refused.push(
+            "replacing a container creates it again, which needs `ostemplate` in the file".into(),
+        );
+    }
     c.refused = refused;
     c.desired = Some(desired.clone());
     c.observed = Some(observed.clone());
@@ -396,6 +410,14 @@ pub fn diff(input: DiffInput<'_>) -> Plan {
             (0, _) | (_, None) => {
                 let mut c = new_change(id, Action::Create, guest);
                 c.fields = create_fields(guest);
+                if let GuestConfig::Container(ct) = &guest.config
+                    && ct.ostemplate.is_none()
+                {
+                    c.refused.push(
+                        "creating a container needs `ostemplate` (the template archive) in the file"
+                            .into(),
+                    );
+                }
                 c.desired = Some(guest.clone());
                 if guest.vmid != 0 && input.managed.contains(&guest.vmid) {
                     plan.notes.push(format!(

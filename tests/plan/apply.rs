@@ -479,3 +479,35 @@ async fn a_token_without_the_privilege_is_told_before_anything_changes() {
     );
     assert_eq!(sim.control().write_count(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replace_destroys_then_creates_under_the_same_vmid() {
+    let sim = homelab(Faults::none()).await;
+    let client = client(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let db = state(&dir).await;
+    let observed = observe(&client).await;
+    let managed: BTreeSet<u32> = observed.guests.iter().map(|g| g.vmid).collect();
+    let mut desired: Vec<Guest> = observed
+        .guests
+        .iter()
+        .filter(|g| g.vmid != 201)
+        .map(as_file)
+        .collect();
+    // vmid 201 is a container on the server; the file now wants a VM there.
+    let mut vm = new_vm("proxy", "pve2", false);
+    vm.vmid = 201;
+    desired.push(vm);
+    let plan = plan_of(&desired, &observed, &managed);
+    let replace: Vec<_> = plan.actionable().collect();
+    assert_eq!(replace.len(), 1);
+    assert_eq!(replace[0].action, Action::Replace);
+    assert!(plan.refusals().is_empty(), "{:?}", plan.refusals());
+    let (_, summary) = run_apply(&client, &db, &plan, fast_opts(2)).await;
+    assert!(summary.succeeded(), "{:#?}", summary.lines());
+    let after = observe(&client).await;
+    let g = after.guest(201).unwrap();
+    assert_eq!(g.kind, proxmox_mpc::model::GuestKind::Qemu);
+    assert_eq!(g.name, "proxy");
+    assert!(plan_of(&desired, &after, &managed).is_empty());
+}
