@@ -511,3 +511,53 @@ async fn a_replace_destroys_then_creates_under_the_same_vmid() {
     assert_eq!(g.name, "proxy");
     assert!(plan_of(&desired, &after, &managed).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pools_are_created_before_members_and_a_failed_pool_skips_only_its_members() {
+    let sim = homelab(Faults::none()).await;
+    let client = client(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let db = state(&dir).await;
+    let observed = observe(&client).await;
+    let mut member = new_vm("in-team", "pve1", false);
+    member.pool = Some("team".into());
+    let mut orphan = new_vm("in-bad-pool", "pve2", false);
+    orphan.pool = Some("bad pool!".into());
+    let loner = new_vm("loner", "pve3", false);
+    let desired = vec![member, orphan, loner];
+    let plan = plan_of(&desired, &observed, &BTreeSet::new());
+    assert_eq!(plan.counts().add, 5);
+    let (_, summary) = run_apply(&client, &db, &plan, fast_opts(4)).await;
+    let by_name: BTreeMap<&str, &StepOutcome> = summary
+        .steps
+        .iter()
+        .map(|s| (s.name.as_str(), &s.outcome))
+        .collect();
+    assert!(matches!(by_name["team"], StepOutcome::Done { .. }));
+    assert!(matches!(by_name["in-team"], StepOutcome::Done { .. }));
+    assert!(matches!(by_name["loner"], StepOutcome::Done { .. }));
+    assert!(
+        matches!(by_name["bad pool!"], StepOutcome::Failed { .. }),
+        "{:?}",
+        by_name["bad pool!"]
+    );
+    match by_name["in-bad-pool"] {
+        StepOutcome::Skipped { because } => {
+            assert!(because.contains("pool \"bad pool!\""), "{because}")
+        }
+        other => panic!("expected skipped, got {other:?}"),
+    }
+    assert_eq!(summary.counts(), (3, 1, 1));
+    assert!(
+        summary
+            .lines()
+            .iter()
+            .any(|l| l.starts_with("not attempted: vm \"in-bad-pool\""))
+    );
+    let after = observe(&client).await;
+    assert_eq!(
+        after.guest_by_name("in-team").unwrap().pool.as_deref(),
+        Some("team")
+    );
+    assert!(after.guest_by_name("in-bad-pool").is_none());
+}
