@@ -43,9 +43,21 @@ def expect(condition, what):
         raise Mismatch(what)
 
 
+TASKS_SEEN_RUNNING = []
+TASKS_WAITED = []
+
+
 def wait_task(prox, upid, what):
     """Waits with proxmoxer's own helper; the task must end, and end OK."""
     decoded = Tasks.decode_upid(upid)  # raises on a malformed UPID
+    TASKS_WAITED.append(upid)
+    first = prox.nodes(decoded["node"]).tasks(upid).status.get()
+    if first.get("status") == "running":
+        # PVE reports exitstatus only once a task has stopped
+        expect("exitstatus" not in first, f"{what}: running task has exitstatus: {first!r}")
+        TASKS_SEEN_RUNNING.append(upid)
+    else:
+        expect(first.get("status") == "stopped", f"{what}: task status {first!r}")
     status = Tasks.blocking_status(prox, upid, timeout=60, polling_interval=0.1)
     expect(status is not None, f"{what}: task {upid} did not stop within 60 s")
     expect(status.get("status") == "stopped", f"{what}: task status {status!r}")
@@ -287,6 +299,8 @@ def run():
         "created_vmid": vmid,
         "created_on": node,
         "auth": "token" if "token_name" in auth else "ticket",
+        "tasks_seen_running": len(TASKS_SEEN_RUNNING),
+        "tasks_waited": len(TASKS_WAITED),
     }
 
 

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use proxmox_mpc::sim::TokenKind;
+use std::time::Duration;
+
+use proxmox_mpc::sim::{Faults, SimConfig, TokenKind};
 use serde_json::Value;
 
 use crate::support::{SimUnderTest, Venv, python_script};
@@ -13,11 +15,14 @@ enum Auth {
     Password,
 }
 
+/// How long each simulated task stays `running` in the slow-task run.
+const SLOW_TASK: Duration = Duration::from_millis(800);
+
 /// Runs the script and checks what it saw against the simulator's own view; returns the route
 /// counts of the run.
-async fn run_flow(auth: Auth) -> (SimUnderTest, BTreeMap<String, u64>) {
+async fn run_flow(auth: Auth, config: SimConfig) -> (SimUnderTest, BTreeMap<String, u64>, Value) {
     let venv = Venv::find();
-    let sut = SimUnderTest::homelab().await;
+    let sut = SimUnderTest::start(config).await;
     let control = sut.control();
     let guests_before = control.guest_count();
 
@@ -128,12 +133,12 @@ async fn run_flow(auth: Auth) -> (SimUnderTest, BTreeMap<String, u64>) {
             );
         }
     }
-    (sut, routes)
+    (sut, routes, summary)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxmoxer_with_a_token_lists_creates_starts_and_destroys_a_vm() {
-    let (sut, routes) = run_flow(Auth::Token).await;
+    let (sut, routes, _) = run_flow(Auth::Token, SimConfig::homelab()).await;
     assert_eq!(
         routes.get("POST /access/ticket"),
         None,
@@ -160,7 +165,7 @@ async fn proxmoxer_with_a_token_lists_creates_starts_and_destroys_a_vm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxmoxer_with_a_password_lists_creates_starts_and_destroys_a_vm() {
-    let (sut, routes) = run_flow(Auth::Password).await;
+    let (sut, routes, _) = run_flow(Auth::Password, SimConfig::homelab()).await;
     assert_eq!(
         routes.get("POST /access/ticket").copied(),
         Some(1),
@@ -172,5 +177,37 @@ async fn proxmoxer_with_a_password_lists_creates_starts_and_destroys_a_vm() {
             "a ticket session used a token: {entry:?}"
         );
     }
+    sut.stop().await;
+}
+
+/// Tasks that take time, as on PVE: proxmoxer's `Tasks.blocking_status` has to poll a task that
+/// is still `running` until it turns `stopped`, and the flow still holds (locks held by running
+/// tasks are released when they end).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxmoxer_waits_for_tasks_that_take_time() {
+    let faults = Faults {
+        task_duration: SLOW_TASK,
+        latency: Duration::from_millis(2),
+        ..Faults::none()
+    };
+    let (sut, routes, summary) =
+        run_flow(Auth::Password, SimConfig::homelab().with_faults(faults)).await;
+    let waited = summary["tasks_waited"].as_u64().unwrap_or(0);
+    assert!(waited >= 8, "the flow waits for 8 tasks or more: {summary}");
+    assert_eq!(
+        summary["tasks_seen_running"].as_u64(),
+        Some(waited),
+        "every task was still running when first asked: {summary}"
+    );
+    // With a 0.1 s poll interval and tasks of 0.8 s, each wait needs several polls (an instant
+    // task needs one).
+    let polls = routes
+        .get("GET /nodes/{node}/tasks/{upid}/status")
+        .copied()
+        .unwrap_or(0);
+    assert!(
+        polls >= waited * 3,
+        "Tasks.blocking_status polled {polls} times for {waited} tasks of {SLOW_TASK:?}"
+    );
     sut.stop().await;
 }

@@ -90,7 +90,11 @@ pub struct SimUnderTest {
 
 impl SimUnderTest {
     pub async fn homelab() -> SimUnderTest {
-        let sim = Sim::start(SimConfig::homelab())
+        Self::start(SimConfig::homelab()).await
+    }
+
+    pub async fn start(config: SimConfig) -> SimUnderTest {
+        let sim = Sim::start(config)
             .await
             .expect("the homelab simulator starts on 127.0.0.1:0");
         assert!(
