@@ -22,7 +22,7 @@ use hcl::{Body, Expression, Structure};
 use super::reader::read_verbatim;
 use super::terraform::{CT_TYPE, POOL_TYPE, VM_TYPE};
 use super::view::{CtView, ResourceView, VmView, guest_from_file_parts};
-use crate::model::{Guest, GuestKind};
+use crate::model::Guest;
 
 /// One guest file as the desired state sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -170,7 +170,7 @@ pub fn read_desired(root: &Path) -> Result<DesiredState, DesiredError> {
             }
             if labels[0] == POOL_TYPE {
                 let mut locate = Locator::new(&file.text);
-                let line = locate.block_line(&file.body, block);
+                let line = locate.block_line(block);
                 match body_json(&file.path, &file.text, block.body(), &ctx, line) {
                     Ok((json, _)) => match json.get("pool_id").and_then(|v| v.as_str()) {
                         Some(id) => {
@@ -264,7 +264,7 @@ fn guest_resources(file: &TfFile, ctx: &Context) -> Result<Vec<GuestEntry>, File
         {
             continue;
         }
-        let line = locate.block_line(&file.body, block);
+        let line = locate.block_line(block);
         let (json, expressions) = body_json(&file.path, &file.text, block.body(), ctx, line)?;
         let json = serde_json::Value::Object(json);
         let bad = |e: serde_json::Error| {
@@ -293,20 +293,7 @@ fn guest_resources(file: &TfFile, ctx: &Context) -> Result<Vec<GuestEntry>, File
         unmodelled.retain(|p| p != "agent.wait_for_ip");
         let (verbatim, absent) = read_verbatim(&file.path, &file.text)
             .map_err(|e| problem(&file.path, None, None, format!("a `# pve` line: {e}")))?;
-        let mut guest = guest_from_file_parts(&view, &verbatim, &absent);
-        if guest.kind
-            != if labels[0] == VM_TYPE {
-                GuestKind::Qemu
-            } else {
-                GuestKind::Lxc
-            }
-        {
-            guest.kind = if labels[0] == VM_TYPE {
-                GuestKind::Qemu
-            } else {
-                GuestKind::Lxc
-            };
-        }
+        let guest = guest_from_file_parts(&view, &verbatim, &absent);
         out.push((
             labels[1].to_string(),
             import_ids.get(labels[1]).cloned(),
@@ -487,7 +474,7 @@ impl<'a> Locator<'a> {
     }
 
     /// The line where `block` starts, found from the top of the file.
-    fn block_line(&mut self, _body: &Body, block: &hcl::Block) -> usize {
+    fn block_line(&mut self, block: &hcl::Block) -> usize {
         self.line = 0;
         let labels: Vec<String> = block
             .labels()
@@ -571,7 +558,7 @@ fn variables(
                     }
                     Err(e) => {
                         let mut locate = Locator::new(&file.text);
-                        let start = locate.block_line(&file.body, block);
+                        let start = locate.block_line(block);
                         locate.line = start;
                         let line = locate.attribute_line("default");
                         problems.push(problem(
