@@ -147,7 +147,7 @@ pub fn render_inventory_doc(
                 "gateway": n.gateway.clone().unwrap_or_default(),
                 "ports": n.bridge_ports.clone().unwrap_or_default(),
                 "vlan_aware": if n.vlan_aware { "yes" } else { "no" },
-                "comment": n.comments.clone().unwrap_or_default(),
+                "comment": n.comments.as_deref().unwrap_or_default().trim(),
             })
         })
         .collect();

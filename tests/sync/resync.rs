@@ -269,3 +269,37 @@ async fn an_interrupted_sync_leaves_files_and_snapshots_as_they_were() {
     assert_eq!(snapshot_of(&ws), before);
     assert_eq!(ws.db.latest_snapshot().await.unwrap().unwrap().serial, 1);
 }
+
+#[tokio::test]
+async fn a_guest_renamed_on_the_server_keeps_its_file_and_identifier() {
+    let sim = homelab().await;
+    let client = client(&sim);
+    let ws = Workspace::new().await;
+    ws.sync(&client, SyncOptions::default()).await;
+    sim.control()
+        .set_guest_config(100, "name", "frontend")
+        .unwrap();
+    let run = ws.sync(&client, SyncOptions::default()).await;
+    match outcome(&run, 100) {
+        GuestOutcome::Drift(fields) => {
+            assert_eq!(fields[0].field, "name");
+            assert_eq!(fields[0].live.as_deref(), Some("frontend"));
+        }
+        other => panic!("expected drift, got {other:?}"),
+    }
+    let run = ws
+        .sync(
+            &client,
+            SyncOptions {
+                adopt: true,
+                prune: false,
+            },
+        )
+        .await;
+    let report = run.report.guests.iter().find(|g| g.vmid == 100).unwrap();
+    assert_eq!(report.file, "terraform/guests/web_01.tf");
+    let text = ws.read("terraform/guests/web_01.tf");
+    assert!(text.contains("resource \"proxmox_virtual_environment_vm\" \"web_01\""));
+    assert!(text.contains("name      = \"frontend\""));
+    assert!(!ws.path("terraform/guests/frontend.tf").exists());
+}
