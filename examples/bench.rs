@@ -29,7 +29,8 @@ pub struct Row {
     pub walls: Vec<Duration>,
     /// API requests of one run (the median over runs).
     pub requests: Option<u64>,
-    /// Peak RSS of our process (largest over runs), KiB.
+    /// Peak RSS of the measured process (largest over runs), KiB; the simulator's is never
+    /// counted.
     pub rss_kib: Option<i64>,
     /// The least possible time, where one exists.
     pub limit: Option<Duration>,
@@ -119,6 +120,9 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     if opts.reps == 0 {
         opts.reps = if opts.quick { 3 } else { 5 };
     }
+    // the commands run in temp folders: make the paths absolute
+    opts.bin = std::path::absolute(&opts.bin).unwrap_or(opts.bin);
+    opts.venv = std::path::absolute(&opts.venv).unwrap_or(opts.venv);
     if !opts.bin.is_file() {
         return Err(format!(
             "{} is not built; run `cargo build --release --bin proxmox-mpc` (scripts/bench does)",
@@ -190,7 +194,7 @@ fn render(opts: &Options, rows: &[Row]) -> String {
         opts.reps
     ));
     out.push_str(
-        "| scenario | size | median | min / max | API requests | peak RSS (ours) | limit | ratio | note |\n",
+        "| scenario | size | median | min / max | API requests | peak RSS | limit | ratio | note |\n",
     );
     out.push_str("|---|---|---|---|---|---|---|---|---|\n");
     for row in rows {

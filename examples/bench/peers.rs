@@ -127,8 +127,7 @@ pub fn run(
         if !run.ok() {
             return Err(format!("proxmoxer script failed:\n{}", run.stderr));
         }
-        row.walls.push(run.wall);
-        row.requests = Some(requests);
+        row.add(&run, Some(requests));
         let read: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap_or_default();
         row.note = format!("{} configs read", read["configs"]);
     }
@@ -179,8 +178,7 @@ pub fn run(
             if !run.ok() {
                 return Err(format!("ansible-inventory failed:\n{}", run.stderr));
             }
-            row.walls.push(run.wall);
-            row.requests = Some(requests);
+            row.add(&run, Some(requests));
             row.note = format!("{} hosts listed", host_count(&run));
         }
         let median = measure::spread(&row.walls).0;
