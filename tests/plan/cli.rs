@@ -549,3 +549,40 @@ async fn offline_plans_use_the_last_snapshot_and_a_migration_moves_the_import_id
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("cannot reach"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_runs_plan_and_diff_from_piped_lines() {
+    let sim = homelab(proxmox_mpc::sim::Faults::none()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = sim.token_secret();
+    init_and_sync(&sim, dir.path());
+    edit(
+        dir.path(),
+        "terraform/guests/lab_04.tf",
+        "dedicated = 1024",
+        "dedicated = 1280",
+    );
+    let out = mpc(dir.path(), &secret)
+        .write_stdin("/plan\n/diff --json\n")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("~ memory = \"1024\" -> \"1280\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Plan: 0 to add, 1 to change, 0 to destroy."),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("\"format_version\": 1"),
+        "/diff --json gives data: {stdout}"
+    );
+    assert_eq!(sim.control().guest_config(113).unwrap()["memory"], "1024");
+}
