@@ -516,3 +516,44 @@ async fn delete_then_apply_destroys_the_guest() {
     );
     lab.sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_shows_files_and_server_together() {
+    let mut lab = Lab::start().await;
+    lab.ok("create vm --name app-02 --node pve3").await;
+    let out = lab.run("list vms --node pve3 -o json").await;
+    assert_eq!(out.format, Some(proxmox_mpc::ui::OutputFormat::Json));
+    let value = out
+        .items
+        .iter()
+        .find_map(|i| match i {
+            proxmox_mpc::ui::Item::Data { value, .. } => Some(value.clone()),
+            _ => None,
+        })
+        .expect("data");
+    let rows = value.as_array().unwrap();
+    assert!(rows.iter().all(|r| r["node"] == "pve3"), "{value}");
+    let app = rows
+        .iter()
+        .find(|r| r["name"] == "app-02")
+        .expect("app-02 listed");
+    assert_eq!(app["status"], "not created");
+    assert_eq!(app["in_files"], true);
+    assert_eq!(app["on_server"], false);
+    let db02 = rows
+        .iter()
+        .find(|r| r["name"] == "db-02")
+        .expect("db-02 listed");
+    assert_eq!(db02["status"], "stopped");
+    let out = lab.ok("list nodes").await;
+    assert!(out.contains("\"name\":\"pve1\""), "{out}");
+    let out = lab.ok("list storages --node pve1").await;
+    assert!(out.contains("\"id\":\"local-lvm\""), "{out}");
+    let out = lab.ok("list pools").await;
+    assert!(
+        out.contains(r#""id":"prod","in_files":true,"on_server":true"#),
+        "{out}"
+    );
+    assert_eq!(lab.writes(), 0);
+    lab.sim.shutdown().await;
+}
