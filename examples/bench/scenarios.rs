@@ -472,7 +472,7 @@ fn infratest(opts: &Options, ui: &Ui, spec: SimSpec, rows: &mut Vec<Row>) -> Res
             .stdout
             .lines()
             .chain(run.stderr.lines())
-            .find(|l| l.contains(" passed"))
+            .rfind(|l| l.contains(" passed"))
             .unwrap_or("")
             .trim()
             .to_string();
