@@ -267,4 +267,33 @@ async fn hostile_descriptions_and_names_round_trip_from_the_simulator() {
         ws.read("ansible/inventory.yml").contains("!unsafe"),
         "Jinja is marked unsafe"
     );
+
+    // The real ansible-inventory reads the same string back, marked unsafe (never templated).
+    let bin = venv_bin("ansible-inventory");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run scripts/test once",
+        bin.display()
+    );
+    let home = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(&bin)
+        .args(["-i", "ansible/inventory.yml", "--list"])
+        .current_dir(ws.root())
+        .env("HOME", home.path())
+        .env("ANSIBLE_HOME", home.path().join(".ansible"))
+        .env("ANSIBLE_LOCAL_TEMP", home.path().join("tmp"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let inv: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let vars = &inv["_meta"]["hostvars"][g101.ident.as_str()];
+    assert_eq!(
+        vars["proxmox_name"]["__ansible_unsafe"].as_str(),
+        Some("{{ web }} \"quoted\" ${x}"),
+        "{vars}"
+    );
 }
