@@ -91,6 +91,6 @@ pub async fn run(ctx: &mut Ctx, args: &TestArgs) -> Result<Report, CommandError>
             run.results.len()
         ))
         .with_report(items)
-        .hint("fix the cluster with /plan and /apply, or take the live values with /sync --adopt; then /test again"))
+        .hint("each FAILED line shows expected vs actual and the spec's file:line; change the cluster or the code (/sync --adopt takes the live values), then /test again"))
     }
 }

@@ -208,11 +208,13 @@ pub async fn run_suite(
         .into_iter()
         .filter(|c| selected(c, options, &tags_of))
         .collect();
+    // Workspace checks belong to no guest: a tag never selects them; a filter does when it
+    // matches their label, as for every other check.
     let workspace_selected = options.tag.is_none()
         && options
             .filter
             .as_deref()
-            .is_none_or(|f| "workspace".contains(&f.to_lowercase()));
+            .is_none_or(|f| Subject::Workspace.label().contains(&f.to_lowercase()));
     if workspace_selected {
         checks.extend(workspace::checks());
     }

@@ -705,7 +705,10 @@ fn user_checks(file: &str, text: &str, code: &CodeGuests<'_>) -> Vec<Check> {
                 },
                 TcpField::Full(spec) => spec,
             };
-            let label = format!("tcp {}:{}", spec.host.as_deref().unwrap_or(""), spec.port);
+            let label = match &spec.host {
+                Some(host) => format!("tcp {host}:{}", spec.port),
+                None => format!("tcp port {}", spec.port),
+            };
             kinds.push((
                 label,
                 CheckKind::Tcp(TcpCheck {
