@@ -1014,7 +1014,8 @@ fn cluster_tasks(ctx: &Ctx) -> Result<Reply, ApiError> {
 fn nodes_list(ctx: &Ctx) -> Result<Reply, ApiError> {
     let cl = lock(&ctx.shared.cluster);
     let t = now();
-    let fp = "00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF";
+    // PVE reports each node's own certificate; the simulator serves one for all nodes
+    let fp = ctx.shared.fingerprint.as_str();
     let out: Vec<Value> = cl
         .nodes
         .iter()

@@ -77,6 +77,8 @@ pub(crate) struct Shared {
     pub csrf: String,
     pub seed_number: u64,
     pub mac_counter: AtomicU64,
+    /// SHA-256 of the served certificate, as `/nodes` reports it in `ssl_fingerprint`.
+    pub fingerprint: String,
     state_file: Option<PathBuf>,
     persist_lock: Mutex<()>,
     cert_pem: String,
@@ -239,6 +241,7 @@ impl Sim {
             ),
             seed_number,
             mac_counter: AtomicU64::new(seed_number),
+            fingerprint: fingerprint.clone(),
             state_file: config.state_file.clone(),
             persist_lock: Mutex::new(()),
             cert_pem: cert_pem.clone(),

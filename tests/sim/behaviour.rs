@@ -83,6 +83,23 @@ async fn https_presents_the_certificate_whose_fingerprint_is_printed() {
         .await
         .expect("TLS handshake with the pinned cert");
     assert_eq!(resp.status(), 200);
+    // every node lists the certificate it serves, as PVE's /nodes does
+    let nodes: serde_json::Value = client
+        .get(format!("{}/api2/json/nodes", sim.url()))
+        .header("Authorization", sim.token_header())
+        .send()
+        .await
+        .expect("nodes")
+        .json()
+        .await
+        .expect("json");
+    for node in nodes["data"].as_array().expect("node list") {
+        assert_eq!(
+            node["ssl_fingerprint"].as_str(),
+            Some(fp.as_str()),
+            "{node}"
+        );
+    }
     // ... and the fingerprint is SHA-256 of that certificate's DER
     use rustls_pki_types::pem::PemObject;
     let der = rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).expect("der");
