@@ -279,8 +279,17 @@ fn guest_resources(file: &TfFile, ctx: &Context) -> Result<Vec<GuestEntry>, File
             )
         };
         let (view, known) = if labels[0] == VM_TYPE {
-            let view: VmView = serde_json::from_value(json.clone()).map_err(bad)?;
+            let mut view: VmView = serde_json::from_value(json.clone()).map_err(bad)?;
             let known = serde_json::to_value(&view).unwrap_or_default();
+            // A disk with a size but no `path_in_datastore` is one bpg allocates on create:
+            // the model says so with PVE's own `STORAGE:GiB` volume.
+            for disk in &mut view.disk {
+                if disk.path_in_datastore.is_none()
+                    && let Some(size) = disk.size
+                {
+                    disk.path_in_datastore = Some(size.to_string());
+                }
+            }
             (ResourceView::Vm(Box::new(view)), known)
         } else {
             let view: CtView = serde_json::from_value(json.clone()).map_err(bad)?;

@@ -68,6 +68,10 @@ async fn declarative_commands_edit_the_files_and_leave_the_server_alone() {
     );
     let tf = lab.read("terraform/guests/web_03.tf");
     assert!(
+        !tf.contains("path_in_datastore"),
+        "bpg allocates a disk with a size and no path:\n{tf}"
+    );
+    assert!(
         !tf.contains("import {"),
         "a new guest has nothing to import:\n{tf}"
     );

@@ -55,6 +55,25 @@ pub fn strip_import_block(text: &str) -> String {
     out
 }
 
+/// Removes `path_in_datastore = "32"` from disks still to be allocated (`STORAGE:GiB` in the
+/// model): bpg allocates a disk that has a size and no path, and would look for a volume named
+/// "32" otherwise. Real volume paths are never all digits (`vm-100-disk-0`).
+pub fn strip_allocation_paths(text: &str) -> String {
+    text.split_inclusive('\n')
+        .filter(|line| {
+            let Some(rest) = line.trim_start().strip_prefix("path_in_datastore") else {
+                return true;
+            };
+            let value = rest.trim_start().trim_start_matches('=').trim();
+            let digits = value.trim_matches('"');
+            !(value.starts_with('"')
+                && digits.len() + 2 == value.len()
+                && !digits.is_empty()
+                && digits.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .collect()
+}
+
 /// One line of the pending plan for a new guest: "+ vm web-01 on pve1: 2 cores, 2 GiB, 32 GiB
 /// scsi0 on local-lvm".
 pub fn summary_line(guest: &Guest) -> String {
@@ -255,6 +274,7 @@ fn render_file(
     } else {
         strip_import_block(&rendered.text)
     };
+    let text = strip_allocation_paths(&text);
     Ok((text, rendered.view.warnings))
 }
 
