@@ -20,6 +20,8 @@ pub enum Expectation {
     MemoryMib(u64),
     Pool(String),
     Tags(Vec<String>),
+    /// The static address; compared with its prefix length when the spec gives one.
+    Ip(String),
     DiskStorage {
         slot: String,
         storage: String,
@@ -105,6 +107,19 @@ fn nic(g: &Guest, key: &str) -> Option<(Option<String>, Option<String>, Option<u
     }
 }
 
+/// The configured address of the first interface: cloud-init `ipconfig0` for a VM, `net0`'s
+/// `ip` for a container (`dhcp` included, as written).
+fn static_ip(g: &Guest) -> Option<String> {
+    match &g.config {
+        GuestConfig::Vm(vm) => vm
+            .cloud_init
+            .as_ref()
+            .and_then(|ci| ci.ipconfigs.get(&0))
+            .and_then(|ip| ip.ip.clone()),
+        GuestConfig::Container(ct) => ct.nics.get(&0).and_then(|n| n.ip.clone()),
+    }
+}
+
 fn size_text(bytes: Option<u64>) -> String {
     match bytes {
         Some(b) if b % GIB == 0 => (b / GIB).to_string(),
@@ -171,6 +186,15 @@ pub fn evaluate(check: &Check, expect: &Expectation, snapshot: &ClusterSnapshot)
                     format!("[{}]", have.join(", ")),
                 )
             }
+        }
+        Expectation::Ip(want) => {
+            let raw = static_ip(g);
+            let actual = if want.contains('/') {
+                raw
+            } else {
+                raw.map(|ip| ip.split('/').next().unwrap_or_default().to_string())
+            };
+            compare(check, want, actual)
         }
         Expectation::DiskStorage { slot, storage } => match disk(g, slot) {
             Some((actual, _)) => compare(check, storage, Some(actual)),

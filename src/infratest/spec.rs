@@ -172,6 +172,8 @@ struct Expect {
     memory_mib: Option<u64>,
     pool: Option<String>,
     tags: Option<Vec<String>>,
+    /// Cloud-init `ipconfig0` / container `net0` address, with or without its prefix length.
+    ip: Option<String>,
     disks: Option<BTreeMap<String, DiskExpect>>,
     nics: Option<BTreeMap<String, NicExpect>>,
 }
@@ -549,6 +551,9 @@ fn spec_checks(file: &str, text: &str, code: &CodeGuests<'_>) -> Vec<Check> {
     }
     if let Some(v) = e.tags {
         push("tags".into(), "tags:", Expectation::Tags(v));
+    }
+    if let Some(v) = e.ip {
+        push("ip".into(), "ip:", Expectation::Ip(v));
     }
     let mut keyed: Vec<(String, String, Expectation)> = Vec::new();
     for (slot, d) in e.disks.unwrap_or_default() {

@@ -178,3 +178,29 @@ async fn a_guest_gone_from_the_cluster_fails_exists_and_skips_the_rest() {
         .count();
     assert_eq!(skipped, total - 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ip_expectation_checks_the_cloud_init_address() {
+    let lab = Lab::synced().await;
+    let spec = lab.spec_of(100);
+    let text = lab
+        .read(&spec)
+        .replace("expect:\n", "expect:\n  ip: \"127.10.0.100\"\n");
+    lab.write(&spec, &text);
+    let run = lab.run().await;
+    assert_eq!(
+        result(&run, "web-01 (100)", "ip").status,
+        Status::Passed,
+        "{}",
+        failures(&run)
+    );
+    lab.sim
+        .control()
+        .set_guest_config(100, "ipconfig0", "gw=127.0.0.1,ip=127.10.0.150/8")
+        .unwrap();
+    let run = lab.run().await;
+    let ip = result(&run, "web-01 (100)", "ip");
+    assert_eq!(ip.status, Status::Failed);
+    assert_eq!(ip.expected.as_deref(), Some("127.10.0.100"));
+    assert_eq!(ip.actual.as_deref(), Some("127.10.0.150"));
+}
