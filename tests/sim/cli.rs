@@ -44,6 +44,35 @@ async fn sim_command_prints_url_fingerprint_and_token_then_serves() {
         .await
         .expect("json");
     assert_eq!(nodes["data"].as_array().map(Vec::len), Some(3));
+
+    // the README's curl lines carry this very header, and curl -k with it lists nodes and guests
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let readme_headers: Vec<&str> = readme
+        .lines()
+        .filter_map(|l| l.split('\'').nth(1))
+        .filter(|h| h.starts_with("Authorization: PVEAPIToken="))
+        .collect();
+    assert!(
+        !readme_headers.is_empty(),
+        "README shows a curl with the token header"
+    );
+    for h in &readme_headers {
+        assert_eq!(
+            *h,
+            format!("Authorization: {header}"),
+            "README header is current"
+        );
+    }
+    for (path, expect_at_least) in [("/nodes", 3), ("/cluster/resources?type=vm", 29)] {
+        let out = Command::new("curl")
+            .args(["-sk", "-H", readme_headers[0], &format!("{url}{path}")])
+            .output()
+            .expect("curl runs");
+        let body: Value = serde_json::from_slice(&out.stdout).expect("curl got JSON");
+        let listed = body["data"].as_array().map(Vec::len).unwrap_or(0);
+        assert!(listed >= expect_at_least, "{path}: {listed} entries");
+    }
     child.kill().expect("stop the simulator we started");
     let _ = child.wait();
 
