@@ -53,6 +53,36 @@ pub fn read_pools(path: &Path, text: &str) -> Result<BTreeMap<String, String>, I
     Ok(out)
 }
 
+/// Pool resources of `pools.tf`: resource name -> (pool id, comment).
+pub fn read_pool_resources(
+    path: &Path,
+    text: &str,
+) -> Result<BTreeMap<String, (String, Option<String>)>, IacError> {
+    let body = parse(path, text)?;
+    let ctx = Context::new();
+    let mut out = BTreeMap::new();
+    for block in body.blocks() {
+        let labels: Vec<&str> = block.labels().iter().map(|l| l.as_str()).collect();
+        if block.identifier() != "resource" || labels.first() != Some(&POOL_TYPE) {
+            continue;
+        }
+        let attr = |key: &str| -> Result<Option<String>, IacError> {
+            Ok(block
+                .body()
+                .attributes()
+                .find(|a| a.key() == key)
+                .map(|a| eval(path, a.expr(), &ctx))
+                .transpose()?
+                .and_then(|v| v.as_str().map(str::to_string)))
+        };
+        if let Some(id) = attr("pool_id")? {
+            let ident = labels.get(1).copied().unwrap_or_default().to_string();
+            out.insert(ident, (id, attr("comment")?));
+        }
+    }
+    Ok(out)
+}
+
 fn parse(path: &Path, text: &str) -> Result<Body, IacError> {
     hcl::parse(text).map_err(|e| IacError::Parse {
         path: path.to_path_buf(),

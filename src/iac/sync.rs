@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::names::assign_guest_idents;
-use super::reader::{GuestFile, read_workspace_guests};
+use super::reader::{GuestFile, read_pool_resources, read_workspace_guests};
 use super::terraform::{self, StorageConfigs};
 use super::view::{file_view, raw_config};
 use super::{IacError, Templates, ansible, docs, spec};
@@ -239,7 +239,59 @@ pub fn plan_sync(
         .map(|g| (g.vmid, g.name.as_str()))
         .collect();
     let idents = assign_guest_idents(&pairs, &existing_idents, &reserved);
-    let pool_idents = terraform::pool_idents(&snapshot.pools);
+    // Pools are managed like guests: a pools.tf that differs from the server (a pool added by
+    // a resource command, a changed comment) is reported and left alone unless --adopt.
+    let mut pool_idents = terraform::pool_idents(&snapshot.pools);
+    let mut write_pools = true;
+    let pools_path = root.join("terraform/pools.tf");
+    if let Ok(text) = std::fs::read_to_string(&pools_path) {
+        match read_pool_resources(&pools_path, &text) {
+            Ok(in_file) => {
+                let file: BTreeMap<&str, Option<&str>> = in_file
+                    .values()
+                    .map(|(id, c)| (id.as_str(), c.as_deref()))
+                    .collect();
+                let live: BTreeMap<&str, Option<&str>> = snapshot
+                    .pools
+                    .iter()
+                    .map(|p| (p.id.as_str(), p.comment.as_deref()))
+                    .collect();
+                if file != live && !options.adopt {
+                    let ids: BTreeSet<&str> = file.keys().chain(live.keys()).copied().collect();
+                    let diffs: Vec<String> = ids
+                        .into_iter()
+                        .filter(|id| file.get(id) != live.get(id))
+                        .map(|id| match (file.get(id), live.get(id)) {
+                            (Some(_), None) => format!("{id} is only in the file"),
+                            (None, Some(_)) => format!("{id} is only on the server"),
+                            (Some(a), Some(b)) => format!(
+                                "{id} comment: file {} -> live {}",
+                                a.unwrap_or("(not set)"),
+                                b.unwrap_or("(not set)")
+                            ),
+                            (None, None) => String::new(),
+                        })
+                        .collect();
+                    plan.report.warnings.push(format!(
+                        "terraform/pools.tf differs from the server ({}); the file is left as it is (/sync --adopt takes the server's pools)",
+                        diffs.join("; ")
+                    ));
+                    write_pools = false;
+                    pool_idents = in_file
+                        .into_iter()
+                        .map(|(ident, (id, _))| (id, ident))
+                        .collect();
+                }
+            }
+            Err(e) => {
+                plan.report
+                    .warnings
+                    .push(format!("{e}; the file is left as it is"));
+                write_pools = false;
+                pool_idents.clear();
+            }
+        }
+    }
 
     let mut spec_guests: Vec<(&str, &Guest)> = Vec::new();
     for guest in &snapshot.guests {
@@ -307,10 +359,12 @@ pub fn plan_sync(
         "terraform/variables.tf".into(),
         terraform::render_variables(templates)?,
     );
-    plan.put(
-        "terraform/pools.tf".into(),
-        terraform::render_pools(templates, &snapshot.pools)?,
-    );
+    if write_pools {
+        plan.put(
+            "terraform/pools.tf".into(),
+            terraform::render_pools(templates, &snapshot.pools)?,
+        );
+    }
     plan.put(
         "terraform/networks.tf".into(),
         terraform::render_networks(templates, &snapshot.networks)?,

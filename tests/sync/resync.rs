@@ -303,3 +303,50 @@ async fn a_guest_renamed_on_the_server_keeps_its_file_and_identifier() {
     assert!(text.contains("name      = \"frontend\""));
     assert!(!ws.path("terraform/guests/frontend.tf").exists());
 }
+
+#[tokio::test]
+async fn a_pool_added_in_the_files_is_kept_and_reported_until_adopt() {
+    let sim = homelab().await;
+    let client = client(&sim);
+    let ws = Workspace::new().await;
+    ws.sync(&client, SyncOptions::default()).await;
+    let edited = format!(
+        "{}\nresource \"proxmox_virtual_environment_pool\" \"staging\" {{\n  pool_id = \"staging\"\n}}\n",
+        ws.read("terraform/pools.tf")
+    );
+    std::fs::write(ws.path("terraform/pools.tf"), &edited).unwrap();
+    let run = ws.sync(&client, SyncOptions::default()).await;
+    assert_eq!(
+        ws.read("terraform/pools.tf"),
+        edited,
+        "the file's pools are the desired state"
+    );
+    assert!(
+        run.report
+            .warnings
+            .iter()
+            .any(|w| w.contains("pools.tf differs") && w.contains("staging is only in the file")),
+        "{:?}",
+        run.report.warnings
+    );
+    // Guests still refer to the pools the file declares.
+    assert!(
+        ws.read("terraform/guests/web_01.tf")
+            .contains("proxmox_virtual_environment_pool.prod.pool_id")
+    );
+    let run = ws
+        .sync(
+            &client,
+            SyncOptions {
+                adopt: true,
+                prune: false,
+            },
+        )
+        .await;
+    assert!(
+        run.report
+            .written
+            .contains(&"terraform/pools.tf".to_string())
+    );
+    assert!(!ws.read("terraform/pools.tf").contains("staging"));
+}
