@@ -893,7 +893,17 @@ async fn update_guest(shared: &Shared, change: &Change, hist: &StepHistory) -> S
         planned.clone()
     };
     shared.crash_point(&format!("before-request:{}", change.id))?;
-    let r = update_steps(shared, change.id, desired, &observed).await;
+    let mut r = update_steps(shared, change.id, desired, &observed).await;
+    // On resume, the killed run's own config task may still have been running on the server
+    // when the guest was read above; it lands afterwards and moves the digest. If the digest
+    // moved, retry once from what the guest is now (the steps work from the live state).
+    if r.is_err()
+        && hist.started
+        && let Ok(Some(now)) = read_live(&shared.client, vmid).await
+        && now.digest != observed.digest
+    {
+        r = update_steps(shared, change.id, desired, &now).await;
+    }
     Ok((r, Some(vmid)))
 }
 
