@@ -561,3 +561,34 @@ async fn list_shows_files_and_server_together() {
     assert_eq!(lab.writes(), 0);
     lab.sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_text_is_escaped_and_read_back_exactly() {
+    let mut lab = Lab::start().await;
+    let description = "ends \" here }\n${var.proxmox_api_token} %{ if true }x%{ endif }\n# pve name = \"evil\"\ncafé ☕ \\ back";
+    let line = format!(
+        "create vm --name esc-01 --node pve1 --description {}",
+        shlex::try_quote(description).unwrap()
+    );
+    lab.ok(&line).await;
+    let state = read_desired(lab.root()).expect("the file parses");
+    let g = &state
+        .files
+        .iter()
+        .find(|f| f.guest.name == "esc-01")
+        .expect("esc-01 read back")
+        .guest;
+    assert_eq!(g.description.as_deref(), Some(description));
+    assert_eq!(
+        g.name, "esc-01",
+        "a comment line in the text does not rename it"
+    );
+    assert!(
+        state
+            .files
+            .iter()
+            .all(|f| f.expressions.is_empty() || f.guest.name != "esc-01"),
+        "the description stays a literal"
+    );
+    lab.sim.shutdown().await;
+}

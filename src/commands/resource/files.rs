@@ -530,10 +530,8 @@ pub async fn delete(
     Ok(items)
 }
 
-fn pools_file(loaded: &Loaded, root: &Path, pools: &[Pool]) -> Result<String, CommandError> {
-    let templates = templates(root)?;
-    let _ = loaded;
-    Ok(terraform::render_pools(&templates, pools)?)
+fn pools_file(root: &Path, pools: &[Pool]) -> Result<String, CommandError> {
+    Ok(terraform::render_pools(&templates(root)?, pools)?)
 }
 
 fn desired_pools(loaded: &Loaded) -> Vec<Pool> {
@@ -587,7 +585,7 @@ pub fn create_pool(
         storages: Vec::new(),
     });
     check_pool_idents(loaded, &pools)?;
-    let text = pools_file(loaded, &root, &pools)?;
+    let text = pools_file(&root, &pools)?;
     write_atomic(&root.join("terraform/pools.tf"), text.as_bytes())?;
     let mut items = vec![Item::Text(format!(
         "+ pool {id}{}",
@@ -626,7 +624,7 @@ pub fn delete_pool(ctx: &mut Ctx, loaded: &Loaded, id: &str) -> Result<Report, C
         .filter(|p| p.id != id)
         .collect();
     check_pool_idents(loaded, &desired_pools(loaded))?;
-    let text = pools_file(loaded, &root, &pools)?;
+    let text = pools_file(&root, &pools)?;
     write_atomic(&root.join("terraform/pools.tf"), text.as_bytes())?;
     let mut items = vec![Item::Text(format!("- pool {id}"))];
     footer(&mut items, &["terraform/pools.tf".to_string()]);
