@@ -172,7 +172,11 @@ impl StateDb {
             });
         }
         for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
-            let mut tx = self.pool.begin().await.map_err(&err)?;
+            let mut tx = self
+                .pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(&err)?;
             sqlx::raw_sql(migration.sql)
                 .execute(&mut *tx)
                 .await
@@ -259,7 +263,11 @@ impl StateDb {
         data: &str,
     ) -> Result<i64, StateError> {
         let err = self.query_err();
-        let mut tx = self.pool.begin().await.map_err(&err)?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(&err)?;
         let serial: i64 = sqlx::query("SELECT COALESCE(MAX(serial), 0) + 1 FROM snapshots")
             .fetch_one(&mut *tx)
             .await
@@ -309,7 +317,11 @@ impl StateDb {
         detail: Option<&str>,
     ) -> Result<(), StateError> {
         let err = self.query_err();
-        let mut tx = self.pool.begin().await.map_err(&err)?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(&err)?;
         let id: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 FROM audit_log")
             .fetch_one(&mut *tx)
             .await

@@ -62,7 +62,11 @@ impl StateDb {
         data: &str,
     ) -> Result<i64, StateError> {
         let err = self.query_err();
-        let mut tx = self.pool.begin().await.map_err(&err)?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(&err)?;
         let id: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 FROM plans")
             .fetch_one(&mut *tx)
             .await
