@@ -154,6 +154,12 @@ pub async fn sync_with(
 /// Runs `/sync` in the current workspace.
 pub async fn run(ctx: &mut Ctx, options: SyncOptions) -> Result<Report, CommandError> {
     let root = ctx.workspace()?.root().to_path_buf();
+    // A sync rewrites the files an apply writes back into: never both at once.
+    let lock_path = ctx.workspace()?.dot_dir().join("apply.lock");
+    let _lock = crate::plan::lock::ApplyLock::acquire(&lock_path).map_err(|e| {
+        CommandError::user(e.to_string())
+            .hint("/sync waits for the running apply or sync in this workspace to finish")
+    })?;
     let config = ctx.config()?.clone();
     let env = config.active_env().clone();
     let token = ctx.resolve_token(&env)?;
