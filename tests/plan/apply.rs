@@ -182,7 +182,9 @@ async fn failed_tasks_end_in_a_clear_summary_and_rerunning_converges() {
     let client = client(&sim);
     let dir = tempfile::tempdir().unwrap();
     let db = state(&dir).await;
-    let mut desired: Vec<Guest> = (0..10)
+    // 16 creates (8 also started) at 25% task failure: the chance that round 0 fails nothing is
+    // about 0.1%, and that a guest still fails after 8 rounds about 0.04%
+    let mut desired: Vec<Guest> = (0..16)
         .map(|i| {
             new_vm(
                 &format!("batch-{i:02}"),
@@ -204,8 +206,10 @@ async fn failed_tasks_end_in_a_clear_summary_and_rerunning_converges() {
         assert_eq!(done + failed + not_attempted, plan.actionable().count());
         for s in &summary.steps {
             if let StepOutcome::Failed { error } = &s.outcome {
+                // a task that failed says so; a refused request names what PVE answered to
+                // which call (which of the two happens first depends on request interleaving)
                 assert!(
-                    error.contains("failed"),
+                    error.contains("failed") || error.contains("PVE answered 500 to "),
                     "round {round}: unclear error {error}"
                 );
                 assert!(
