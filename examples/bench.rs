@@ -118,7 +118,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         }
     }
     if opts.reps == 0 {
-        opts.reps = 3;
+        opts.reps = if opts.quick { 2 } else { 3 };
     }
     // the commands run in temp folders: make the paths absolute
     opts.bin = std::path::absolute(&opts.bin).unwrap_or(opts.bin);

@@ -65,7 +65,7 @@ pub fn run_all(opts: &Options, ui: &Ui) -> Result<Vec<Row>, String> {
     }
     if opts.wants("plan") || opts.wants("gen") {
         let sizes: &[(usize, usize)] = if opts.quick {
-            &[(1000, 10)]
+            &[(300, 3)]
         } else {
             &[(1000, 10), (10000, 20)]
         };
@@ -254,7 +254,7 @@ fn sync(
     row.limit = Some(limit);
     // the 10,000-guest runs take the longest: fewer of them
     let reps = if sim.guests >= 10000 {
-        opts.reps.min(3)
+        opts.reps.min(2)
     } else {
         opts.reps
     };
@@ -290,7 +290,7 @@ fn plan(
     let size = format!("{}, {} ms", sim.label(), spec.latency_ms);
     ui.status(&format!("plan and generation: {size}"));
     let reps = if sim.guests >= 10000 {
-        opts.reps.min(3)
+        opts.reps.min(2)
     } else {
         opts.reps
     };
@@ -413,12 +413,8 @@ fn apply(opts: &Options, ui: &Ui, rows: &mut Vec<Row>) -> Result<(), String> {
         let mut row = Row::new(&format!("`/apply`, parallelism {parallelism}"), &size);
         let slots = creates.div_ceil(parallelism) as u32;
         row.limit = Some(Duration::from_millis(task_ms) * slots);
-        // one serial apply of 100 tasks takes 20 s or more: two runs are enough
-        let reps = if parallelism == 1 {
-            opts.reps.min(2)
-        } else {
-            opts.reps
-        };
+        // one serial apply of 100 tasks takes 20 s or more: one run is enough
+        let reps = if parallelism == 1 { 1 } else { opts.reps };
         for _ in 0..reps {
             let mut sim = SimProc::start(spec)?;
             let dir = workspace(opts, &sim)?;
