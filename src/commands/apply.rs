@@ -97,6 +97,20 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> Result<Report, CommandError
     };
     if plan.is_empty() {
         db.set_plan_status(plan_id, "applied").await?;
+        // An apply killed after its last step but before its write-back left created guests'
+        // files without their import block; the stored snapshot says where they are.
+        if let Ok((observed, _)) = crate::commands::plan::last_snapshot(&db).await {
+            match repair_imports(&root, &observed) {
+                Ok(files) if !files.is_empty() => items.push(Item::Status(format!(
+                    "Added the import blocks an interrupted apply did not write: {}.",
+                    files.join(", ")
+                ))),
+                Ok(_) => {}
+                Err(e) => items.push(Item::Warning(format!(
+                    "could not add missing import blocks: {e}; run /sync to refresh the files"
+                ))),
+            }
+        }
         items.push(Item::Status(
             "No changes. The cluster matches the files.".into(),
         ));
@@ -325,6 +339,35 @@ fn write_back(
             let kind = crate::iac::terraform::resource_type(desired.kind);
             new = add_import(&new, kind, &file.ident, &format!("{}/{vmid}", desired.node));
         }
+        if new != text {
+            crate::iac::sync::write_atomic(&path, new.as_bytes()).map_err(|e| e.to_string())?;
+            written.push(file.path.clone());
+        }
+    }
+    Ok(written)
+}
+
+/// Gives every guest file without an import block, whose vmid exists in `observed` with the
+/// file's name and kind, the import block the write-back would have added. Returns the files
+/// written.
+fn repair_imports(
+    root: &std::path::Path,
+    observed: &crate::model::ClusterSnapshot,
+) -> Result<Vec<String>, String> {
+    let state = crate::iac::desired::read_desired(root).map_err(|e| e.to_string())?;
+    let mut written = Vec::new();
+    for file in state.files.iter().filter(|f| f.import_id.is_none()) {
+        let Some(live) = observed.guest(file.guest.vmid) else {
+            continue;
+        };
+        if file.guest.vmid == 0 || live.name != file.guest.name || live.kind != file.guest.kind {
+            continue;
+        }
+        let path = root.join(&file.path);
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", file.path))?;
+        let kind = crate::iac::terraform::resource_type(live.kind);
+        let id = format!("{}/{}", live.node, live.vmid);
+        let new = add_import(&text, kind, &file.ident, &id);
         if new != text {
             crate::iac::sync::write_atomic(&path, new.as_bytes()).map_err(|e| e.to_string())?;
             written.push(file.path.clone());
