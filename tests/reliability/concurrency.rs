@@ -72,7 +72,6 @@ fn two_consoles_read_together_and_a_second_writer_is_refused_with_the_holder() {
                 text(&out)
             );
         }
-        let lock_text = std::fs::read_to_string(&lock).unwrap_or_default();
         let second = run(&sim, ws, args);
         let stderr = String::from_utf8_lossy(&second.stderr);
         assert!(
