@@ -5,6 +5,7 @@
 
 mod sync {
     pub mod adversarial;
+    pub mod agents;
     pub mod cli;
     pub mod common;
     pub mod example;

@@ -49,6 +49,7 @@ pub async fn run(
             let options = crate::iac::sync::SyncOptions {
                 adopt: args.get_flag("adopt"),
                 prune: args.get_flag("prune"),
+                agent_ips: args.get_flag("agent-ips"),
             };
             sync::run(ctx, options).await
         }

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::commands::{Ctx, Report, connect};
 use crate::error::CommandError;
-use crate::iac::sync::{GuestOutcome, SyncOptions, SyncReport, sync_workspace};
+use crate::iac::sync::{GuestOutcome, SyncOptions, SyncReport, sync_workspace_with};
 use crate::iac::terraform::StorageConfigs;
 use crate::iac::{IacError, Templates};
 use crate::model::{ClusterSnapshot, GuestKind, GuestStatus, NodeStatus};
@@ -30,7 +30,72 @@ pub struct SyncRun {
     pub serial: Option<i64>,
     /// Discovery's notes (guests gone mid-read, keys kept verbatim, offline nodes).
     pub discovery_warnings: Vec<String>,
+    /// With `--agent-ips`: how many guest agents were asked and how many gave an address.
+    pub agents: Option<AgentQuery>,
     pub report: SyncReport,
+}
+
+/// What `--agent-ips` asked: one `network-get-interfaces` request per running VM with the
+/// agent enabled.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct AgentQuery {
+    pub asked: usize,
+    /// vmid -> the address its agent reported (used as `ansible_host`).
+    pub addresses: BTreeMap<u32, String>,
+}
+
+/// The VMs whose guest agent can answer: running, not templates, with `agent: 1`.
+pub fn agent_candidates(snapshot: &ClusterSnapshot) -> Vec<(String, u32)> {
+    snapshot
+        .guests
+        .iter()
+        .filter(|g| g.kind == GuestKind::Qemu && !g.template && g.status == GuestStatus::Running)
+        .filter(|g| match &g.config {
+            crate::model::GuestConfig::Vm(vm) => vm.agent.as_ref().is_some_and(|a| a.enabled),
+            crate::model::GuestConfig::Container(_) => false,
+        })
+        .map(|g| (g.node.clone(), g.vmid))
+        .collect()
+}
+
+/// Asks every candidate's guest agent for its addresses, all at once within the client's
+/// concurrency limit and the short agent timeout. An agent that fails or has no usable address
+/// is noted in `warnings`; its guest keeps its static address.
+pub async fn agent_addresses(
+    client: &Client,
+    snapshot: &ClusterSnapshot,
+    warnings: &mut Vec<String>,
+) -> AgentQuery {
+    let candidates = agent_candidates(snapshot);
+    let answers = futures::future::join_all(
+        candidates
+            .iter()
+            .map(|(node, vmid)| async move { (*vmid, client.agent_network(node, *vmid).await) }),
+    )
+    .await;
+    let mut query = AgentQuery {
+        asked: candidates.len(),
+        ..AgentQuery::default()
+    };
+    let mut silent = Vec::new();
+    for (vmid, answer) in answers {
+        match answer.map(|v| crate::iac::ansible::agent_address(&v)) {
+            Ok(Some(address)) => {
+                query.addresses.insert(vmid, address);
+            }
+            Ok(None) => silent.push(format!("{vmid} (no address reported)")),
+            Err(e) => silent.push(format!("{vmid} ({e})")),
+        }
+    }
+    if !silent.is_empty() {
+        warnings.push(format!(
+            "{} of {} guest agents gave no address; those guests keep their static address in ansible/inventory.yml: {}",
+            silent.len(),
+            query.asked,
+            silent.join(", ")
+        ));
+    }
+    query
 }
 
 impl From<IacError> for CommandError {
@@ -129,6 +194,11 @@ pub async fn sync_with(
         }
     };
     let snapshot = discovery.snapshot;
+    let agents = if options.agent_ips {
+        Some(agent_addresses(client, &snapshot, &mut discovery_warnings).await)
+    } else {
+        None
+    };
     let serial = match db {
         Some((db, environment)) => {
             let summary = serde_json::to_value(summarize(&snapshot)).unwrap_or_default();
@@ -142,11 +212,14 @@ pub async fn sync_with(
         None => None,
     };
     let templates = Templates::with_overrides(Some(&root.join(".proxmox/templates")))?;
-    let report = sync_workspace(root, &templates, &snapshot, &configs, options)?;
+    let no_addresses = BTreeMap::new();
+    let addresses = agents.as_ref().map_or(&no_addresses, |a| &a.addresses);
+    let report = sync_workspace_with(root, &templates, &snapshot, &configs, options, addresses)?;
     Ok(SyncRun {
         snapshot,
         serial,
         discovery_warnings,
+        agents,
         report,
     })
 }
@@ -175,12 +248,19 @@ pub async fn run(ctx: &mut Ctx, options: SyncOptions) -> Result<Report, CommandE
         .cloned()
         .ok_or_else(|| CommandError::internal("the state database did not open"))?;
     let spinner = ctx.ui.spinner(&format!("Reading {}", env.endpoint));
+    let agent_ips = options.agent_ips;
     let run = sync_with(
         &client,
         &root,
         Some((&db, config.active.as_str())),
         options,
-        |done, total| spinner.set_message(&format!("Reading guest configs {done}/{total}")),
+        |done, total| {
+            if agent_ips && done == total {
+                spinner.set_message("Asking the guest agents of running VMs for addresses");
+            } else {
+                spinner.set_message(&format!("Reading guest configs {done}/{total}"));
+            }
+        },
     )
     .await;
     drop(spinner);
@@ -235,6 +315,7 @@ pub fn render(run: &SyncRun) -> Report {
             "unchanged_files": report.unchanged_files,
             "warnings": report.warnings,
             "discovery_warnings": run.discovery_warnings,
+            "agents": run.agents,
         }),
         table,
     });
@@ -275,6 +356,13 @@ pub fn render(run: &SyncRun) -> Report {
                 items.push(Item::Warning(format!("guest {}: {w}", g.vmid)));
             }
         }
+    }
+    if let Some(agents) = &run.agents {
+        items.push(Item::Status(format!(
+            "Asked {} guest agents for addresses (one request each, short timeout): {} answered with an address used as ansible_host.",
+            agents.asked,
+            agents.addresses.len()
+        )));
     }
     for w in run.discovery_warnings.iter().chain(&report.warnings) {
         items.push(Item::Warning(w.clone()));

@@ -243,7 +243,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "sync",
         aliases: &[],
         summary: "Import the cluster into the workspace files",
-        usage: "/sync [--adopt] [--prune] [-o table|json|yaml]",
+        usage: "/sync [--adopt] [--prune] [--agent-ips] [-o table|json|yaml]",
         details: "Reads the whole cluster (one request per guest), stores it as a numbered snapshot in state.db and writes\n\
                   terraform/ (bpg/proxmox resources with import blocks), ansible/, tests/ and docs/. Only files whose content\n\
                   changed are written. A guest whose file differs from the server is reported field by field and its file is\n\
@@ -256,6 +256,10 @@ pub static COMMANDS: &[CommandSpec] = &[
             flag(
                 "prune",
                 "Remove the files of guests that are gone from the server",
+            ),
+            flag(
+                "agent-ips",
+                "ansible_host from the guest agents of running VMs (one request per agent)",
             ),
         ],
         positionals: &[],

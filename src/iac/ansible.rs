@@ -28,6 +28,46 @@ pub fn static_address(guest: &Guest) -> Option<String> {
     Some(ip.split('/').next().unwrap_or(&ip).to_string())
 }
 
+/// Picks the address Ansible should reach a guest at from a guest agent's
+/// `network-get-interfaces` answer: the first IPv4 address on an interface other than the
+/// loopback (`lo`), skipping loopback `127.0.0.1` and link-local `169.254.0.0/16`; an IPv6
+/// global address only when there is no IPv4 one. `None` when the answer holds neither.
+pub fn agent_address(answer: &Value) -> Option<String> {
+    let ifaces = answer
+        .get("result")
+        .unwrap_or(answer)
+        .as_array()?
+        .iter()
+        .filter(|i| i.get("name").and_then(Value::as_str) != Some("lo"));
+    let mut v6 = None;
+    for iface in ifaces {
+        let Some(addrs) = iface.get("ip-addresses").and_then(Value::as_array) else {
+            continue;
+        };
+        for a in addrs {
+            let Some(ip) = a.get("ip-address").and_then(Value::as_str) else {
+                continue;
+            };
+            match ip.parse::<std::net::IpAddr>() {
+                Ok(std::net::IpAddr::V4(v4))
+                    if v4 != std::net::Ipv4Addr::LOCALHOST && !v4.is_link_local() =>
+                {
+                    return Some(v4.to_string());
+                }
+                Ok(std::net::IpAddr::V6(addr))
+                    if v6.is_none()
+                        && !addr.is_loopback()
+                        && (addr.segments()[0] & 0xffc0) != 0xfe80 =>
+                {
+                    v6 = Some(addr.to_string());
+                }
+                _ => {}
+            }
+        }
+    }
+    v6
+}
+
 /// Group name for a value: `prefix_<sanitized>`.
 fn group(prefix: &str, value: &str) -> String {
     match sanitize(value) {
@@ -73,11 +113,22 @@ pub fn groups(
     groups
 }
 
-/// Renders `ansible/inventory.yml`.
+/// Renders `ansible/inventory.yml` with each host's static address.
 pub fn render_inventory(
     templates: &Templates,
     snapshot: &ClusterSnapshot,
     idents: &BTreeMap<u32, String>,
+) -> Result<String, IacError> {
+    render_inventory_with(templates, snapshot, idents, &BTreeMap::new())
+}
+
+/// Renders `ansible/inventory.yml`; a guest in `agent_addresses` (vmid -> address reported by
+/// its guest agent) gets that address as `ansible_host`, the others their static address.
+pub fn render_inventory_with(
+    templates: &Templates,
+    snapshot: &ClusterSnapshot,
+    idents: &BTreeMap<u32, String>,
+    agent_addresses: &BTreeMap<u32, String>,
 ) -> Result<String, IacError> {
     let mut hosts: Vec<(&String, &Guest)> = snapshot
         .guests
@@ -94,7 +145,10 @@ pub fn render_inventory(
                 "node": g.node,
                 "name": g.name,
                 "kind": g.kind.as_str(),
-                "ansible_host": static_address(g),
+                "ansible_host": agent_addresses
+                    .get(&g.vmid)
+                    .cloned()
+                    .or_else(|| static_address(g)),
             })
         })
         .collect();

@@ -28,6 +28,8 @@ pub struct SyncOptions {
     pub adopt: bool,
     /// Remove the files of guests that are gone from the server.
     pub prune: bool,
+    /// Ask the guest agents of running VMs for their addresses (`ansible_host`).
+    pub agent_ips: bool,
 }
 
 /// One field that differs between a guest's file and the live guest.
@@ -194,6 +196,26 @@ pub fn plan_sync(
     snapshot: &ClusterSnapshot,
     storage_configs: &StorageConfigs,
     options: SyncOptions,
+) -> Result<SyncPlan, IacError> {
+    plan_sync_with(
+        root,
+        templates,
+        snapshot,
+        storage_configs,
+        options,
+        &BTreeMap::new(),
+    )
+}
+
+/// As [`plan_sync`], with the addresses guest agents reported (vmid -> address) used as the
+/// inventory's `ansible_host`.
+pub fn plan_sync_with(
+    root: &Path,
+    templates: &Templates,
+    snapshot: &ClusterSnapshot,
+    storage_configs: &StorageConfigs,
+    options: SyncOptions,
+    agent_addresses: &BTreeMap<u32, String>,
 ) -> Result<SyncPlan, IacError> {
     let mut plan = SyncPlan {
         root: root.to_path_buf(),
@@ -376,7 +398,7 @@ pub fn plan_sync(
 
     plan.put(
         "ansible/inventory.yml".into(),
-        ansible::render_inventory(templates, snapshot, &idents)?,
+        ansible::render_inventory_with(templates, snapshot, &idents, agent_addresses)?,
     );
     plan.put(
         "ansible/provision.yml".into(),
@@ -446,6 +468,26 @@ pub fn sync_workspace(
     options: SyncOptions,
 ) -> Result<SyncReport, IacError> {
     let plan = plan_sync(root, templates, snapshot, storage_configs, options)?;
+    apply_sync(root, plan)
+}
+
+/// As [`sync_workspace`], with guest-agent addresses for the inventory.
+pub fn sync_workspace_with(
+    root: &Path,
+    templates: &Templates,
+    snapshot: &ClusterSnapshot,
+    storage_configs: &StorageConfigs,
+    options: SyncOptions,
+    agent_addresses: &BTreeMap<u32, String>,
+) -> Result<SyncReport, IacError> {
+    let plan = plan_sync_with(
+        root,
+        templates,
+        snapshot,
+        storage_configs,
+        options,
+        agent_addresses,
+    )?;
     apply_sync(root, plan)
 }
 

@@ -207,6 +207,7 @@ async fn regenerating_after_a_change_updates_the_specs_and_keeps_hand_written_ch
     lab.sync(SyncOptions {
         adopt: true,
         prune: false,
+        agent_ips: false,
     })
     .await;
     assert!(

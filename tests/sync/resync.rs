@@ -132,6 +132,7 @@ async fn memory_changed_on_the_server_is_drift_and_the_file_is_left_alone() {
             SyncOptions {
                 adopt: true,
                 prune: false,
+                agent_ips: false,
             },
         )
         .await;
@@ -228,6 +229,7 @@ async fn new_guests_are_imported_and_gone_ones_kept_until_pruned() {
             SyncOptions {
                 adopt: false,
                 prune: true,
+                agent_ips: false,
             },
         )
         .await;
@@ -260,6 +262,7 @@ async fn an_interrupted_sync_leaves_files_and_snapshots_as_they_were() {
         SyncOptions {
             adopt: true,
             prune: true,
+            agent_ips: false,
         },
         |_, _| {},
     )
@@ -293,6 +296,7 @@ async fn a_guest_renamed_on_the_server_keeps_its_file_and_identifier() {
             SyncOptions {
                 adopt: true,
                 prune: false,
+                agent_ips: false,
             },
         )
         .await;
@@ -340,6 +344,7 @@ async fn a_pool_added_in_the_files_is_kept_and_reported_until_adopt() {
             SyncOptions {
                 adopt: true,
                 prune: false,
+                agent_ips: false,
             },
         )
         .await;
