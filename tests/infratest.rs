@@ -11,4 +11,5 @@ mod infratest {
     pub mod output;
     pub mod suite;
     pub mod workspace;
+    pub mod written;
 }

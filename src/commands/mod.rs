@@ -28,8 +28,19 @@ use crate::ui::Item;
 /// What a command produced.
 pub type Report = Vec<Item>;
 
-/// Runs the registry command `spec` with its parsed arguments.
+/// Runs the registry command `spec` with its parsed arguments, then records the hashes of the
+/// files it wrote in state.db.
 pub async fn run(
+    ctx: &mut Ctx,
+    spec: &CommandSpec,
+    args: &ArgMatches,
+) -> Result<Report, CommandError> {
+    let report = run_command(ctx, spec, args).await;
+    sync::record_written(ctx).await?;
+    report
+}
+
+async fn run_command(
     ctx: &mut Ctx,
     spec: &CommandSpec,
     args: &ArgMatches,

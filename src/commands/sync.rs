@@ -215,6 +215,9 @@ pub async fn sync_with(
     let no_addresses = BTreeMap::new();
     let addresses = agents.as_ref().map_or(&no_addresses, |a| &a.addresses);
     let report = sync_workspace_with(root, &templates, &snapshot, &configs, options, addresses)?;
+    if let Some((db, _)) = db {
+        db.record_written(root).await?;
+    }
     Ok(SyncRun {
         snapshot,
         serial,
@@ -222,6 +225,19 @@ pub async fn sync_with(
         agents,
         report,
     })
+}
+
+/// Records in the workspace's `state.db` the hashes of the files the last command wrote (see
+/// [`crate::state::written`]); opens the database only when there is something to record.
+pub async fn record_written(ctx: &mut Ctx) -> Result<(), CommandError> {
+    let Some(root) = ctx.workspace_opt().map(|w| w.root().to_path_buf()) else {
+        return Ok(());
+    };
+    if !crate::state::written::has_notes_for(&root) {
+        return Ok(());
+    }
+    ctx.state().await?.record_written(&root).await?;
+    Ok(())
 }
 
 /// Runs `/sync` in the current workspace.

@@ -165,8 +165,12 @@ pub struct SyncPlan {
 impl SyncPlan {
     /// Keeps `text` for `rel_path` if the file on disk differs; counts it unchanged otherwise.
     fn put(&mut self, rel_path: String, text: String) {
-        let same = std::fs::read(self.root.join(&rel_path)).is_ok_and(|old| old == text.as_bytes());
+        let path = self.root.join(&rel_path);
+        let same = std::fs::read(&path).is_ok_and(|old| old == text.as_bytes());
         if same {
+            // Already what the console would write: record it as such (this also covers
+            // workspaces synced before state.db kept file hashes).
+            crate::state::written::note_written(&path, text.as_bytes());
             self.report.unchanged_files += 1;
         } else {
             self.writes.insert(rel_path, text);
@@ -446,7 +450,10 @@ pub fn apply_sync(root: &Path, mut plan: SyncPlan) -> Result<SyncReport, IacErro
     for rel_path in &plan.removes {
         let path = root.join(rel_path);
         match std::fs::remove_file(&path) {
-            Ok(()) => plan.report.removed.push(rel_path.clone()),
+            Ok(()) => {
+                crate::state::written::note_removed(&path);
+                plan.report.removed.push(rel_path.clone());
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
                 return Err(IacError::Write {
@@ -492,7 +499,7 @@ pub fn sync_workspace_with(
 }
 
 /// Writes a file through a temporary file in the same folder and a rename, so a reader never
-/// sees half a file.
+/// sees half a file, and notes its SHA-256 for `state.db` ([`crate::state::written`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IacError> {
     let err = |e: std::io::Error| IacError::Write {
         path: path.to_path_buf(),
@@ -512,5 +519,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IacError> {
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         err(e)
-    })
+    })?;
+    // Every file the console writes passes here: note its hash for state.db (`/test` tells
+    // hand edits from generated text with it).
+    crate::state::written::note_written(path, bytes);
+    Ok(())
 }

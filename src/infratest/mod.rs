@@ -221,7 +221,10 @@ pub async fn run_suite(
 
     let discovery = client.discover_detailed(|_, _| {}).await?;
     let snapshot = discovery.snapshot;
-    let context = probe::ProbeContext::new(client, root, &code, &options.known_secrets);
+    let mut context = probe::ProbeContext::new(client, root, &code, &options.known_secrets);
+    if workspace_selected {
+        context.written = workspace::load_written(root).await;
+    }
 
     let mut indexed: Vec<(usize, CheckResult)> =
         futures::stream::iter(checks.iter().enumerate().map(|(i, check)| {

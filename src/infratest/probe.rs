@@ -11,6 +11,7 @@
 //!   reason.
 //! - utilisation: `GET /nodes/{node}/{qemu|lxc}/{vmid}/rrddata?timeframe=…&cf=AVERAGE`.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -33,6 +34,9 @@ pub struct ProbeContext<'a> {
     pub known_secrets: &'a [String],
     /// True when only loopback addresses may be probed from this host.
     pub loopback_only: bool,
+    /// What state.db says the console last wrote (relative path -> SHA-256), or why that is
+    /// not known.
+    pub written: Result<BTreeMap<String, String>, String>,
 }
 
 impl<'a> ProbeContext<'a> {
@@ -48,6 +52,7 @@ impl<'a> ProbeContext<'a> {
             code,
             known_secrets,
             loopback_only: endpoint_is_loopback(client.endpoint()),
+            written: Err("the hashes of the written files were not loaded".into()),
         }
     }
 

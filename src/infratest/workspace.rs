@@ -7,10 +7,11 @@
 //! - no file contains anything that looks like an API token secret (the workspace's own secret,
 //!   `PVEAPIToken=…`, `user@realm!name=…`, or a UUID after `secret`/`token`/`password`); the
 //!   report names the file and line, never the value;
-//! - files on disk match what the console last wrote: skipped with the reason, because
-//!   `state.db` does not record hashes of the files `/sync` writes yet.
+//! - files on disk match what the console last wrote (SHA-256 in `state.db`, see
+//!   [`crate::state::written`]): a file edited by hand since is reported (informational: hand
+//!   edits are allowed), a file the console wrote that is gone fails the check.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
@@ -81,11 +82,76 @@ pub fn evaluate(check: &Check, kind: WorkspaceCheck, ctx: &ProbeContext<'_>) -> 
         WorkspaceCheck::ProviderPinned => provider_pinned(check, ctx.root),
         WorkspaceCheck::InventoryValid => inventory_valid(check, ctx),
         WorkspaceCheck::NoSecrets => no_secrets(check, ctx.root, ctx.known_secrets),
-        WorkspaceCheck::FilesAsWritten => CheckResult::skipped(
-            check,
-            "not checked: state.db records no hashes of the files /sync wrote, so a hand edit cannot be told from generated text yet",
-        ),
+        WorkspaceCheck::FilesAsWritten => files_as_written(check, ctx),
     }
+}
+
+/// Reads what the console last wrote from the workspace's `state.db`, first recording any
+/// writes of this process not recorded yet.
+pub async fn load_written(root: &Path) -> Result<BTreeMap<String, String>, String> {
+    let path = root
+        .join(crate::workspace::DOT_DIR)
+        .join(crate::workspace::STATE_DB);
+    let db = crate::state::StateDb::open_existing(&path)
+        .await
+        .map_err(|e| format!("cannot read the hashes of the written files: {e}"))?;
+    db.record_written(root)
+        .await
+        .map_err(|e| format!("cannot record the hashes of the written files: {e}"))?;
+    let written = db
+        .written_files()
+        .await
+        .map_err(|e| format!("cannot read the hashes of the written files: {e}"));
+    db.close().await;
+    written
+}
+
+fn files_as_written(check: &Check, ctx: &ProbeContext<'_>) -> CheckResult {
+    let written = match &ctx.written {
+        Ok(w) => w,
+        Err(reason) => return CheckResult::skipped(check, format!("not checked: {reason}")),
+    };
+    if written.is_empty() {
+        return CheckResult::skipped(
+            check,
+            "not checked: state.db records no file the console wrote yet; run /sync",
+        );
+    }
+    let mut edited = Vec::new();
+    let mut missing = Vec::new();
+    for (rel_path, hash) in written {
+        match std::fs::read(ctx.root.join(rel_path)) {
+            Ok(bytes) if crate::state::written::sha256_hex(&bytes) == *hash => {}
+            Ok(_) => edited.push(rel_path.as_str()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => missing.push(rel_path.clone()),
+            Err(e) => missing.push(format!("{rel_path} (unreadable: {e})")),
+        }
+    }
+    let same = written.len() - edited.len() - missing.len();
+    let mut notes = vec![format!(
+        "{same} of {} files are as the console wrote them",
+        written.len()
+    )];
+    if !edited.is_empty() {
+        notes.push(format!(
+            "edited by hand since the console wrote it: {}",
+            edited.join(", ")
+        ));
+    }
+    if !missing.is_empty() {
+        let mut result = CheckResult::mismatch(
+            check,
+            "every file the console wrote is on disk",
+            format!("missing: {}", missing.join(", ")),
+        );
+        notes.push(
+            "restore a missing file from version control, or run /sync to write the generated ones again"
+                .into(),
+        );
+        result.message = Some(notes.join("; "));
+        return result;
+    }
+    CheckResult::passed(check).with_message(notes.join("; "))
 }
 
 fn rel(root: &Path, path: &Path) -> String {

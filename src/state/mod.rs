@@ -15,6 +15,7 @@ use thiserror::Error;
 
 pub mod plans;
 pub mod summary;
+pub mod written;
 
 pub use summary::SnapshotSummary;
 
@@ -36,6 +37,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "managed_guests",
         sql: include_str!("../../migrations/0002_managed_guests.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "written_files",
+        sql: include_str!("../../migrations/0003_written_files.sql"),
     },
 ];
 

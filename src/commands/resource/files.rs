@@ -224,6 +224,7 @@ pub fn refresh_generated(
     for ident in removed {
         let rel = format!("tests/{ident}.yml");
         if std::fs::remove_file(root.join(&rel)).is_ok() {
+            crate::state::written::note_removed(&root.join(&rel));
             touched.push(rel);
         }
     }
@@ -500,6 +501,7 @@ pub async fn delete(
         CommandError::user(format!("cannot remove {}: {e}", file.path))
             .hint("check that the workspace folder is writable")
     })?;
+    crate::state::written::note_removed(&root.join(&file.path));
     let mut touched = vec![file.path.clone()];
     let templates = templates(&root)?;
     let all: Vec<(String, Guest)> = file_guests(loaded)

@@ -108,6 +108,12 @@ pub fn is_resource_line(line: &str) -> bool {
 
 /// Runs one resource-command line.
 pub async fn run(ctx: &mut Ctx, line: &str) -> Result<Report, CommandError> {
+    let report = run_line(ctx, line).await;
+    crate::commands::sync::record_written(ctx).await?;
+    report
+}
+
+async fn run_line(ctx: &mut Ctx, line: &str) -> Result<Report, CommandError> {
     // Words alone first: a typo is answered without opening anything.
     let syntax = grammar::parse_syntax(line)?;
     let mut loaded = load(ctx).await?;

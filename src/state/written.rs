@@ -1,0 +1,180 @@
+//! Hashes of the files the console writes. Every workspace file goes through
+//! [`crate::iac::sync::write_atomic`], which notes the path and the SHA-256 of the bytes here
+//! (it has no database at hand and must stay synchronous); the command that ran then moves the
+//! notes of its workspace into `state.db` (`written_files`) with [`StateDb::record_written`].
+//! `/test` compares the files on disk with those rows to tell a hand edit from generated text.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
+
+use super::{StateDb, StateError, now};
+
+/// At most this many notes wait for a database; older ones are dropped (a library user that
+/// writes files without ever recording them must not grow memory without bound).
+const MAX_PENDING: usize = 100_000;
+
+#[derive(Debug, Clone)]
+enum Note {
+    Written { path: PathBuf, sha256: String },
+    Removed { path: PathBuf },
+}
+
+impl Note {
+    fn path(&self) -> &Path {
+        match self {
+            Note::Written { path, .. } | Note::Removed { path } => path,
+        }
+    }
+}
+
+static PENDING: Mutex<Vec<Note>> = Mutex::new(Vec::new());
+
+fn pending() -> std::sync::MutexGuard<'static, Vec<Note>> {
+    PENDING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// `path` with its folder resolved (symlinks, `..`), so notes and workspace roots compare
+/// equal however they were spelled; the file itself need not exist.
+fn resolved(path: &Path) -> PathBuf {
+    match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => dir
+            .canonicalize()
+            .map(|d| d.join(name))
+            .unwrap_or_else(|_| path.to_path_buf()),
+        _ => path.to_path_buf(),
+    }
+}
+
+fn push(note: Note) {
+    let mut list = pending();
+    if list.len() >= MAX_PENDING {
+        let excess = list.len() + 1 - MAX_PENDING;
+        list.drain(..excess);
+    }
+    list.push(note);
+}
+
+/// Notes that the console wrote `bytes` to `path`.
+pub fn note_written(path: &Path, bytes: &[u8]) {
+    push(Note::Written {
+        path: resolved(path),
+        sha256: sha256_hex(bytes),
+    });
+}
+
+/// Notes that the console removed `path` on purpose (so `/test` does not report it missing).
+pub fn note_removed(path: &Path) {
+    push(Note::Removed {
+        path: resolved(path),
+    });
+}
+
+/// Takes the notes about files under `root`, as (relative path, Some(hash) or None for a
+/// removal), oldest first. Notes about other folders stay.
+fn take_notes(root: &Path) -> Vec<(String, Option<String>)> {
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let mut list = pending();
+    let mut taken = Vec::new();
+    list.retain(|note| match note.path().strip_prefix(&root) {
+        Ok(rel) => {
+            let rel = rel.to_string_lossy().replace('\\', "/");
+            let hash = match note {
+                Note::Written { sha256, .. } => Some(sha256.clone()),
+                Note::Removed { .. } => None,
+            };
+            taken.push((rel, hash));
+            false
+        }
+        Err(_) => true,
+    });
+    taken
+}
+
+/// True when files under `root` were written or removed and not recorded yet.
+pub fn has_notes_for(root: &Path) -> bool {
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    pending().iter().any(|n| n.path().starts_with(&root))
+}
+
+impl StateDb {
+    /// Moves the notes about files under the workspace `root` into `written_files`; returns
+    /// how many rows changed. On a database error the notes are lost for this run and the
+    /// files will show as edited by hand until the next write, which the error explains.
+    pub async fn record_written(&self, root: &Path) -> Result<usize, StateError> {
+        let notes = take_notes(root);
+        if notes.is_empty() {
+            return Ok(0);
+        }
+        let at = now();
+        let mut tx = self.pool.begin().await.map_err(self.query_err())?;
+        for (path, hash) in &notes {
+            match hash {
+                Some(hash) => {
+                    sqlx::query(
+                        "INSERT INTO written_files (path, sha256, written_at) VALUES (?, ?, ?)
+                         ON CONFLICT (path) DO UPDATE SET sha256 = excluded.sha256, written_at = excluded.written_at",
+                    )
+                    .bind(path)
+                    .bind(hash)
+                    .bind(&at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.query_err())?;
+                }
+                None => {
+                    sqlx::query("DELETE FROM written_files WHERE path = ?")
+                        .bind(path)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(self.query_err())?;
+                }
+            }
+        }
+        tx.commit().await.map_err(self.query_err())?;
+        Ok(notes.len())
+    }
+
+    /// Every file the console wrote: relative path -> SHA-256 (hex) of what it wrote last.
+    pub async fn written_files(&self) -> Result<BTreeMap<String, String>, StateError> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT path, sha256 FROM written_files ORDER BY path")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.query_err())?;
+        Ok(rows.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_are_taken_per_workspace() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(a.path().join("tests")).unwrap();
+        note_written(&a.path().join("tests/x.yml"), b"x");
+        note_written(&b.path().join("y.tf"), b"y");
+        note_removed(&a.path().join("tests/z.yml"));
+        let taken = take_notes(a.path());
+        assert_eq!(
+            taken,
+            vec![
+                ("tests/x.yml".to_string(), Some(sha256_hex(b"x"))),
+                ("tests/z.yml".to_string(), None)
+            ]
+        );
+        assert!(has_notes_for(b.path()));
+        assert_eq!(take_notes(b.path()).len(), 1);
+        assert!(!has_notes_for(b.path()));
+    }
+}
