@@ -9,6 +9,7 @@ mod infratest {
     pub mod checks;
     pub mod common;
     pub mod output;
+    pub mod resource_set;
     pub mod suite;
     pub mod workspace;
     pub mod written;

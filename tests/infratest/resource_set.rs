@@ -1,0 +1,131 @@
+//! A resource command through the console session (`set vm web-01 --memory 4G`) regenerates
+//! that guest's spec, leaves the hand-written tests/checks/ byte-identical, and records the
+//! hashes of what it wrote in state.db.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use proxmox_mpc::commands::Ctx;
+use proxmox_mpc::console::{Outcome, Session};
+use proxmox_mpc::sim::{Sim, SimConfig};
+use proxmox_mpc::state::StateDb;
+use proxmox_mpc::state::written::sha256_hex;
+use proxmox_mpc::ui::{Item, Ui};
+
+const CHECK: &str = "files match what the console wrote";
+
+const TOKEN_VAR: &str = "PMPC_INFRATEST_TOKEN";
+
+fn session(dir: &Path, sim: &Sim) -> Session {
+    let mut ctx = Ctx::new(Ui::default(), dir.to_path_buf(), false);
+    ctx.set_env(
+        TOKEN_VAR,
+        &format!("{}={}", sim.token_id(), sim.token_secret()),
+    );
+    Session::new(ctx)
+}
+
+fn text(out: &Outcome) -> String {
+    out.items
+        .iter()
+        .map(|i| match i {
+            Item::Status(s) | Item::Warning(s) | Item::Hint(s) | Item::Text(s) => s.clone(),
+            Item::Data { value, .. } => value.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn ok(session: &mut Session, line: &str) -> String {
+    let out = session.handle(line).await;
+    if let Some(e) = &out.error {
+        panic!("`{line}` failed: {} (hints: {:?})", e.message, e.hints);
+    }
+    text(&out)
+}
+
+/// Every file under `dir` (relative path -> bytes).
+fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.insert(
+                    path.strip_prefix(dir).unwrap().to_path_buf(),
+                    std::fs::read(&path).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_vm_regenerates_the_spec_leaves_checks_alone_and_records_the_hash() {
+    let sim = Sim::start(SimConfig::homelab())
+        .await
+        .expect("simulator starts");
+    let dir = tempfile::tempdir().unwrap();
+    let mut console = session(dir.path(), &sim);
+    ok(
+        &mut console,
+        &format!(
+            "/init --endpoint {} --token-id '{}' --secret-env {TOKEN_VAR} --fingerprint {}",
+            sim.url(),
+            sim.token_id(),
+            sim.fingerprint().expect("https sim")
+        ),
+    )
+    .await;
+    // /init made the workspace: a new session finds it.
+    let mut console = session(dir.path(), &sim);
+    ok(&mut console, "/sync").await;
+    let checks = dir.path().join("tests/checks");
+    std::fs::create_dir_all(&checks).unwrap();
+    std::fs::write(
+        checks.join("smoke.yml"),
+        "# mine, not generated\nversion: 1\nchecks:\n  - guest: web-01\n    name: ssh\n    tcp: 22\n",
+    )
+    .unwrap();
+    std::fs::write(checks.join("notes.txt"), "hand-written\n").unwrap();
+    let checks_before = files(&checks);
+    let spec_before = std::fs::read_to_string(dir.path().join("tests/web_01.yml")).unwrap();
+    assert!(spec_before.contains("memory_mib: 2048"), "{spec_before}");
+
+    ok(&mut console, "set vm web-01 --memory 4G").await;
+
+    let spec = std::fs::read_to_string(dir.path().join("tests/web_01.yml")).unwrap();
+    assert!(spec.contains("memory_mib: 4096"), "{spec}");
+    assert_eq!(
+        spec.replace("memory_mib: 4096", "memory_mib: 2048"),
+        spec_before,
+        "only the memory changed in the spec"
+    );
+    assert_eq!(files(&checks), checks_before, "tests/checks/ is untouched");
+
+    // The resource command's writes are recorded: the new spec and .tf match state.db.
+    let db = StateDb::open_existing(&dir.path().join(".proxmox/state.db"))
+        .await
+        .unwrap();
+    let written = db.written_files().await.unwrap();
+    for rel in ["tests/web_01.yml", "terraform/guests/web_01.tf"] {
+        assert_eq!(
+            written.get(rel),
+            Some(&sha256_hex(&std::fs::read(dir.path().join(rel)).unwrap())),
+            "{rel}"
+        );
+    }
+    assert!(!written.keys().any(|k| k.starts_with("tests/checks/")));
+    db.close().await;
+
+    // /test through the console sees no hand edit among the generated files.
+    let out = console.handle("/test --filter workspace --json").await;
+    assert!(out.error.is_none(), "{:?}", out.error.map(|e| e.message));
+    let report = text(&out);
+    assert!(report.contains(CHECK), "{report}");
+    assert!(!report.contains("edited by hand"), "{report}");
+}
