@@ -70,6 +70,27 @@ async fn init_then_sync_writes_the_workspace_and_a_second_sync_says_nothing_chan
     assert_eq!(data["counts"]["unchanged"], 29);
     assert_eq!(data["written"].as_array().unwrap().len(), 0);
 
+    // --agent-ips asks the running VMs' agents and says so; wiki (no static address) gets its
+    // agent's address in the inventory, which is the only file that changes.
+    let out = mpc(dir.path(), &secret)
+        .args(["sync", "--agent-ips", "--json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "sync --agent-ips: {stderr}");
+    assert!(stderr.contains("guest agents for addresses"), "{stderr}");
+    let data: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(data["agents"]["addresses"]["106"], "127.10.0.106");
+    assert_eq!(
+        data["written"],
+        serde_json::json!(["ansible/inventory.yml"])
+    );
+    let inventory = std::fs::read_to_string(dir.path().join("ansible/inventory.yml")).unwrap();
+    assert!(
+        inventory.contains("proxmox_name: \"wiki\"\n      proxmox_type: \"qemu\"\n      ansible_host: \"127.10.0.106\""),
+        "{inventory}"
+    );
+
     // The secret went nowhere: not in the files, not in the state database.
     for entry in walk(dir.path()) {
         let bytes = std::fs::read(&entry).unwrap();
