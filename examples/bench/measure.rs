@@ -1,5 +1,5 @@
 //! Running one child process and measuring it: wall time from spawn to exit, and its peak
-//! resident memory from the kernel (`wait4`'s rusage, `ru_maxrss`, the child's VmHWM).
+//! resident memory (its own `VmHWM`, sampled from /proc while it runs).
 
 use std::fs::File;
 use std::io::Read;
@@ -50,18 +50,34 @@ pub fn run(mut cmd: Command, stdin: Option<&str>, scratch: &Path) -> Result<Run,
     let mut status: libc::c_int = 0;
     // SAFETY: rusage is plain data the kernel fills in; an all-zero value is valid.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our own child, not yet reaped (std never waits on it: `child` is only
-    // dropped, which neither waits nor kills); the pointers are to live locals.
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    // The child's own high-water mark, sampled while it runs. `ru_maxrss` alone is not enough:
+    // Linux carries the pre-exec mark across exec, so it also counts the memory this runner had
+    // when it forked. `spawn` returns only after the exec, so every sample is the child's own.
+    let mut hwm_kib: i64 = 0;
+    loop {
+        hwm_kib = hwm_kib.max(vm_hwm_kib(pid).unwrap_or(0));
+        // SAFETY: `pid` is our own child, not yet reaped (std never waits on it: `child` is
+        // only dropped, which neither waits nor kills); the pointers are to live locals.
+        let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if reaped == pid {
+            break;
+        }
+        if reaped < 0 {
+            return Err(format!(
+                "wait4 on {:?} failed: {}",
+                cmd.get_program(),
+                std::io::Error::last_os_error()
+            ));
+        }
+        // fine-grained at first (start-up takes a few ms), then 1 ms (under 1% of a long run)
+        std::thread::sleep(if started.elapsed() < Duration::from_millis(50) {
+            Duration::from_micros(100)
+        } else {
+            Duration::from_millis(1)
+        });
+    }
     let wall = started.elapsed();
     drop(child);
-    if reaped != pid {
-        return Err(format!(
-            "wait4 on {:?} failed: {}",
-            cmd.get_program(),
-            std::io::Error::last_os_error()
-        ));
-    }
     let exit_code = if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
     } else {
@@ -69,11 +85,28 @@ pub fn run(mut cmd: Command, stdin: Option<&str>, scratch: &Path) -> Result<Run,
     };
     Ok(Run {
         wall,
-        max_rss_kib: usage.ru_maxrss,
+        // a child that ended before the first sample: the kernel's figure (an upper bound)
+        max_rss_kib: if hwm_kib > 0 {
+            hwm_kib
+        } else {
+            usage.ru_maxrss
+        },
         exit_code,
         stdout: read(&out_path),
         stderr: read(&err_path),
     })
+}
+
+/// `VmHWM` (peak resident set) of a running process, KiB.
+fn vm_hwm_kib(pid: libc::pid_t) -> Option<i64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 fn read(path: &Path) -> String {
