@@ -26,6 +26,7 @@ pub fn hostile_network(seed: u64, point: FaultPoint) -> Faults {
     }
 }
 
+#[allow(clippy::print_stderr)] // the fault counts go to the test log for the issue note
 #[test]
 fn sync_under_faults_writes_exactly_the_files_of_a_clean_sync() {
     let sim = TestSim::homelab();
@@ -64,9 +65,15 @@ fn sync_under_faults_writes_exactly_the_files_of_a_clean_sync() {
             "seed {seed}: the sync reached the server"
         );
     }
-    let _ = survived_failures;
+    let log = sim.control().request_log();
+    eprintln!(
+        "sync under faults: {} requests, {} answered 5xx, {survived_failures} syncs gave up and were rerun; files equal the clean sync",
+        log.len(),
+        log.iter().filter(|e| e.status >= 500).count()
+    );
 }
 
+#[allow(clippy::print_stderr)]
 #[test]
 fn apply_under_faults_converges_in_three_runs_without_duplicates() {
     let sim = TestSim::homelab();
@@ -111,6 +118,12 @@ fn apply_under_faults_converges_in_three_runs_without_duplicates() {
             text(&plan)
         )
     });
+    let log = sim.control().request_log();
+    eprintln!(
+        "apply under faults: converged after {converged_after} run(s); {} requests, {} answered 5xx",
+        log.len(),
+        log.iter().filter(|e| e.status >= 500).count()
+    );
     let names = guest_names(&sim);
     let unique: BTreeSet<&String> = names.iter().collect();
     assert_eq!(names.len(), unique.len(), "duplicate guests: {names:?}");
