@@ -64,13 +64,9 @@ fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn set_vm_regenerates_the_spec_leaves_checks_alone_and_records_the_hash() {
-    let sim = Sim::start(SimConfig::homelab())
-        .await
-        .expect("simulator starts");
-    let dir = tempfile::tempdir().unwrap();
-    let mut console = session(dir.path(), &sim);
+/// The homelab simulator and a console session in a workspace synced from it.
+async fn synced_console(sim: &Sim, dir: &Path) -> Session {
+    let mut console = session(dir, sim);
     ok(
         &mut console,
         &format!(
@@ -82,8 +78,57 @@ async fn set_vm_regenerates_the_spec_leaves_checks_alone_and_records_the_hash() 
     )
     .await;
     // /init made the workspace: a new session finds it.
-    let mut console = session(dir.path(), &sim);
+    let mut console = session(dir, sim);
     ok(&mut console, "/sync").await;
+    console
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_write_back_is_recorded_as_written_by_the_console() {
+    let sim = Sim::start(SimConfig::homelab())
+        .await
+        .expect("simulator starts");
+    let dir = tempfile::tempdir().unwrap();
+    let mut console = synced_console(&sim, dir.path()).await;
+    ok(
+        &mut console,
+        "create vm --name app-01 --cores 1 --memory 1G --disk 8G --node pve2",
+    )
+    .await;
+    let created = std::fs::read_to_string(dir.path().join("terraform/guests/app_01.tf")).unwrap();
+    ok(&mut console, "/apply --yes").await;
+    let after = std::fs::read_to_string(dir.path().join("terraform/guests/app_01.tf")).unwrap();
+    assert_ne!(after, created, "the apply wrote the import block back");
+    assert!(after.contains("import"), "{after}");
+    // Recorded in state.db by the command itself (a one-shot run ends right after it).
+    let db = StateDb::open_existing(&dir.path().join(".proxmox/state.db"))
+        .await
+        .unwrap();
+    let written = db.written_files().await.unwrap();
+    assert_eq!(
+        written.get("terraform/guests/app_01.tf"),
+        Some(&sha256_hex(after.as_bytes()))
+    );
+    db.close().await;
+    let out = console.handle("/test --filter workspace --json").await;
+    assert!(out.error.is_none(), "{:?}", out.error.map(|e| e.message));
+    let report = text(&out);
+    assert!(report.contains(CHECK), "{report}");
+    assert!(
+        report.contains("files are as the console wrote them"),
+        "{report}"
+    );
+    assert!(!report.contains("edited by hand"), "{report}");
+    assert!(!report.contains("missing"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_vm_regenerates_the_spec_leaves_checks_alone_and_records_the_hash() {
+    let sim = Sim::start(SimConfig::homelab())
+        .await
+        .expect("simulator starts");
+    let dir = tempfile::tempdir().unwrap();
+    let mut console = synced_console(&sim, dir.path()).await;
     let checks = dir.path().join("tests/checks");
     std::fs::create_dir_all(&checks).unwrap();
     std::fs::write(
@@ -127,5 +172,9 @@ async fn set_vm_regenerates_the_spec_leaves_checks_alone_and_records_the_hash() 
     assert!(out.error.is_none(), "{:?}", out.error.map(|e| e.message));
     let report = text(&out);
     assert!(report.contains(CHECK), "{report}");
+    assert!(
+        report.contains("files are as the console wrote them"),
+        "{report}"
+    );
     assert!(!report.contains("edited by hand"), "{report}");
 }
