@@ -98,8 +98,12 @@ fn sigkill_during_sync_leaves_old_or_new_files_and_the_next_sync_finishes() {
     let mut mixed = 0;
     // Timing varies with the machine's load: spread the kills over the whole run and a bit
     // more, and require only that several landed inside it.
-    for twelfth in 1..=12 {
-        let delay = full.mul_f64(f64::from(twelfth) / 10.0);
+    // Extra kills near the end aim at the file-writing phase and the snapshot save after it.
+    let fractions = (1..=12)
+        .map(|t| f64::from(t) / 10.0)
+        .chain([0.9, 0.95, 0.99]);
+    for fraction in fractions {
+        let delay = full.mul_f64(fraction);
         let ws = tempfile::tempdir().unwrap();
         copy_tree(old_ws.path(), ws.path());
         let finished = run_and_kill(&sim, ws.path(), &["sync"], delay);
