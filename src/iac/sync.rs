@@ -433,7 +433,14 @@ pub fn plan_sync_with(
 
 /// Writes the plan's files (only those whose content differs) and removes the pruned ones.
 pub fn apply_sync(root: &Path, mut plan: SyncPlan) -> Result<SyncReport, IacError> {
+    // Test-only: `PMPC_CRASH_AT=sync-write:N` dies like a killed process after N files.
+    let crash_after: Option<usize> = std::env::var("PMPC_CRASH_AT")
+        .ok()
+        .and_then(|v| v.strip_prefix("sync-write:")?.parse().ok());
     for (rel_path, text) in &plan.writes {
+        if crash_after == Some(plan.report.written.len()) {
+            std::process::abort();
+        }
         let path = root.join(rel_path);
         if path.exists()
             && (rel_path == "terraform/networks.tf" || rel_path == "terraform/storages.tf")
