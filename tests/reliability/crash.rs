@@ -77,8 +77,8 @@ fn sigkill_during_sync_leaves_old_or_new_files_and_the_next_sync_finishes() {
     let old_ws = init(&sim);
     ok(run(&sim, old_ws.path(), &["sync"]), "first sync");
     let old = generated(old_ws.path());
-    // The cluster changes: every tenth guest gets a new description, one is stopped.
-    for vmid in sim.control().guest_ids().into_iter().step_by(10) {
+    // The cluster changes: every guest gets a new description, so every guest file is rewritten.
+    for vmid in sim.control().guest_ids() {
         sim.control()
             .set_guest_config(vmid, "description", "changed by the crash test")
             .unwrap();
@@ -86,7 +86,10 @@ fn sigkill_during_sync_leaves_old_or_new_files_and_the_next_sync_finishes() {
     let reference = tempfile::tempdir().unwrap();
     copy_tree(old_ws.path(), reference.path());
     let started = Instant::now();
-    ok(run(&sim, reference.path(), &["sync"]), "uninterrupted sync");
+    ok(
+        run(&sim, reference.path(), &["sync", "--adopt"]),
+        "uninterrupted sync",
+    );
     let full = started.elapsed();
     let new = generated(reference.path());
     assert!(
@@ -106,7 +109,7 @@ fn sigkill_during_sync_leaves_old_or_new_files_and_the_next_sync_finishes() {
         let delay = full.mul_f64(fraction);
         let ws = tempfile::tempdir().unwrap();
         copy_tree(old_ws.path(), ws.path());
-        let finished = run_and_kill(&sim, ws.path(), &["sync"], delay);
+        let finished = run_and_kill(&sim, ws.path(), &["sync", "--adopt"], delay);
         let what = format!("kill after {delay:?}");
         let (olds, news) = old_or_new(&generated(ws.path()), &old, &new, &what);
         if !finished {
@@ -117,7 +120,7 @@ fn sigkill_during_sync_leaves_old_or_new_files_and_the_next_sync_finishes() {
         }
         assert_eq!(integrity(&sim, ws.path()), Vec::<String>::new(), "{what}");
         ok(
-            run(&sim, ws.path(), &["sync"]),
+            run(&sim, ws.path(), &["sync", "--adopt"]),
             &format!("sync after {what}"),
         );
         let diff = differences(&new, &generated(ws.path()));
@@ -255,4 +258,55 @@ fn a_write_back_lost_to_a_late_kill_is_repaired_by_the_next_apply() {
     );
     let names = guest_names(&sim);
     assert_eq!(names.iter().filter(|n| *n == "late-01").count(), 1);
+}
+
+#[allow(clippy::print_stderr)]
+#[test]
+fn a_sync_killed_between_file_writes_leaves_old_or_new_files() {
+    let sim = TestSim::start_with(SimConfig::generated(3, 40, 9));
+    let old_ws = init(&sim);
+    ok(run(&sim, old_ws.path(), &["sync"]), "first sync");
+    let old = generated(old_ws.path());
+    for vmid in sim.control().guest_ids() {
+        sim.control()
+            .set_guest_config(vmid, "description", "rewritten by the crash test")
+            .unwrap();
+    }
+    // A plain sync reports drift and keeps the files; --adopt rewrites every guest file.
+    let reference = tempfile::tempdir().unwrap();
+    copy_tree(old_ws.path(), reference.path());
+    ok(
+        run(&sim, reference.path(), &["sync", "--adopt"]),
+        "uninterrupted sync",
+    );
+    let new = generated(reference.path());
+    let changed = differences(&old, &new).len();
+    assert!(changed > 40, "every guest file changes ({changed})");
+
+    for after in [0, 1, changed / 2, changed - 1] {
+        let ws = tempfile::tempdir().unwrap();
+        copy_tree(old_ws.path(), ws.path());
+        let out = pmpc(&sim, ws.path())
+            .args(["sync", "--adopt"])
+            .env("PMPC_CRASH_AT", format!("sync-write:{after}"))
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "the sync died after {after} files");
+        let what = format!("killed after {after} of {changed} files");
+        let (olds, news) = old_or_new(&generated(ws.path()), &old, &new, &what);
+        let now_new = differences(&old, &generated(ws.path())).len();
+        assert_eq!(now_new, after, "{what}: {olds} old, {news} new");
+        assert_eq!(integrity(&sim, ws.path()), Vec::<String>::new(), "{what}");
+        ok(
+            run(&sim, ws.path(), &["sync", "--adopt"]),
+            &format!("sync after {what}"),
+        );
+        let diff = differences(&new, &generated(ws.path()));
+        assert!(diff.is_empty(), "{what}: {diff:#?}");
+    }
+    eprintln!(
+        "sync write crash points: 4 (after 0, 1, {}, {} of {changed} files)",
+        changed / 2,
+        changed - 1
+    );
 }
