@@ -81,15 +81,38 @@ impl PinObservation {
     }
 }
 
-/// Accepts only the pinned certificate; checks handshake signatures normally.
+/// What a [`FingerprintVerifier`] accepts.
 #[derive(Debug)]
-struct PinnedVerifier {
-    expected: String,
+enum CertTrust {
+    /// Exactly the certificate with this fingerprint (`AB:CD:...`).
+    Pinned(String),
+    /// Any certificate: insecure mode (`warn`: log on every connection) and the fingerprint
+    /// probe of `/init`, which only records what it saw.
+    Any { warn: bool },
+}
+
+/// Decides on the server certificate by its SHA-256 fingerprint alone; handshake signatures are
+/// still checked normally. Records the fingerprint it saw so a refusal can show both.
+#[derive(Debug)]
+struct FingerprintVerifier {
+    trust: CertTrust,
+    endpoint: String,
     seen: PinObservation,
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for PinnedVerifier {
+impl FingerprintVerifier {
+    fn new(trust: CertTrust, endpoint: &str, seen: &PinObservation) -> Self {
+        Self {
+            trust,
+            endpoint: endpoint.to_string(),
+            seen: seen.clone(),
+            provider: provider(),
+        }
+    }
+}
+
+impl ServerCertVerifier for FingerprintVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -99,80 +122,28 @@ impl ServerCertVerifier for PinnedVerifier {
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let actual = cert_fingerprint(end_entity.as_ref());
-        if actual == self.expected {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            self.seen.set(actual.clone());
-            Err(rustls::Error::General(format!(
-                "certificate fingerprint {actual} does not match the pinned {}",
-                self.expected
-            )))
+        match &self.trust {
+            CertTrust::Pinned(expected) if actual == *expected => {
+                Ok(ServerCertVerified::assertion())
+            }
+            CertTrust::Pinned(expected) => {
+                self.seen.set(actual.clone());
+                Err(rustls::Error::General(format!(
+                    "certificate fingerprint {actual} does not match the pinned {expected}"
+                )))
+            }
+            CertTrust::Any { warn } => {
+                if *warn {
+                    tracing::warn!(
+                        endpoint = %self.endpoint,
+                        fingerprint = %actual,
+                        "TLS certificate NOT verified (insecure mode): anyone on the path can read the API token; pin this fingerprint instead"
+                    );
+                }
+                self.seen.set(actual);
+                Ok(ServerCertVerified::assertion())
+            }
         }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-/// Accepts any certificate (insecure mode, and the fingerprint probe which only records it).
-#[derive(Debug)]
-struct AcceptAnyVerifier {
-    endpoint: String,
-    warn: bool,
-    seen: PinObservation,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for AcceptAnyVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let fingerprint = cert_fingerprint(end_entity.as_ref());
-        if self.warn {
-            tracing::warn!(
-                endpoint = %self.endpoint,
-                %fingerprint,
-                "TLS certificate NOT verified (insecure mode): anyone on the path can read the API token; pin this fingerprint instead"
-            );
-        }
-        self.seen.set(fingerprint);
-        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -263,23 +234,18 @@ pub(crate) fn client_config(
                 .with_no_client_auth()
         }
         TlsMode::Pinned(pin) => {
-            let verifier = PinnedVerifier {
-                expected: normalize_fingerprint(pin)?,
-                seen: seen.clone(),
-                provider: provider(),
-            };
+            let verifier = FingerprintVerifier::new(
+                CertTrust::Pinned(normalize_fingerprint(pin)?),
+                endpoint,
+                &seen,
+            );
             builder()?
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(verifier))
                 .with_no_client_auth()
         }
         TlsMode::Insecure => {
-            let verifier = AcceptAnyVerifier {
-                endpoint: endpoint.to_string(),
-                warn: true,
-                seen: seen.clone(),
-                provider: provider(),
-            };
+            let verifier = FingerprintVerifier::new(CertTrust::Any { warn: true }, endpoint, &seen);
             builder()?
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(verifier))
@@ -314,12 +280,7 @@ pub async fn fetch_fingerprint(endpoint: &str) -> Result<String, PveError> {
         reason,
     };
     let seen = PinObservation::default();
-    let verifier = AcceptAnyVerifier {
-        endpoint: endpoint.to_string(),
-        warn: false,
-        seen: seen.clone(),
-        provider: provider(),
-    };
+    let verifier = FingerprintVerifier::new(CertTrust::Any { warn: false }, endpoint, &seen);
     let config = builder()?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
