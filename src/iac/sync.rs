@@ -437,6 +437,14 @@ pub fn apply_sync(root: &Path, mut plan: SyncPlan) -> Result<SyncReport, IacErro
     let crash_after: Option<usize> = std::env::var("PMPC_CRASH_AT")
         .ok()
         .and_then(|v| v.strip_prefix("sync-write:")?.parse().ok());
+    let dirs: std::collections::BTreeSet<PathBuf> = plan
+        .writes
+        .iter()
+        .filter_map(|(rel_path, _)| root.join(rel_path).parent().map(Path::to_path_buf))
+        .collect();
+    for dir in &dirs {
+        remove_stale_temps(dir);
+    }
     for (rel_path, text) in &plan.writes {
         if crash_after == Some(plan.report.written.len()) {
             std::process::abort();
@@ -503,6 +511,31 @@ pub fn sync_workspace_with(
         agent_addresses,
     )?;
     apply_sync(root, plan)
+}
+
+/// Removes the temporary files (`.NAME.tmp-PID`) that a killed writer left in `dir`, when that
+/// process is gone; a live writer's file is left alone.
+fn remove_stale_temps(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(pid) = name
+            .strip_prefix('.')
+            .and_then(|n| n.rsplit_once(".tmp-"))
+            .and_then(|(_, pid)| pid.parse::<libc::pid_t>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: signal 0 only asks whether the process exists; nothing is sent.
+        let gone = pid > 0
+            && unsafe { libc::kill(pid, 0) } != 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Writes a file through a temporary file in the same folder and a rename, so a reader never
