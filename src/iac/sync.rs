@@ -439,8 +439,8 @@ pub fn apply_sync(root: &Path, mut plan: SyncPlan) -> Result<SyncReport, IacErro
         .and_then(|v| v.strip_prefix("sync-write:")?.parse().ok());
     let dirs: std::collections::BTreeSet<PathBuf> = plan
         .writes
-        .iter()
-        .filter_map(|(rel_path, _)| root.join(rel_path).parent().map(Path::to_path_buf))
+        .keys()
+        .filter_map(|rel_path| root.join(rel_path).parent().map(Path::to_path_buf))
         .collect();
     for dir in &dirs {
         remove_stale_temps(dir);
