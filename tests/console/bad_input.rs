@@ -180,6 +180,11 @@ fn init_in_a_read_only_folder() {
             .env_clear()
             .env("NO_COLOR", "1")
             .env("HOME", &dir);
+        // under cargo-llvm-cov: nobody cannot write the target dir, and the folder must stay
+        // unchanged, so that run's profile goes to /tmp
+        if std::env::var_os("LLVM_PROFILE_FILE").is_some() {
+            c.env("LLVM_PROFILE_FILE", "/tmp/proxmox-mpc-nobody-%p-%m.profraw");
+        }
         c
     } else {
         pmpc(&dir)

@@ -94,6 +94,8 @@ pub fn pmpc(dir: &Path) -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::new(bin());
     cmd.current_dir(dir)
         .env_clear()
+        // under cargo-llvm-cov, profiles go to its target dir, not into the folder under test
+        .envs(std::env::vars_os().filter(|(k, _)| k == "LLVM_PROFILE_FILE"))
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", dir)
         .env("NO_COLOR", "1")

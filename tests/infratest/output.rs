@@ -101,6 +101,8 @@ fn pmpc(sim: &Sim, dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     let mut cmd = assert_cmd::Command::new(PathBuf::from(env!("CARGO_BIN_EXE_proxmox-mpc")));
     cmd.current_dir(dir)
         .env_clear()
+        // under cargo-llvm-cov, profiles go to its target dir, not into the folder under test
+        .envs(std::env::vars_os().filter(|(k, _)| k == "LLVM_PROFILE_FILE"))
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", dir)
         .env("NO_COLOR", "1")

@@ -9,6 +9,8 @@ fn mpc(dir: &std::path::Path, secret: &str) -> Command {
     let mut cmd = Command::cargo_bin("proxmox-mpc").unwrap();
     cmd.current_dir(dir)
         .env_clear()
+        // under cargo-llvm-cov, profiles go to its target dir, not into the folder under test
+        .envs(std::env::vars_os().filter(|(k, _)| k == "LLVM_PROFILE_FILE"))
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", dir)
         .env("NO_COLOR", "1")
