@@ -117,7 +117,7 @@ pub async fn run(ctx: &mut Ctx, live: bool) -> Result<Report, CommandError> {
     items.push(Item::Data { value, table });
     if snapshot.is_none() {
         items.push(Item::Hint(
-            "no sync yet: /sync imports the cluster (once available); /status --live asks the server now".into(),
+            "no sync yet: /sync imports the cluster; /status --live asks the server now".into(),
         ));
     }
     Ok(items)
