@@ -245,9 +245,10 @@ pub async fn run(ctx: &mut Ctx, options: SyncOptions) -> Result<Report, CommandE
     let root = ctx.workspace()?.root().to_path_buf();
     // A sync rewrites the files an apply writes back into: never both at once.
     let lock_path = ctx.workspace()?.dot_dir().join("apply.lock");
-    let _lock = crate::plan::lock::ApplyLock::acquire(&lock_path).map_err(|e| {
-        CommandError::user(e.to_string())
-            .hint("/sync waits for the running apply or sync in this workspace to finish")
+    let _lock = crate::plan::lock::ApplyLock::acquire_for(&lock_path, "sync").map_err(|e| {
+        CommandError::user(e.to_string()).hint(
+            "wait for the running apply or sync in this workspace to finish, then run /sync again",
+        )
     })?;
     let config = ctx.config()?.clone();
     let env = config.active_env().clone();

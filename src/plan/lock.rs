@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 /// Who holds the lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockHolder {
+    /// What holds the workspace: `apply` or `sync` (lock files without the line say `apply`).
+    pub operation: String,
     pub pid: u32,
     pub host: String,
     pub since: String,
@@ -17,8 +19,8 @@ pub struct LockHolder {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error(
-        "apply in progress by {}@{} since {}; wait for it to finish (if that process is gone, delete {})",
-        holder.pid, holder.host, holder.since, path.display()
+        "{} in progress by {}@{} since {}; wait for it to finish (if that process is gone, delete {})",
+        holder.operation, holder.pid, holder.host, holder.since, path.display()
     )]
     Held { holder: LockHolder, path: PathBuf },
     #[error("cannot take the apply lock {}: {message}", path.display())]
@@ -61,8 +63,10 @@ fn parse(text: &str) -> Option<LockHolder> {
     let mut pid = None;
     let mut host = None;
     let mut since = None;
+    let mut operation = None;
     for line in text.lines() {
         match line.split_once('=') {
+            Some(("op", v)) => operation = Some(v.trim().to_string()),
             Some(("pid", v)) => pid = v.trim().parse().ok(),
             Some(("host", v)) => host = Some(v.trim().to_string()),
             Some(("since", v)) => since = Some(v.trim().to_string()),
@@ -70,6 +74,7 @@ fn parse(text: &str) -> Option<LockHolder> {
         }
     }
     Some(LockHolder {
+        operation: operation.unwrap_or_else(|| "apply".to_string()),
         pid: pid?,
         host: host?,
         since: since.unwrap_or_default(),
@@ -77,13 +82,19 @@ fn parse(text: &str) -> Option<LockHolder> {
 }
 
 impl ApplyLock {
-    /// Takes the lock at `path` (usually `.proxmox/apply.lock`).
+    /// Takes the lock at `path` (usually `.proxmox/apply.lock`) for an apply.
     pub fn acquire(path: &Path) -> Result<ApplyLock, LockError> {
+        Self::acquire_for(path, "apply")
+    }
+
+    /// Takes the lock at `path` for `operation` (`apply`, `sync`), which a refused console is told.
+    pub fn acquire_for(path: &Path, operation: &str) -> Result<ApplyLock, LockError> {
         let io = |e: std::io::Error| LockError::Io {
             path: path.to_path_buf(),
             message: e.to_string(),
         };
         let me = LockHolder {
+            operation: operation.to_string(),
             pid: std::process::id(),
             host: host_name(),
             since: crate::state::now(),
@@ -91,7 +102,10 @@ impl ApplyLock {
         let temp = path.with_extension(format!("lock.{}", me.pid));
         std::fs::write(
             &temp,
-            format!("pid={}\nhost={}\nsince={}\n", me.pid, me.host, me.since),
+            format!(
+                "op={}\npid={}\nhost={}\nsince={}\n",
+                me.operation, me.pid, me.host, me.since
+            ),
         )
         .map_err(io)?;
         let mut cleared_stale = None;
@@ -118,6 +132,7 @@ impl ApplyLock {
                         None => {
                             break Err(LockError::Held {
                                 holder: LockHolder {
+                                    operation: "another operation".into(),
                                     pid: 0,
                                     host: "unknown".into(),
                                     since: "unknown".into(),
@@ -167,5 +182,14 @@ mod tests {
         .unwrap();
         let lock = ApplyLock::acquire(&path).unwrap();
         assert_eq!(lock.cleared_stale.as_ref().map(|h| h.pid), Some(2147483000));
+    }
+
+    #[test]
+    fn a_refused_console_is_told_which_operation_holds_the_workspace() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("apply.lock");
+        let _sync = ApplyLock::acquire_for(&path, "sync").unwrap();
+        let text = ApplyLock::acquire(&path).unwrap_err().to_string();
+        assert!(text.starts_with("sync in progress by "), "{text}");
     }
 }
