@@ -26,6 +26,21 @@ struct Migration {
     sql: &'static str,
 }
 
+/// Returns the next application-assigned id of `table.column` (ids are not AUTOINCREMENT or
+/// SERIAL, so the migrations stay portable); call it inside a [`StateDb::write_tx`].
+async fn next_id(
+    conn: &mut sqlx::SqliteConnection,
+    table: &'static str,
+    column: &'static str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT COALESCE(MAX({column}), 0) + 1 FROM {table}"
+    ))
+    .fetch_one(conn)
+    .await
+    .and_then(|r| r.try_get(0))
+}
+
 /// The migrations this build knows, in order.
 const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -149,6 +164,19 @@ impl StateDb {
         }
     }
 
+    /// Starts a write transaction that takes SQLite's write lock at once (`BEGIN IMMEDIATE`):
+    /// two consoles on one workspace then queue on the busy timeout, where a deferred
+    /// transaction upgrading to a writer would fail with "database is locked". Every write goes
+    /// through here, so a PostgreSQL backend changes this one place.
+    pub(crate) async fn write_tx(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StateError> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(self.query_err())
+    }
+
     /// Returns the path of the database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -178,11 +206,7 @@ impl StateDb {
             });
         }
         for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
-            let mut tx = self
-                .pool
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map_err(&err)?;
+            let mut tx = self.write_tx().await?;
             sqlx::raw_sql(migration.sql)
                 .execute(&mut *tx)
                 .await
@@ -269,15 +293,9 @@ impl StateDb {
         data: &str,
     ) -> Result<i64, StateError> {
         let err = self.query_err();
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+        let mut tx = self.write_tx().await?;
+        let serial = next_id(&mut tx, "snapshots", "serial")
             .await
-            .map_err(&err)?;
-        let serial: i64 = sqlx::query("SELECT COALESCE(MAX(serial), 0) + 1 FROM snapshots")
-            .fetch_one(&mut *tx)
-            .await
-            .and_then(|r| r.try_get(0))
             .map_err(&err)?;
         sqlx::query(
             "INSERT INTO snapshots (serial, taken_at, environment, endpoint, summary, data)
@@ -323,16 +341,8 @@ impl StateDb {
         detail: Option<&str>,
     ) -> Result<(), StateError> {
         let err = self.query_err();
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(&err)?;
-        let id: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 FROM audit_log")
-            .fetch_one(&mut *tx)
-            .await
-            .and_then(|r| r.try_get(0))
-            .map_err(&err)?;
+        let mut tx = self.write_tx().await?;
+        let id = next_id(&mut tx, "audit_log", "id").await.map_err(&err)?;
         let actor = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
         sqlx::query(
             "INSERT INTO audit_log (id, at, environment, actor, action, target, detail)

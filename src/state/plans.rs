@@ -62,16 +62,8 @@ impl StateDb {
         data: &str,
     ) -> Result<i64, StateError> {
         let err = self.query_err();
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(&err)?;
-        let id: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 FROM plans")
-            .fetch_one(&mut *tx)
-            .await
-            .and_then(|r| r.try_get(0))
-            .map_err(&err)?;
+        let mut tx = self.write_tx().await?;
+        let id = super::next_id(&mut tx, "plans", "id").await.map_err(&err)?;
         // A new plan replaces the pending ones (an interrupted apply stays resumable).
         sqlx::query("UPDATE plans SET status = 'discarded' WHERE status = 'pending'")
             .execute(&mut *tx)

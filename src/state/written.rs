@@ -114,7 +114,7 @@ impl StateDb {
             return Ok(0);
         }
         let at = now();
-        let mut tx = self.pool.begin().await.map_err(self.query_err())?;
+        let mut tx = self.write_tx().await?;
         for (path, hash) in &notes {
             match hash {
                 Some(hash) => {
