@@ -555,10 +555,16 @@ pub async fn apply(
             }
             let change = (*c).clone();
             let hist = history.get(&c.id).cloned().unwrap_or_default();
+            // The global slot is taken here, in plan order, so steps start in the order of the
+            // plan (with --parallelism 1, strictly one after another), whatever order the
+            // runtime would start spawned tasks in.
+            let slot = shared.global.clone().acquire_owned().await.ok();
             let shared = shared.clone();
             running.spawn(async move {
                 let id = change.id;
-                (id, run_step(&shared, &change, &hist).await)
+                let result = run_step(&shared, &change, &hist).await;
+                drop(slot);
+                (id, result)
             });
         }
         let Some(joined) = running.join_next().await else {
@@ -632,11 +638,9 @@ pub async fn apply(
     Ok(summary)
 }
 
+/// The node and storage slots of a step (the global slot is taken when it is launched).
 async fn acquire(shared: &Shared, change: &Change) -> Vec<OwnedSemaphorePermit> {
     let mut permits = Vec::new();
-    if let Ok(p) = shared.global.clone().acquire_owned().await {
-        permits.push(p);
-    }
     if let Some(node) = &change.node {
         let sem = Shared::semaphore(&shared.nodes, node, shared.opts.per_node).await;
         if let Ok(p) = sem.acquire_owned().await {
