@@ -7,11 +7,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hint::black_box;
-use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use proxmox_mpc::iac::Templates;
-use proxmox_mpc::iac::reader::read_guest_file;
+use proxmox_mpc::iac::desired::read_texts;
 use proxmox_mpc::iac::terraform::render_guest;
 use proxmox_mpc::model::{ClusterSnapshot, Guest, guest_from_config};
 use proxmox_mpc::plan::{DiffInput, diff};
@@ -96,24 +95,20 @@ fn benches(c: &mut Criterion) {
             let text = render_guest(&templates, g, &ident, &no_pools)
                 .expect("renders")
                 .text;
-            (format!("terraform/guests/{ident}.tf"), text)
+            (format!("terraform/{ident}.tf"), text)
         })
         .collect();
     group.bench_function("HCL parsing (guest .tf files -> model)", |b| {
         b.iter(|| {
             for (path, text) in &files {
-                black_box(read_guest_file(Path::new(path), text, &no_pools).expect("parses"));
+                black_box(read_one(path, text));
             }
         })
     });
 
     let desired: Vec<Guest> = files
         .iter()
-        .map(|(path, text)| {
-            read_guest_file(Path::new(path), text, &no_pools)
-                .expect("parses")
-                .guest
-        })
+        .map(|(path, text)| read_one(path, text))
         .collect();
     let managed: BTreeSet<u32> = desired.iter().map(|g| g.vmid).collect();
     group.bench_function("plan diffing (files vs cluster)", |b| {
@@ -131,3 +126,10 @@ fn benches(c: &mut Criterion) {
 
 criterion_group!(inprocess, benches);
 criterion_main!(inprocess);
+
+/// Reads one guest file on its own, as the workspace reader does.
+fn read_one(path: &str, text: &str) -> Guest {
+    let read = read_texts(vec![(path.into(), text.to_string())]);
+    assert!(read.problems.is_empty(), "{:?}", read.problems);
+    read.state.files.into_iter().next().expect("a guest").guest
+}

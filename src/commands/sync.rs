@@ -14,6 +14,7 @@ use serde_json::json;
 
 use crate::commands::{Ctx, Report, connect};
 use crate::error::CommandError;
+use crate::iac::fidelity::GuestPlan;
 use crate::iac::sync::{GuestOutcome, SyncOptions, SyncReport, sync_workspace_with};
 use crate::iac::terraform::StorageConfigs;
 use crate::iac::{IacError, Templates};
@@ -33,6 +34,9 @@ pub struct SyncRun {
     /// With `--agent-ips`: how many guest agents were asked and how many gave an address.
     pub agents: Option<AgentQuery>,
     pub report: SyncReport,
+    /// Guests whose files a `terraform plan` right after import would still change (settings
+    /// bpg cannot express, or hand edits), from the model of bpg's import.
+    pub terraform_changes: Vec<GuestPlan>,
 }
 
 /// What `--agent-ips` asked: one `network-get-interfaces` request per running VM with the
@@ -218,12 +222,30 @@ pub async fn sync_with(
     if let Some((db, _)) = db {
         db.record_written(root).await?;
     }
+    // Drifted guests are reported as drift; the rest are judged for what bpg reads back.
+    let read = crate::iac::desired::read_workspace(root);
+    let judged: Vec<_> = read
+        .state
+        .files
+        .into_iter()
+        .filter(|f| {
+            report.guests.iter().any(|g| {
+                g.vmid == f.guest.vmid
+                    && matches!(
+                        g.outcome,
+                        GuestOutcome::New | GuestOutcome::Unchanged | GuestOutcome::Adopted(_)
+                    )
+            })
+        })
+        .collect();
+    let terraform_changes = crate::iac::fidelity::workspace_plans(&judged, &snapshot);
     Ok(SyncRun {
         snapshot,
         serial,
         discovery_warnings,
         agents,
         report,
+        terraform_changes,
     })
 }
 
@@ -329,6 +351,8 @@ pub fn render(run: &SyncRun) -> Report {
             "counts": counts,
             "written": report.written,
             "removed": report.removed,
+            "moved": report.moved,
+            "terraform_changes": run.terraform_changes,
             "unchanged_files": report.unchanged_files,
             "warnings": report.warnings,
             "discovery_warnings": run.discovery_warnings,
@@ -410,6 +434,34 @@ pub fn render(run: &SyncRun) -> Report {
             report.written.len(),
             report.removed.len(),
             report.unchanged_files
+        )));
+    }
+    for plan in &run.terraform_changes {
+        items.push(Item::Warning(format!(
+            "{} ({}): terraform plan would still change it after import: {}",
+            plan.name,
+            plan.file,
+            plan.lines().join("; ")
+        )));
+    }
+    if !report.moved.is_empty() {
+        // A long list says how many; every pair is in `-o json` ("moved").
+        let pairs: Vec<String> = report
+            .moved
+            .iter()
+            .take(5)
+            .map(|(from, to)| format!("{from} -> {to}"))
+            .collect();
+        let more = report.moved.len().saturating_sub(pairs.len());
+        items.push(Item::Status(format!(
+            "Moved {} guest files from terraform/guests/ into the root module terraform/, where Terraform loads them, as they were (hand edits included): {}{}",
+            report.moved.len(),
+            pairs.join(", "),
+            if more > 0 {
+                format!(" and {more} more (all with -o json)")
+            } else {
+                String::new()
+            }
         )));
     }
     if n("drift") > 0 {

@@ -19,15 +19,15 @@ use std::path::{Path, PathBuf};
 use hcl::eval::{Context, Evaluate};
 use hcl::{Body, Expression, Structure};
 
-use super::reader::read_verbatim;
+use super::IacError;
 use super::terraform::{CT_TYPE, POOL_TYPE, VM_TYPE};
-use super::view::{CtView, ResourceView, VmView, guest_from_file_parts};
+use super::view::{CtView, ResourceView, Verbatim, VmView, guest_from_file_parts};
 use crate::model::Guest;
 
 /// One guest file as the desired state sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredFile {
-    /// Path relative to the workspace root (`terraform/guests/web.tf`).
+    /// Path relative to the workspace root (`terraform/web.tf`).
     pub path: String,
     /// The resource name (`web` in `proxmox_virtual_environment_vm.web`).
     pub ident: String,
@@ -40,6 +40,11 @@ pub struct DesiredFile {
     /// Expressions in the file other than literals and pool references (`var.x`, `local.y`):
     /// rewriting the file from the model would replace them with their values.
     pub expressions: Vec<String>,
+    /// The resource body as Terraform's config sees it (attributes evaluated, blocks as
+    /// arrays), for the provider-import model ([`super::bpg`]).
+    pub body: serde_json::Value,
+    /// `lifecycle.ignore_changes` as written (`operating_system`, `agent[0].timeout`).
+    pub ignore_changes: Vec<String>,
 }
 
 /// Everything the workspace's Terraform asks for.
@@ -104,25 +109,71 @@ struct TfFile {
     body: Body,
 }
 
-/// Reads the desired state of the workspace at `root`.
+/// The folder of the default environment's root module, relative to the workspace.
+pub const ROOT_MODULE: &str = "terraform";
+/// Where guest files lived before they moved into the root module (Terraform never loaded
+/// them there); read so that `/sync` can move them.
+pub const LEGACY_GUEST_DIR: &str = "terraform/guests";
+
+/// The workspace's Terraform as read, with every problem found; files and resources with a
+/// problem are left out of `state` and named in `problems`.
+#[derive(Debug, Clone, Default)]
+pub struct WorkspaceRead {
+    pub state: DesiredState,
+    pub problems: Vec<FileProblem>,
+}
+
+/// Reads the desired state of the workspace at `root`; any problem fails the whole read.
 pub fn read_desired(root: &Path) -> Result<DesiredState, DesiredError> {
-    let mut problems = Vec::new();
-    let tf_dir = root.join("terraform");
+    let read = read_workspace(root);
+    if read.problems.is_empty() {
+        Ok(read.state)
+    } else {
+        Err(DesiredError {
+            problems: read.problems,
+        })
+    }
+}
+
+/// Reads every `.tf` file of the root module (and of the legacy guest folder) at `root`,
+/// keeping what reads and listing what does not: the one reader of `/sync`, `/plan`, `/test`
+/// and the resource commands.
+pub fn read_workspace(root: &Path) -> WorkspaceRead {
+    let tf_dir = root.join(ROOT_MODULE);
     let mut paths = tf_files(&tf_dir);
-    paths.extend(tf_files(&tf_dir.join("guests")));
-    let mut files = Vec::new();
+    paths.extend(tf_files(&root.join(LEGACY_GUEST_DIR)));
+    let mut problems = Vec::new();
+    let mut texts = Vec::new();
     for path in paths {
         match std::fs::read_to_string(&path) {
             Err(e) => problems.push(problem(&path, None, None, format!("cannot read: {e}"))),
-            Ok(text) => match hcl::parse(&text) {
-                Ok(body) => files.push(TfFile { path, text, body }),
-                Err(e) => problems.push(problem(
-                    &path,
-                    parse_error_line(&e.to_string()),
-                    None,
-                    format!("not valid HCL: {e}"),
-                )),
-            },
+            Ok(text) => texts.push((path, text)),
+        }
+    }
+    let mut read = read_parsed(Some(root), texts);
+    problems.append(&mut read.problems);
+    read.problems = problems;
+    read
+}
+
+/// Reads `.tf` texts given by path (no tfvars); paths are reported as given. For one file on
+/// its own, or files that are not in a workspace.
+pub fn read_texts(files: Vec<(PathBuf, String)>) -> WorkspaceRead {
+    read_parsed(None, files)
+}
+
+fn read_parsed(root: Option<&Path>, texts: Vec<(PathBuf, String)>) -> WorkspaceRead {
+    let mut problems = Vec::new();
+    let mut files = Vec::new();
+    for (path, text) in texts {
+        match hcl::parse(&text) {
+            Ok(body) => files.push(TfFile { path, text, body }),
+            Err(e) => problems.push(problem(
+                &path,
+                parse_error_line(&e.to_string()),
+                None,
+                format!("not valid HCL: {e}"),
+            )),
         }
     }
     let vars = variables(root, &files, &mut problems);
@@ -162,7 +213,10 @@ pub fn read_desired(root: &Path) -> Result<DesiredState, DesiredError> {
 
     let mut state = DesiredState::default();
     for file in &files {
-        let rel = rel(root, &file.path);
+        let rel = match root {
+            Some(root) => rel(root, &file.path),
+            None => file.path.to_string_lossy().replace('\\', "/"),
+        };
         for block in file.body.blocks() {
             let labels: Vec<&str> = block.labels().iter().map(|l| l.as_str()).collect();
             if block.identifier() != "resource" || labels.len() != 2 {
@@ -193,18 +247,20 @@ pub fn read_desired(root: &Path) -> Result<DesiredState, DesiredError> {
                 }
             }
         }
-        // Guest resources: one per file under terraform/guests/ (what /sync and the resource
+        // Guest resources: one per file in the root module (what /sync and the resource
         // commands write), but any file may hold them.
         match guest_resources(file, &ctx) {
             Ok(list) => {
-                for (ident, import_id, guest, unmodelled, expressions) in list {
+                for e in list {
                     state.files.push(DesiredFile {
                         path: rel.clone(),
-                        ident,
-                        import_id,
-                        guest,
-                        unmodelled,
-                        expressions,
+                        ident: e.ident,
+                        import_id: e.import_id,
+                        guest: e.guest,
+                        unmodelled: e.unmodelled,
+                        expressions: e.expressions,
+                        body: e.body,
+                        ignore_changes: e.ignore_changes,
                     });
                 }
             }
@@ -215,8 +271,12 @@ pub fn read_desired(root: &Path) -> Result<DesiredState, DesiredError> {
     let mut by_vmid: BTreeMap<u32, &DesiredFile> = BTreeMap::new();
     for f in &state.files {
         if let Some(other) = by_vmid.insert(f.guest.vmid, f) {
+            let path = match root {
+                Some(root) => root.join(&f.path),
+                None => PathBuf::from(&f.path),
+            };
             problems.push(FileProblem {
-                path: root.join(&f.path),
+                path,
                 line: None,
                 expression: None,
                 message: format!(
@@ -228,14 +288,18 @@ pub fn read_desired(root: &Path) -> Result<DesiredState, DesiredError> {
     }
     state.pools.sort();
     state.pools.dedup();
-    if problems.is_empty() {
-        Ok(state)
-    } else {
-        Err(DesiredError { problems })
-    }
+    WorkspaceRead { state, problems }
 }
 
-type GuestEntry = (String, Option<String>, Guest, Vec<String>, Vec<String>);
+struct GuestEntry {
+    ident: String,
+    import_id: Option<String>,
+    guest: Guest,
+    unmodelled: Vec<String>,
+    expressions: Vec<String>,
+    body: serde_json::Value,
+    ignore_changes: Vec<String>,
+}
 
 fn guest_resources(file: &TfFile, ctx: &Context) -> Result<Vec<GuestEntry>, FileProblem> {
     let mut out = Vec::new();
@@ -298,20 +362,47 @@ fn guest_resources(file: &TfFile, ctx: &Context) -> Result<Vec<GuestEntry>, File
         };
         let mut unmodelled = Vec::new();
         unknown_paths("", &json, &known, &mut unmodelled);
-        // The VM template writes `wait_for_ip` for every enabled agent; rewriting keeps it.
-        unmodelled.retain(|p| p != "agent.wait_for_ip");
         let (verbatim, absent) = read_verbatim(&file.path, &file.text)
             .map_err(|e| problem(&file.path, None, None, format!("a `# pve` line: {e}")))?;
         let guest = guest_from_file_parts(&view, &verbatim, &absent);
-        out.push((
-            labels[1].to_string(),
-            import_ids.get(labels[1]).cloned(),
+        out.push(GuestEntry {
+            ident: labels[1].to_string(),
+            import_id: import_ids.get(labels[1]).cloned(),
             guest,
             unmodelled,
             expressions,
-        ));
+            body: json,
+            ignore_changes: ignore_changes(block.body()),
+        });
     }
     Ok(out)
+}
+
+/// The paths of `lifecycle { ignore_changes = [...] }` as written.
+fn ignore_changes(body: &Body) -> Vec<String> {
+    let Some(lifecycle) = body.blocks().find(|b| b.identifier() == "lifecycle") else {
+        return Vec::new();
+    };
+    let Some(attr) = lifecycle
+        .body()
+        .attributes()
+        .find(|a| a.key() == "ignore_changes")
+    else {
+        return Vec::new();
+    };
+    match attr.expr() {
+        Expression::Array(items) => items
+            .iter()
+            .map(|e| {
+                hcl::format::to_string(e)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string()
+            })
+            .collect(),
+        // `ignore_changes = all`
+        other => vec![hcl::format::to_string(other).unwrap_or_default()],
+    }
 }
 
 /// Lists the paths present in `file` but not in `known` (the view re-serialized).
@@ -546,7 +637,7 @@ fn rel(root: &Path, path: &Path) -> String {
 /// `var.*`: `variable` defaults, then `terraform.tfvars`, then `*.auto.tfvars` (Terraform's
 /// order, later wins).
 fn variables(
-    root: &Path,
+    root: Option<&Path>,
     files: &[TfFile],
     problems: &mut Vec<FileProblem>,
 ) -> hcl::Map<String, hcl::Value> {
@@ -587,7 +678,10 @@ fn variables(
         .filter(|b| b.identifier() == "variable")
         .filter_map(|b| b.labels().first().map(|l| l.as_str().to_string()))
         .collect();
-    let tf_dir = root.join("terraform");
+    let Some(root) = root else {
+        return vars;
+    };
+    let tf_dir = root.join(ROOT_MODULE);
     let mut tfvars = vec![tf_dir.join("terraform.tfvars")];
     if let Ok(entries) = std::fs::read_dir(&tf_dir) {
         let mut auto: Vec<PathBuf> = entries
@@ -688,4 +782,42 @@ fn locals(
         ));
     }
     values
+}
+
+/// Reads the `# pve key = "value"` and `# pve-absent key` lines of a guest file.
+pub fn read_verbatim(path: &Path, text: &str) -> Result<(Vec<Verbatim>, Vec<String>), IacError> {
+    let mut verbatim = Vec::new();
+    let mut absent = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(key) = line.strip_prefix("# pve-absent ") {
+            absent.push(key.trim().to_string());
+        } else if let Some(rest) = line.strip_prefix("# pve ") {
+            let Some((key, value)) = rest.split_once(" = ") else {
+                continue;
+            };
+            let parse_error = |message: String| IacError::Parse {
+                path: path.to_path_buf(),
+                message,
+            };
+            let body =
+                hcl::parse(&format!("v = {value}\n")).map_err(|e| parse_error(e.to_string()))?;
+            let value = match body
+                .attributes()
+                .next()
+                .map(|a| a.expr().evaluate(&Context::new()))
+            {
+                Some(Ok(value)) => value,
+                Some(Err(e)) => return Err(parse_error(e.to_string())),
+                None => continue,
+            };
+            if let hcl::Value::String(value) = value {
+                verbatim.push(Verbatim {
+                    key: key.trim().to_string(),
+                    value,
+                });
+            }
+        }
+    }
+    Ok((verbatim, absent))
 }

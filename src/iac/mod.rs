@@ -5,15 +5,19 @@
 //! Owns: the Tera environment ([`Templates`]: templates embedded from `templates/`, overridable
 //! per workspace from `.proxmox/templates/`), the escaping filters ([`filters`]), identifiers
 //! ([`names`]), the Terraform view of a guest ([`view`]), rendering ([`terraform`],
-//! [`ansible`], [`spec`], [`docs`]), reading `.tf` files back ([`reader`]) and the sync
-//! engine ([`sync`]). Nothing here prints or talks to the network.
+//! [`ansible`], [`spec`], [`docs`]) in `terraform fmt`'s layout ([`hclfmt`]), the one reader
+//! of the workspace's `.tf` files ([`desired`]), the sync engine ([`sync`]), and the model of
+//! the bpg provider's import ([`bpg`]) with what it says of the workspace's files
+//! ([`fidelity`]). Nothing here prints or talks to the network.
 
 pub mod ansible;
+pub mod bpg;
 pub mod desired;
 pub mod docs;
+pub mod fidelity;
 pub mod filters;
+pub mod hclfmt;
 pub mod names;
-pub mod reader;
 pub mod spec;
 pub mod sync;
 pub mod terraform;
@@ -149,17 +153,25 @@ impl Templates {
     }
 
     /// Renders template `name` with `context` (any serializable value whose top level is a map).
+    /// Terraform comes out in `terraform fmt`'s canonical layout ([`hclfmt`]), whatever the
+    /// template's own spacing (a workspace's override included).
     pub fn render(&self, name: &str, context: &impl serde::Serialize) -> Result<String, IacError> {
         let ctx = tera::Context::from_serialize(context).map_err(|e| IacError::Template {
             name: name.to_string(),
             message: error_chain(&e),
         })?;
-        self.tera
+        let text = self
+            .tera
             .render(name, &ctx)
             .map_err(|e| IacError::Template {
                 name: name.to_string(),
                 message: error_chain(&e),
-            })
+            })?;
+        Ok(if name.ends_with(".tf.tera") {
+            hclfmt::canonical(&text)
+        } else {
+            text
+        })
     }
 }
 

@@ -34,17 +34,19 @@ pub fn sanitize(text: &str) -> Option<String> {
 }
 
 /// Assigns identifiers to guests given as `(vmid, name)`. `existing` holds the identifiers the
-/// workspace files already use (vmid -> identifier); those are kept. `reserved` are identifiers
-/// of files whose guest is gone but whose file is kept: they are not handed out again.
+/// workspace files already use (vmid -> identifier); those are kept. `reserved` are names a new
+/// guest must not take: other files' names in the root module (the identifier is also the file
+/// name) and the identifiers of files whose guest is gone but whose file is kept.
 pub fn assign_guest_idents(
     guests: &[(u32, &str)],
     existing: &BTreeMap<u32, String>,
     reserved: &BTreeSet<String>,
 ) -> BTreeMap<u32, String> {
-    let mut taken: BTreeSet<String> = reserved.clone();
+    let mut taken: BTreeSet<String> = BTreeSet::new();
     let mut out = BTreeMap::new();
     let mut sorted: Vec<(u32, &str)> = guests.to_vec();
     sorted.sort_by_key(|(vmid, _)| *vmid);
+    // A guest's own file keeps its name even where that name is reserved (it is that file).
     for (vmid, _) in &sorted {
         if let Some(ident) = existing.get(vmid)
             && taken.insert(ident.clone())
@@ -52,6 +54,7 @@ pub fn assign_guest_idents(
             out.insert(*vmid, ident.clone());
         }
     }
+    taken.extend(reserved.iter().cloned());
     for (vmid, name) in &sorted {
         if out.contains_key(vmid) {
             continue;

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::desired::{DesiredFile, LEGACY_GUEST_DIR, ROOT_MODULE, read_workspace};
 use super::names::assign_guest_idents;
-use super::reader::{GuestFile, read_pool_resources, read_workspace_guests};
 use super::terraform::{self, StorageConfigs};
 use super::view::{file_view, raw_config};
 use super::{IacError, Templates, ansible, docs, spec};
@@ -82,6 +82,8 @@ pub struct SyncReport {
     pub removed: Vec<String>,
     /// Generated files whose content was already right.
     pub unchanged_files: usize,
+    /// Guest files moved from `terraform/guests/` into the root module, as (from, to).
+    pub moved: Vec<(String, String)>,
     /// Problems worth knowing that did not stop the sync.
     pub warnings: Vec<String>,
 }
@@ -104,9 +106,9 @@ impl SyncReport {
         out
     }
 
-    /// Returns true when no file was written or removed.
+    /// Returns true when no file was written, moved or removed.
     pub fn changed_nothing(&self) -> bool {
-        self.written.is_empty() && self.removed.is_empty()
+        self.written.is_empty() && self.removed.is_empty() && self.moved.is_empty()
     }
 }
 
@@ -158,6 +160,9 @@ pub struct SyncPlan {
     /// from what is on disk (so a re-sync holds no file text in memory).
     pub writes: BTreeMap<String, String>,
     pub removes: Vec<String>,
+    /// Guest files to move as they are (hand edits included), as (from, to): written at the
+    /// new path first, then removed from the old one.
+    pub moves: Vec<(String, String)>,
     pub report: SyncReport,
     root: PathBuf,
 }
@@ -178,7 +183,7 @@ impl SyncPlan {
     }
 }
 
-fn vmid_of(file: &GuestFile) -> u32 {
+fn vmid_of(file: &DesiredFile) -> u32 {
     file.import_id
         .as_deref()
         .and_then(|id| id.rsplit_once('/'))
@@ -186,11 +191,74 @@ fn vmid_of(file: &GuestFile) -> u32 {
         .unwrap_or(file.guest.vmid)
 }
 
-fn rel(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .to_string_lossy()
-        .replace('\\', "/")
+/// The files the console writes into the root module besides the guests.
+const GENERATED_STEMS: &[&str] = &["provider", "variables", "pools", "networks", "storages"];
+
+fn file_stem(rel_path: &str) -> String {
+    Path::new(rel_path)
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default()
+}
+
+/// Names a new guest file must not take: the generated files', and every `.tf` already in the
+/// root module or the legacy guest folder (a person's own `main.tf`, a gone guest's file).
+pub fn reserved_file_stems(root: &Path) -> BTreeSet<String> {
+    let mut out: BTreeSet<String> = GENERATED_STEMS.iter().map(|s| s.to_string()).collect();
+    for dir in [ROOT_MODULE, LEGACY_GUEST_DIR] {
+        for path in tf_paths(&root.join(dir)) {
+            if let Some(stem) = path.file_stem() {
+                out.insert(stem.to_string_lossy().to_string());
+            }
+        }
+    }
+    out
+}
+
+fn tf_paths(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "tf"))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// Every `.tf` file of the legacy guest folder moves into the root module under its own name
+/// (or `NAME_2.tf` and so on where that is taken): Terraform loads only the root module's own
+/// files, and import blocks are allowed only there.
+fn plan_moves(root: &Path) -> Vec<(String, String)> {
+    let mut taken: BTreeSet<String> = tf_paths(&root.join(ROOT_MODULE))
+        .iter()
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().to_string()))
+        .chain(GENERATED_STEMS.iter().map(|s| s.to_string()))
+        .collect();
+    let mut moves = Vec::new();
+    for path in tf_paths(&root.join(LEGACY_GUEST_DIR)) {
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let from = format!("{LEGACY_GUEST_DIR}/{stem}.tf");
+        let same_as_target = std::fs::read(&path).ok().is_some_and(|bytes| {
+            std::fs::read(root.join(ROOT_MODULE).join(format!("{stem}.tf")))
+                .is_ok_and(|there| there == bytes)
+        });
+        let mut name = stem.clone();
+        let mut n = 2;
+        // A move that a killed sync finished only halfway (same bytes at the target) ends here.
+        while taken.contains(&name) && !same_as_target {
+            name = format!("{stem}_{n}");
+            n += 1;
+        }
+        taken.insert(name.clone());
+        moves.push((from, format!("{ROOT_MODULE}/{name}.tf")));
+    }
+    moves
 }
 
 /// Decides the content of every generated file for `snapshot` in the workspace at `root`.
@@ -225,26 +293,20 @@ pub fn plan_sync_with(
         root: root.to_path_buf(),
         ..SyncPlan::default()
     };
-    let existing = read_workspace_guests(root);
-    let mut reserved = BTreeSet::new();
-    for e in &existing.errors {
+    let existing = read_workspace(root);
+    let mut reserved = reserved_file_stems(root);
+    for e in &existing.problems {
         plan.report
             .warnings
             .push(format!("{e}; the file is left as it is"));
-        if let IacError::Parse { path, .. } | IacError::Read { path, .. } = e
-            && let Some(stem) = path.file_stem()
-        {
-            reserved.insert(stem.to_string_lossy().to_string());
-        }
     }
-    let mut by_vmid: BTreeMap<u32, &GuestFile> = BTreeMap::new();
-    for f in &existing.files {
+    let mut by_vmid: BTreeMap<u32, &DesiredFile> = BTreeMap::new();
+    for f in &existing.state.files {
         let vmid = vmid_of(f);
         if let Some(other) = by_vmid.insert(vmid, f) {
             plan.report.warnings.push(format!(
                 "{} and {} both describe guest {vmid}; only the second is compared",
-                rel(root, &other.path),
-                rel(root, &f.path)
+                other.path, f.path
             ));
         }
     }
@@ -259,6 +321,15 @@ pub fn plan_sync_with(
         .filter(|(vmid, _)| live.contains_key(vmid))
         .map(|(vmid, f)| (*vmid, f.ident.clone()))
         .collect();
+    let moves = plan_moves(root);
+    reserved.extend(moves.iter().map(|(_, to)| file_stem(to)));
+    let moved_to = |path: &str| -> String {
+        moves
+            .iter()
+            .find(|(from, _)| from == path)
+            .map(|(_, to)| to.clone())
+            .unwrap_or_else(|| path.to_string())
+    };
     let pairs: Vec<(u32, &str)> = snapshot
         .guests
         .iter()
@@ -269,53 +340,53 @@ pub fn plan_sync_with(
     // a resource command, a changed comment) is reported and left alone unless --adopt.
     let mut pool_idents = terraform::pool_idents(&snapshot.pools);
     let mut write_pools = true;
-    let pools_path = root.join("terraform/pools.tf");
-    if let Ok(text) = std::fs::read_to_string(&pools_path) {
-        match read_pool_resources(&pools_path, &text) {
-            Ok(in_file) => {
-                let file: BTreeMap<&str, Option<&str>> = in_file
-                    .values()
-                    .map(|(id, c)| (id.as_str(), c.as_deref()))
-                    .collect();
-                let live: BTreeMap<&str, Option<&str>> = snapshot
-                    .pools
-                    .iter()
-                    .map(|p| (p.id.as_str(), p.comment.as_deref()))
-                    .collect();
-                if file != live && !options.adopt {
-                    let ids: BTreeSet<&str> = file.keys().chain(live.keys()).copied().collect();
-                    let diffs: Vec<String> = ids
-                        .into_iter()
-                        .filter(|id| file.get(id) != live.get(id))
-                        .map(|id| match (file.get(id), live.get(id)) {
-                            (Some(_), None) => format!("{id} is only in the file"),
-                            (None, Some(_)) => format!("{id} is only on the server"),
-                            (Some(a), Some(b)) => format!(
-                                "{id} comment: file {} -> live {}",
-                                a.unwrap_or("(not set)"),
-                                b.unwrap_or("(not set)")
-                            ),
-                            (None, None) => String::new(),
-                        })
-                        .collect();
-                    plan.report.warnings.push(format!(
-                        "terraform/pools.tf differs from the server ({}); the file is left as it is (/sync --adopt takes the server's pools)",
-                        diffs.join("; ")
-                    ));
-                    write_pools = false;
-                    pool_idents = in_file
-                        .into_iter()
-                        .map(|(ident, (id, _))| (id, ident))
-                        .collect();
-                }
-            }
-            Err(e) => {
-                plan.report
-                    .warnings
-                    .push(format!("{e}; the file is left as it is"));
-                write_pools = false;
-                pool_idents.clear();
-            }
+    let pools_rel = format!("{ROOT_MODULE}/pools.tf");
+    if existing
+        .problems
+        .iter()
+        .any(|p| p.path == root.join(&pools_rel))
+    {
+        write_pools = false;
+        pool_idents.clear();
+    } else if root.join(&pools_rel).is_file() {
+        let in_file: BTreeMap<&str, Option<&str>> = existing
+            .state
+            .pools
+            .iter()
+            .map(|id| {
+                (
+                    id.as_str(),
+                    existing.state.pool_comments.get(id).map(String::as_str),
+                )
+            })
+            .collect();
+        let live: BTreeMap<&str, Option<&str>> = snapshot
+            .pools
+            .iter()
+            .map(|p| (p.id.as_str(), p.comment.as_deref()))
+            .collect();
+        if in_file != live && !options.adopt {
+            let ids: BTreeSet<&str> = in_file.keys().chain(live.keys()).copied().collect();
+            let diffs: Vec<String> = ids
+                .into_iter()
+                .filter(|id| in_file.get(id) != live.get(id))
+                .map(|id| match (in_file.get(id), live.get(id)) {
+                    (Some(_), None) => format!("{id} is only in the file"),
+                    (None, Some(_)) => format!("{id} is only on the server"),
+                    (Some(a), Some(b)) => format!(
+                        "{id} comment: file {} -> live {}",
+                        a.unwrap_or("(not set)"),
+                        b.unwrap_or("(not set)")
+                    ),
+                    (None, None) => String::new(),
+                })
+                .collect();
+            plan.report.warnings.push(format!(
+                "{pools_rel} differs from the server ({}); the file is left as it is (/sync --adopt takes the server's pools)",
+                diffs.join("; ")
+            ));
+            write_pools = false;
+            pool_idents = existing.state.pool_idents.clone();
         }
     }
 
@@ -325,13 +396,13 @@ pub fn plan_sync_with(
         let rendered = terraform::render_guest(templates, guest, ident, &pool_idents)?;
         let (file, outcome) = match by_vmid.get(&guest.vmid) {
             None => {
-                let file = format!("terraform/guests/{ident}.tf");
+                let file = format!("{ROOT_MODULE}/{ident}.tf");
                 plan.put(file.clone(), rendered.text);
                 spec_guests.push((ident, guest));
                 (file, GuestOutcome::New)
             }
             Some(existing) => {
-                let file = rel(root, &existing.path);
+                let file = moved_to(&existing.path);
                 let drift = guest_drift(&existing.guest, guest);
                 if drift.is_empty() {
                     spec_guests.push((ident, guest));
@@ -359,7 +430,7 @@ pub fn plan_sync_with(
         if live.contains_key(vmid) {
             continue;
         }
-        let file = rel(root, &f.path);
+        let file = moved_to(&f.path);
         let outcome = if options.prune {
             plan.removes.push(file.clone());
             plan.removes.push(format!("tests/{}.yml", f.ident));
@@ -376,6 +447,13 @@ pub fn plan_sync_with(
         });
     }
     plan.report.guests.sort_by_key(|g| g.vmid);
+    // A file to move that is also pruned is removed where it is.
+    for (from, to) in moves {
+        match plan.removes.iter().position(|r| *r == to) {
+            Some(i) => plan.removes[i] = from,
+            None => plan.moves.push((from, to)),
+        }
+    }
 
     plan.put(
         "terraform/provider.tf".into(),
@@ -445,6 +523,20 @@ pub fn apply_sync(root: &Path, mut plan: SyncPlan) -> Result<SyncReport, IacErro
     for dir in &dirs {
         remove_stale_temps(dir);
     }
+    // Moves first copy the file as it is (unless it is rewritten anyway); the old one goes only
+    // once every write is done, so a killed sync leaves the guest in one place or both, and
+    // the next sync finishes the move (same bytes at the target).
+    for (from, to) in &plan.moves {
+        if plan.writes.contains_key(to) {
+            continue;
+        }
+        let from_path = root.join(from);
+        let bytes = std::fs::read(&from_path).map_err(|e| IacError::Read {
+            path: from_path.clone(),
+            message: e.to_string(),
+        })?;
+        write_atomic(&root.join(to), &bytes)?;
+    }
     for (rel_path, text) in &plan.writes {
         if crash_after == Some(plan.report.written.len()) {
             std::process::abort();
@@ -462,6 +554,12 @@ pub fn apply_sync(root: &Path, mut plan: SyncPlan) -> Result<SyncReport, IacErro
         write_atomic(&path, text.as_bytes())?;
         plan.report.written.push(rel_path.clone());
     }
+    for (from, to) in &plan.moves {
+        remove_file(root, from)?;
+        plan.report.moved.push((from.clone(), to.clone()));
+    }
+    // The legacy folder goes once it is empty (a person's other files keep it).
+    let _ = std::fs::remove_dir(root.join(LEGACY_GUEST_DIR));
     for rel_path in &plan.removes {
         let path = root.join(rel_path);
         match std::fs::remove_file(&path) {
@@ -479,6 +577,21 @@ pub fn apply_sync(root: &Path, mut plan: SyncPlan) -> Result<SyncReport, IacErro
         }
     }
     Ok(plan.report)
+}
+
+fn remove_file(root: &Path, rel_path: &str) -> Result<(), IacError> {
+    let path = root.join(rel_path);
+    match std::fs::remove_file(&path) {
+        Ok(()) => {
+            crate::state::written::note_removed(&path);
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(IacError::Write {
+            path,
+            message: e.to_string(),
+        }),
+    }
 }
 
 /// Plans and applies a sync.

@@ -1,6 +1,6 @@
-//! Terraform for the bpg/proxmox provider: `provider.tf`, `variables.tf`, one
-//! `guests/<ident>.tf` per guest (import block + resource), `pools.tf`, `networks.tf` and
-//! `storages.tf`. Names, types and defaults follow the checked-in schema extract
+//! Terraform for the bpg/proxmox provider, all in the root module `terraform/`: `provider.tf`,
+//! `variables.tf`, one `<ident>.tf` per guest (import block + resource), `pools.tf`,
+//! `networks.tf` and `storages.tf`. Names, types and defaults follow the checked-in schema extract
 //! (`tests/fixtures/bpg-schema/`, bpg/proxmox v0.111.1).
 
 use std::collections::BTreeMap;
@@ -60,7 +60,7 @@ pub struct RenderedGuest {
     pub view: GuestView,
 }
 
-/// Renders `guests/<ident>.tf` for one guest.
+/// Renders `<ident>.tf` for one guest.
 pub fn render_guest(
     templates: &Templates,
     guest: &Guest,
@@ -109,12 +109,29 @@ pub fn render_guest(
         "verbatim": view.verbatim,
         "absent": view.absent,
         "warnings": view.warnings,
+        "ignore_changes": view.ignore_changes,
+        "ignore_notes": ignore_notes(&view.ignore_changes),
     });
     if let (Some(ctx), Some(res)) = (ctx.as_object_mut(), resource.as_object()) {
         ctx.extend(res.clone());
     }
     let text = templates.render(template, &ctx)?;
     Ok(RenderedGuest { text, view })
+}
+
+/// One comment line per reason, naming every path it covers.
+fn ignore_notes(ignored: &[super::view::IgnoredChange]) -> Vec<serde_json::Value> {
+    let mut notes: Vec<(String, Vec<&str>)> = Vec::new();
+    for i in ignored {
+        match notes.iter_mut().find(|(why, _)| *why == i.why) {
+            Some((_, paths)) => paths.push(&i.path),
+            None => notes.push((i.why.clone(), vec![&i.path])),
+        }
+    }
+    notes
+        .into_iter()
+        .map(|(why, paths)| json!({ "paths": paths.join(", "), "why": why }))
+        .collect()
 }
 
 fn is_plain_key(key: &str) -> bool {
@@ -243,6 +260,16 @@ fn storage_mapping(kind: &str) -> Option<(&'static str, &'static [(&'static str,
     })
 }
 
+/// Optional bpg attributes and the PVE keys they come from, by PVE storage type.
+fn optional_storage_keys(kind: &str) -> &'static [(&'static str, &'static str)] {
+    match kind {
+        "zfspool" => &[("thin_provision", "sparse"), ("blocksize", "blocksize")],
+        "nfs" => &[("options", "options"), ("preallocation", "preallocation")],
+        "dir" => &[("preallocation", "preallocation")],
+        _ => &[],
+    }
+}
+
 /// Renders `storages.tf`; returns the text and the storages left out, with the reason.
 pub fn render_storages(
     templates: &Templates,
@@ -276,6 +303,17 @@ pub fn render_storages(
                 None => missing.push(*key),
             }
         }
+        // Settings bpg reads back when PVE has them; left out, an apply would drop them
+        // (model_zfs.go:75-81, model_nfs.go:101-107, model_directory.go:93-95).
+        for (attr, key) in optional_storage_keys(&first.kind) {
+            if let Some(v) = config.and_then(|c| c.get(*key)) {
+                attributes.push(if *attr == "thin_provision" {
+                    json!({ "name": attr, "bool": v == "1" })
+                } else {
+                    json!({ "name": attr, "value": v })
+                });
+            }
+        }
         if !missing.is_empty() {
             skipped.push(format!(
                 "storage {id}: the storage configuration (GET /storage) did not give {}",
@@ -305,4 +343,71 @@ pub fn render_storages(
         &json!({ "storages": list, "skipped": skipped }),
     )?;
     Ok((text, skipped))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn storage(id: &str, kind: &str) -> Storage {
+        Storage {
+            id: id.into(),
+            node: "pve1".into(),
+            kind: kind.into(),
+            content: vec!["images".into()],
+            shared: false,
+            active: true,
+            total_bytes: None,
+            used_bytes: None,
+            available_bytes: None,
+        }
+    }
+
+    /// Audit S2/S3: stock `local-zfs` has `sparse 1`; an NFS share its mount options. Left out,
+    /// a `terraform apply` would make new disks thick or drop the options.
+    #[test]
+    fn zfs_sparse_and_nfs_options_are_written() {
+        let templates = Templates::builtin().unwrap();
+        let configs: StorageConfigs = BTreeMap::from([
+            (
+                "local-zfs".to_string(),
+                BTreeMap::from([
+                    ("pool".to_string(), "rpool/data".to_string()),
+                    ("sparse".to_string(), "1".to_string()),
+                    ("blocksize".to_string(), "16k".to_string()),
+                ]),
+            ),
+            (
+                "nas".to_string(),
+                BTreeMap::from([
+                    ("server".to_string(), "127.0.0.9".to_string()),
+                    ("export".to_string(), "/srv".to_string()),
+                    ("options".to_string(), "vers=4.2".to_string()),
+                ]),
+            ),
+        ]);
+        let (text, skipped) = render_storages(
+            &templates,
+            &[storage("local-zfs", "zfspool"), storage("nas", "nfs")],
+            &configs,
+        )
+        .unwrap();
+        assert!(skipped.is_empty(), "{skipped:?}");
+        let body = hcl::parse(&text).unwrap();
+        let attr = |ident: &str, key: &str| -> Option<hcl::Expression> {
+            body.blocks()
+                .find(|b| b.labels().get(1).map(|l| l.as_str()) == Some(ident))?
+                .body()
+                .attributes()
+                .find(|a| a.key() == key)
+                .map(|a| a.expr().clone())
+        };
+        assert_eq!(
+            attr("local_zfs", "thin_provision"),
+            Some(true.into()),
+            "{text}"
+        );
+        assert_eq!(attr("local_zfs", "blocksize"), Some("16k".into()), "{text}");
+        assert_eq!(attr("nas", "options"), Some("vers=4.2".into()), "{text}");
+    }
 }

@@ -59,6 +59,13 @@ pub struct VmView {
     pub machine: Option<String>,
     pub scsi_hardware: Option<String>,
     pub boot_order: Option<Vec<String>>,
+    pub acpi: Option<bool>,
+    pub kvm_arguments: Option<String>,
+    pub keyboard_layout: Option<String>,
+    pub tablet_device: Option<bool>,
+    pub protection: Option<bool>,
+    pub hook_script_file_id: Option<String>,
+    pub startup: Vec<StartupView>,
     pub cpu: Vec<CpuView>,
     pub memory: Vec<MemoryView>,
     pub agent: Vec<AgentView>,
@@ -70,6 +77,87 @@ pub struct VmView {
     pub network_device: Vec<NetView>,
     pub initialization: Vec<InitView>,
     pub serial_device: Vec<SerialView>,
+    pub hostpci: Vec<HostPciView>,
+    pub usb: Vec<UsbView>,
+    pub rng: Vec<RngView>,
+    pub watchdog: Vec<WatchdogView>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StartupView {
+    pub order: Option<i64>,
+    pub up_delay: Option<i64>,
+    pub down_delay: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HostPciView {
+    pub device: String,
+    pub id: Option<String>,
+    pub mapping: Option<String>,
+    pub pcie: Option<bool>,
+    pub rombar: Option<bool>,
+    pub rom_file: Option<String>,
+    pub xvga: Option<bool>,
+    pub mdev: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UsbView {
+    pub host: Option<String>,
+    pub mapping: Option<String>,
+    pub usb3: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RngView {
+    pub source: String,
+    pub max_bytes: Option<u64>,
+    pub period: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WatchdogView {
+    pub enabled: bool,
+    pub model: Option<String>,
+    pub action: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SpeedView {
+    pub iops_read: Option<u64>,
+    pub iops_read_burstable: Option<u64>,
+    pub iops_write: Option<u64>,
+    pub iops_write_burstable: Option<u64>,
+    pub read: Option<u64>,
+    pub read_burstable: Option<u64>,
+    pub write: Option<u64>,
+    pub write_burstable: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConsoleView {
+    pub enabled: Option<bool>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub tty_count: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeviceView {
+    pub path: String,
+    pub mode: Option<String>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub deny_write: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -81,6 +169,11 @@ pub struct CpuView {
     pub kind: Option<String>,
     pub flags: Vec<String>,
     pub architecture: Option<String>,
+    pub hotplugged: Option<u32>,
+    pub limit: Option<f64>,
+    pub units: Option<u32>,
+    pub numa: Option<bool>,
+    pub affinity: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -124,6 +217,7 @@ pub struct DiskView {
     pub replicate: Option<bool>,
     pub serial: Option<String>,
     pub ssd: Option<bool>,
+    pub speed: Vec<SpeedView>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -161,6 +255,7 @@ pub struct NetView {
     pub disconnected: Option<bool>,
     pub mtu: Option<u32>,
     pub queues: Option<u32>,
+    pub rate_limit: Option<f64>,
     pub trunks: Option<String>,
 }
 
@@ -222,6 +317,10 @@ pub struct CtView {
     pub started: Option<bool>,
     pub template: Option<bool>,
     pub unprivileged: bool,
+    pub protection: Option<bool>,
+    pub hook_script_file_id: Option<String>,
+    pub console: Vec<ConsoleView>,
+    pub startup: Vec<StartupView>,
     pub cpu: Vec<CpuView>,
     pub memory: Vec<MemoryView>,
     pub disk: Vec<RootDiskView>,
@@ -229,6 +328,7 @@ pub struct CtView {
     pub network_interface: Vec<CtNetView>,
     pub initialization: Vec<InitView>,
     pub features: Vec<FeaturesView>,
+    pub device_passthrough: Vec<DeviceView>,
     pub operating_system: Vec<OsView>,
 }
 
@@ -240,6 +340,7 @@ pub struct RootDiskView {
     pub acl: Option<bool>,
     pub quota: Option<bool>,
     pub replicate: Option<bool>,
+    pub mount_options: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -254,6 +355,7 @@ pub struct MountView {
     pub read_only: Option<bool>,
     pub replicate: Option<bool>,
     pub shared: Option<bool>,
+    pub mount_options: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -265,6 +367,7 @@ pub struct CtNetView {
     pub vlan_id: Option<u16>,
     pub firewall: Option<bool>,
     pub mtu: Option<u32>,
+    pub rate_limit: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -302,6 +405,15 @@ pub struct GuestView {
     pub absent: Vec<String>,
     /// Things a reviewer should look at (shown as comments and reported by `/sync`).
     pub warnings: Vec<String>,
+    /// `lifecycle.ignore_changes`: what bpg cannot read back after an import, each with why.
+    pub ignore_changes: Vec<IgnoredChange>,
+}
+
+/// One `lifecycle.ignore_changes` entry and the reason, written as a comment beside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IgnoredChange {
+    pub path: String,
+    pub why: String,
 }
 
 /// Returns the guest as the workspace files describe it: what Terraform can say about a guest.
@@ -345,8 +457,39 @@ fn put_str(extra: &mut BTreeMap<String, String>, key: &str, value: &Option<Strin
     }
 }
 
-fn ceil_gib(bytes: u64) -> u64 {
-    bytes.div_ceil(GIB)
+fn put_num(extra: &mut BTreeMap<String, String>, key: &str, value: Option<f64>) {
+    if let Some(v) = value {
+        extra.insert(key.to_string(), format_number(v));
+    }
+}
+
+/// A number as PVE writes it: `2`, not `2.0`.
+fn format_number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        v.to_string()
+    }
+}
+
+fn put_startup(extra: &mut BTreeMap<String, String>, startup: Option<&StartupView>) {
+    let Some(s) = startup else {
+        return;
+    };
+    let parts: Vec<String> = [
+        ("order", s.order),
+        ("up", s.up_delay),
+        ("down", s.down_delay),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
+    .collect();
+    extra.insert("startup".into(), parts.join(","));
+}
+
+/// Whole GiB, rounded down as bpg reads sizes (disk/disk.go:462, container.go:2814).
+fn floor_gib(bytes: u64) -> u64 {
+    bytes / GIB
 }
 
 /// Builds the Terraform view of a guest, with the verbatim comments that make it exact.
@@ -372,12 +515,114 @@ pub fn to_view(guest: &Guest) -> GuestView {
         .filter(|k| !original.contains_key(*k))
         .cloned()
         .collect();
+    let ignore_changes = ignored_changes(guest);
     GuestView {
         resource,
         verbatim,
         absent,
         warnings,
+        ignore_changes,
     }
+}
+
+/// What a resource must tell Terraform to ignore, because bpg v0.111.1 does not read it back
+/// on import (the provider lines are in `docs/bpg-import.md`).
+fn ignored_changes(guest: &Guest) -> Vec<IgnoredChange> {
+    let entry = |path: &str, why: &str| IgnoredChange {
+        path: path.to_string(),
+        why: why.to_string(),
+    };
+    let mut out = Vec::new();
+    if let Some(text) = &guest.description {
+        // The config side goes through a StateFunc that trims (VM) or trims and ends with one
+        // newline (container); the state keeps PVE's text as it is (vm.go:743-758,
+        // container.go:374-382). Other text cannot be written so that both agree.
+        let normal = text.replace("\r\n", "\n");
+        let representable = match guest.kind {
+            crate::model::GuestKind::Qemu => normal.trim() == normal,
+            crate::model::GuestKind::Lxc => format!("{}\n", normal.trim()) == normal,
+        };
+        if !representable {
+            out.push(entry(
+                "description",
+                "PVE's text has blanks around it that bpg's StateFunc would trim (vm.go:743, container.go:374)",
+            ));
+        }
+    }
+    match &guest.config {
+        GuestConfig::Vm(vm) => {
+            out.push(entry("clone", "the clone source is never in the state"));
+            if vm.memory_mib.is_none() {
+                out.push(entry(
+                    "memory",
+                    "PVE has no memory key; bpg reads 0 MiB, which no file can say (vm.go:5296)",
+                ));
+            }
+            let sizeless = vm.disks.iter().any(|(slot, d)| {
+                d.size_bytes.is_none_or(|b| b < GIB)
+                    && !d.is_cdrom()
+                    && slot != "efidisk0"
+                    && slot != "tpmstate0"
+                    && d.volume.contains(':')
+            });
+            if sizeless {
+                out.push(entry(
+                    "disk",
+                    "a disk has no size or is under 1 GiB; bpg reads 0 GiB, which no file can say (disk.go:462)",
+                ));
+            }
+            if vm.scsihw.is_none() {
+                out.push(entry(
+                    "scsi_hardware",
+                    "PVE has no scsihw key (lsi); bpg reads none back (vm.go:5555)",
+                ));
+            }
+            if vm.ostype.is_none() {
+                out.push(entry(
+                    "operating_system",
+                    "PVE has no ostype key; bpg reads it back as \"\", which no file can say (vm.go:5313)",
+                ));
+            }
+        }
+        GuestConfig::Container(ct) => {
+            if ct
+                .rootfs
+                .as_ref()
+                .is_some_and(|r| r.size_bytes.is_none_or(|b| b < GIB))
+            {
+                out.push(entry(
+                    "disk",
+                    "the root disk has no size or is under 1 GiB; bpg reads 0 GiB, which no file can say (container.go:2814)",
+                ));
+            }
+            out.push(entry(
+                "operating_system",
+                "PVE does not record the template; the placeholder is never applied (container.go:3334)",
+            ));
+            out.push(entry("clone", "the clone source is never in the state"));
+            out.push(entry(
+                "pool_id",
+                "never read back, and a change forces replacement (container.go:1019)",
+            ));
+            out.push(entry(
+                "vm_id",
+                "not read back on import (container.go:2692); the import id holds it",
+            ));
+            for t in [
+                "timeout_create",
+                "timeout_clone",
+                "timeout_update",
+                "timeout_delete",
+                "timeout_start",
+            ] {
+                out.push(entry(
+                    t,
+                    "provider-side setting, never read back (container.go:1097)",
+                ));
+            }
+        }
+    }
+    out
 }
 
 fn sorted_tags(guest: &Guest) -> Vec<String> {
@@ -391,6 +636,7 @@ fn started(guest: &Guest) -> Option<bool> {
 }
 
 fn vm_view(guest: &Guest, vm: &VmConfig, warnings: &mut Vec<String>) -> VmView {
+    let raw = &guest.unmodelled;
     let mut view = VmView {
         node_name: guest.node.clone(),
         vm_id: guest.vmid,
@@ -403,39 +649,80 @@ fn vm_view(guest: &Guest, vm: &VmConfig, warnings: &mut Vec<String>) -> VmView {
         template: guest.template.then_some(true),
         bios: vm.bios.clone(),
         machine: vm.machine.clone(),
-        // bpg's default is virtio-scsi-pci but PVE's is lsi: always say which.
-        scsi_hardware: Some(vm.scsihw.clone().unwrap_or_else(|| "lsi".into())),
+        // Only when PVE has the key: bpg reads nothing back otherwise, and the resource
+        // ignores the attribute instead (see `ignored_changes`).
+        scsi_hardware: vm.scsihw.clone(),
         boot_order: vm.boot_order.clone(),
+        acpi: bool_opt(raw, "acpi"),
+        kvm_arguments: raw.get("args").cloned(),
+        keyboard_layout: raw.get("keyboard").cloned(),
+        tablet_device: bool_opt(raw, "tablet"),
+        protection: bool_opt(raw, "protection"),
+        hook_script_file_id: raw.get("hookscript").cloned(),
+        startup: raw
+            .get("startup")
+            .map(|s| startup_view(s))
+            .into_iter()
+            .collect(),
         ..VmView::default()
     };
-    if vm.cores.is_some() || vm.sockets.is_some() || vm.cpu_type.is_some() {
+    // bpg stores the cpu block only when it differs from its own defaults (vm.go:4731-4741).
+    let flags: Vec<String> = vm
+        .cpu_extra
+        .get("flags")
+        .map(|f| f.split(';').map(str::to_string).collect())
+        .unwrap_or_default();
+    let num = |key: &str| raw.get(key).and_then(|v| v.parse::<f64>().ok());
+    let cpu_stored = raw.get("arch").is_some_and(|a| !a.is_empty())
+        || vm.cores.unwrap_or(1) != 1
+        || !flags.is_empty()
+        || num("vcpus").unwrap_or(0.0) != 0.0
+        || num("cpulimit").unwrap_or(0.0) != 0.0
+        || vm.sockets.unwrap_or(1) != 1
+        || vm.cpu_type.as_deref().unwrap_or("qemu64") != "qemu64"
+        || num("cpuunits").unwrap_or(0.0) != 0.0;
+    if cpu_stored {
         view.cpu.push(CpuView {
             cores: vm.cores,
             sockets: vm.sockets,
             kind: vm.cpu_type.clone(),
-            flags: vm
-                .cpu_extra
-                .get("flags")
-                .map(|f| f.split(';').map(str::to_string).collect())
-                .unwrap_or_default(),
-            architecture: None,
+            flags,
+            architecture: raw.get("arch").cloned(),
+            hotplugged: raw.get("vcpus").and_then(|v| v.parse().ok()),
+            limit: num("cpulimit"),
+            units: raw.get("cpuunits").and_then(|v| v.parse().ok()),
+            numa: bool_opt(raw, "numa"),
+            affinity: raw.get("affinity").cloned(),
         });
     }
-    if vm.memory_mib.is_some() || vm.balloon_mib.is_some() {
+    // memory: stored only when it differs from 512 MiB without ballooning (vm.go:5296-5304).
+    let memory_stored = vm.memory_mib.unwrap_or(0) != 512
+        || vm.balloon_mib.unwrap_or(0) != 0
+        || raw.contains_key("ivshmem")
+        || raw.contains_key("hugepages")
+        || bool_opt(raw, "keephugepages") == Some(true);
+    if memory_stored && vm.memory_mib.is_some() {
         view.memory.push(MemoryView {
             dedicated: vm.memory_mib,
             floating: vm.balloon_mib,
             swap: None,
         });
     }
+    // agent: stored when enabled, trimming or not virtio (vm.go:4457-4463); `wait_for_ip` is
+    // never read back, so it is never written.
     if let Some(agent) = &vm.agent {
-        view.agent.push(AgentView {
-            enabled: agent.enabled,
-            trim: bool_opt(&agent.extra, "fstrim_cloned_disks"),
-            kind: agent.extra.get("type").cloned(),
-        });
+        let trim = bool_opt(&agent.extra, "fstrim_cloned_disks");
+        let kind = agent.extra.get("type").cloned();
+        if agent.enabled || trim == Some(true) || kind.as_deref().is_some_and(|k| k != "virtio") {
+            view.agent.push(AgentView {
+                enabled: agent.enabled,
+                trim,
+                kind,
+            });
+        }
     }
-    if let Some(os) = &vm.ostype {
+    // operating_system: not stored for `other`; an absent ostype is ignored (vm.go:5307-5334).
+    if let Some(os) = vm.ostype.as_ref().filter(|os| *os != "other") {
         view.operating_system.push(OsView {
             kind: Some(os.clone()),
             template_file_id: None,
@@ -449,17 +736,36 @@ fn vm_view(guest: &Guest, vm: &VmConfig, warnings: &mut Vec<String>) -> VmView {
             None => (String::new(), disk.volume.clone()),
         };
         if slot == "efidisk0" {
-            view.efi_disk.push(EfiView {
-                datastore_id: storage,
-                kind: disk.extra.get("efitype").cloned(),
-                pre_enrolled_keys: bool_opt(&disk.extra, "pre-enrolled-keys"),
-                file_format: disk.extra.get("format").cloned(),
-            });
+            let kind = disk.extra.get("efitype").map(|t| t.to_lowercase());
+            let keys = bool_opt(&disk.extra, "pre-enrolled-keys");
+            let format = disk
+                .extra
+                .get("format")
+                .cloned()
+                .unwrap_or_else(|| volume_format(&path));
+            // Stored only when it differs from bpg's defaults (vm.go:4796-4803).
+            if storage != "local-lvm"
+                || kind.as_deref().unwrap_or("2m") != "2m"
+                || keys == Some(true)
+                || format != "raw"
+            {
+                view.efi_disk.push(EfiView {
+                    datastore_id: storage,
+                    kind,
+                    pre_enrolled_keys: keys,
+                    file_format: disk.extra.get("format").cloned(),
+                });
+            }
         } else if slot == "tpmstate0" {
-            view.tpm_state.push(TpmView {
-                datastore_id: storage,
-                version: disk.extra.get("version").cloned(),
-            });
+            let version = disk.extra.get("version").cloned();
+            // Stored only when it differs from bpg's defaults (vm.go:4818-4830); writing the
+            // default block would allocate a new TPM volume.
+            if storage != "local-lvm" || version.as_deref().unwrap_or("v2.0") != "v2.0" {
+                view.tpm_state.push(TpmView {
+                    datastore_id: storage,
+                    version,
+                });
+            }
         } else if disk.is_cloudinit() {
             if init.interface.is_none() {
                 init.datastore_id = Some(storage);
@@ -467,33 +773,41 @@ fn vm_view(guest: &Guest, vm: &VmConfig, warnings: &mut Vec<String>) -> VmView {
                 has_init = true;
             }
         } else if disk.is_cdrom() {
-            if view.cdrom.is_empty() {
+            // An import reads only ide3 (vm.go:67, 4573-4605): a CD-ROM elsewhere stays a
+            // comment, which bpg never touches.
+            if slot == "ide3" {
                 view.cdrom.push(CdromView {
                     interface: slot.clone(),
-                    file_id: disk.volume.clone(),
+                    file_id: disk
+                        .volume
+                        .split(',')
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
                 });
             }
-        } else if storage.is_empty() {
+        } else if storage.is_empty() || disk.volume == "none" {
             warnings.push(format!(
                 "{slot} is not on a storage ({}); bpg cannot describe it, so it is kept as a comment",
                 disk.volume
             ));
         } else {
-            if let Some(bytes) = disk.size_bytes
-                && bytes % GIB != 0
-            {
-                warnings.push(format!(
-                    "{slot} is {} but bpg counts whole GiB: the file says {} GiB, which would grow it",
-                    format_size(bytes),
-                    ceil_gib(bytes)
-                ));
-            }
+            let size = disk.size_bytes.map(|bytes| {
+                if bytes % GIB != 0 {
+                    warnings.push(format!(
+                        "{slot} is {} and bpg counts whole GiB (rounding down): the file says {} GiB",
+                        format_size(bytes),
+                        floor_gib(bytes).max(1)
+                    ));
+                }
+                floor_gib(bytes).max(1)
+            });
             view.disk.push(DiskView {
                 interface: slot.clone(),
                 datastore_id: storage,
                 path_in_datastore: Some(path),
                 file_format: disk.extra.get("format").cloned(),
-                size: disk.size_bytes.map(ceil_gib),
+                size,
                 aio: disk.extra.get("aio").cloned(),
                 backup: bool_opt(&disk.extra, "backup"),
                 cache: disk.extra.get("cache").cloned(),
@@ -502,6 +816,7 @@ fn vm_view(guest: &Guest, vm: &VmConfig, warnings: &mut Vec<String>) -> VmView {
                 replicate: bool_opt(&disk.extra, "replicate"),
                 serial: disk.extra.get("serial").cloned(),
                 ssd: bool_opt(&disk.extra, "ssd"),
+                speed: speed_view(&disk.extra).into_iter().collect(),
             });
         }
     }
@@ -522,6 +837,7 @@ fn vm_view(guest: &Guest, vm: &VmConfig, warnings: &mut Vec<String>) -> VmView {
             disconnected: bool_opt(&nic.extra, "link_down"),
             mtu: nic.extra.get("mtu").and_then(|v| v.parse().ok()),
             queues: nic.extra.get("queues").and_then(|v| v.parse().ok()),
+            rate_limit: nic.extra.get("rate").and_then(|v| v.parse().ok()),
             trunks: nic.extra.get("trunks").cloned(),
         });
     }
@@ -549,14 +865,140 @@ fn vm_view(guest: &Guest, vm: &VmConfig, warnings: &mut Vec<String>) -> VmView {
         view.initialization.push(init);
     }
     for n in 0..4 {
-        match guest.unmodelled.get(&format!("serial{n}")) {
+        match raw.get(&format!("serial{n}")) {
             Some(device) => view.serial_device.push(SerialView {
                 device: device.clone(),
             }),
             None => break,
         }
     }
+    // Passthrough: every hostpciN with a host or mapping (vm.go:4862-4922), every usbN
+    // (vm.go:4924-4961), in slot order.
+    let mut pci: Vec<(u32, &String, &String)> = raw
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("hostpci")?.parse().ok()?, k, v)))
+        .collect();
+    pci.sort();
+    for (_, key, value) in pci {
+        if let Some(h) = hostpci_view(key, value) {
+            view.hostpci.push(h);
+        }
+    }
+    let mut usb: Vec<(u32, &String)> = raw
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("usb")?.parse().ok()?, v)))
+        .collect();
+    usb.sort();
+    for (_, value) in usb {
+        let opts = options(value, "host");
+        if opts.contains_key("host") || opts.contains_key("mapping") {
+            view.usb.push(UsbView {
+                host: opts.get("host").cloned(),
+                mapping: opts.get("mapping").cloned(),
+                usb3: opts.get("usb3").and_then(|v| parse_bool(v)),
+            });
+        }
+    }
+    if let Some(rng) = raw.get("rng0") {
+        let opts = options(rng, "source");
+        if let Some(source) = opts.get("source") {
+            view.rng.push(RngView {
+                source: source.clone(),
+                max_bytes: opts.get("max_bytes").and_then(|v| v.parse().ok()),
+                period: opts.get("period").and_then(|v| v.parse().ok()),
+            });
+        }
+    }
+    if let Some(dog) = raw.get("watchdog") {
+        let opts = options(dog, "model");
+        view.watchdog.push(WatchdogView {
+            enabled: true,
+            model: opts.get("model").cloned(),
+            action: opts.get("action").cloned(),
+        });
+    }
     view
+}
+
+/// A property string's options, the bare first value under `bare_key` (`virtio=..`-style
+/// strings have none).
+fn options(text: &str, bare_key: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for part in text.split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('=') {
+            Some((k, v)) => out.insert(k.to_string(), v.to_string()),
+            None => out.insert(bare_key.to_string(), part.to_string()),
+        };
+    }
+    out
+}
+
+fn startup_view(text: &str) -> StartupView {
+    let opts = options(text, "order");
+    let int = |k: &str| opts.get(k).and_then(|v| v.parse().ok());
+    StartupView {
+        order: int("order"),
+        up_delay: int("up"),
+        down_delay: int("down"),
+    }
+}
+
+fn hostpci_view(key: &str, value: &str) -> Option<HostPciView> {
+    let opts = options(value, "host");
+    if !opts.contains_key("host") && !opts.contains_key("mapping") {
+        return None;
+    }
+    Some(HostPciView {
+        device: key.to_string(),
+        id: opts.get("host").cloned(),
+        mapping: opts.get("mapping").cloned(),
+        pcie: opts.get("pcie").and_then(|v| parse_bool(v)),
+        // bpg reads an absent rombar as on and has no default for it (vm.go:4894).
+        rombar: Some(
+            opts.get("rombar")
+                .and_then(|v| parse_bool(v))
+                .unwrap_or(true),
+        ),
+        rom_file: opts.get("romfile").cloned(),
+        xvga: opts.get("x-vga").and_then(|v| parse_bool(v)),
+        mdev: opts.get("mdev").cloned(),
+    })
+}
+
+/// The `speed` block of a disk with I/O limits (disk.go:590-617).
+fn speed_view(extra: &BTreeMap<String, String>) -> Option<SpeedView> {
+    const KEYS: [&str; 8] = [
+        "iops_rd",
+        "iops_rd_max",
+        "iops_wr",
+        "iops_wr_max",
+        "mbps_rd",
+        "mbps_rd_max",
+        "mbps_wr",
+        "mbps_wr_max",
+    ];
+    if !KEYS.iter().any(|k| extra.contains_key(*k)) {
+        return None;
+    }
+    let int = |k: &str| extra.get(k).and_then(|v| v.parse().ok());
+    Some(SpeedView {
+        iops_read: int("iops_rd"),
+        iops_read_burstable: int("iops_rd_max"),
+        iops_write: int("iops_wr"),
+        iops_write_burstable: int("iops_wr_max"),
+        read: int("mbps_rd"),
+        read_burstable: int("mbps_rd_max"),
+        write: int("mbps_wr"),
+        write_burstable: int("mbps_wr_max"),
+    })
+}
+
+/// The file format of a volume when PVE does not say: its extension, else raw (block storage).
+fn volume_format(path: &str) -> String {
+    match path.rsplit_once('.') {
+        Some((_, ext)) if matches!(ext, "qcow2" | "vmdk" | "raw") => ext.to_string(),
+        _ => "raw".to_string(),
+    }
 }
 
 fn ip_configs(configs: &BTreeMap<u8, IpConfig>) -> Vec<IpConfigView> {
@@ -586,6 +1028,7 @@ fn ip_configs(configs: &BTreeMap<u8, IpConfig>) -> Vec<IpConfigView> {
 }
 
 fn ct_view(guest: &Guest, ct: &ContainerConfig, warnings: &mut Vec<String>) -> CtView {
+    let raw = &guest.unmodelled;
     let mut view = CtView {
         node_name: guest.node.clone(),
         vm_id: guest.vmid,
@@ -596,16 +1039,48 @@ fn ct_view(guest: &Guest, ct: &ContainerConfig, warnings: &mut Vec<String>) -> C
         started: started(guest),
         template: guest.template.then_some(true),
         unprivileged: ct.unprivileged.unwrap_or(false),
+        protection: bool_opt(raw, "protection"),
+        hook_script_file_id: raw.get("hookscript").cloned(),
+        startup: raw
+            .get("startup")
+            .map(|s| startup_view(s))
+            .into_iter()
+            .collect(),
         ..CtView::default()
     };
-    if ct.cores.is_some() || ct.arch.is_some() {
+    // console: with no `console` key bpg always stores the block (a Go bool compared with its
+    // own bool type, container.go:2725, 2749-2753); otherwise only when it is not the default.
+    let console = raw.get("console").and_then(|v| parse_bool(v));
+    let cmode = raw.get("cmode").cloned();
+    let tty: Option<u32> = raw.get("tty").and_then(|v| v.parse().ok());
+    if console.is_none()
+        || console == Some(false)
+        || cmode.as_deref().is_some_and(|m| m != "tty")
+        || tty.is_some_and(|t| t != 2)
+    {
+        view.console.push(ConsoleView {
+            enabled: Some(console.unwrap_or(true)),
+            kind: Some(cmode.unwrap_or_else(|| "tty".into())),
+            tty_count: Some(tty.unwrap_or(2)),
+        });
+    }
+    // cpu: stored only when it differs from bpg's defaults (container.go:2787-2800).
+    let num = |key: &str| raw.get(key).and_then(|v| v.parse::<f64>().ok());
+    if ct.arch.as_deref().unwrap_or("amd64") != "amd64"
+        || ct.cores.unwrap_or(1) != 1
+        || num("cpulimit").unwrap_or(0.0) != 0.0
+        || num("cpuunits").unwrap_or(0.0) != 0.0
+    {
         view.cpu.push(CpuView {
             cores: ct.cores,
             architecture: ct.arch.clone(),
+            limit: num("cpulimit"),
+            units: raw.get("cpuunits").and_then(|v| v.parse().ok()),
             ..CpuView::default()
         });
     }
-    if ct.memory_mib.is_some() || ct.swap_mib.is_some() {
+    // memory: stored only when it is not 512 MiB without swap (container.go:2865-2878).
+    if ct.memory_mib.unwrap_or(0) != 512 || ct.swap_mib.unwrap_or(0) != 0 {
         view.memory.push(MemoryView {
             dedicated: ct.memory_mib,
             swap: ct.swap_mib,
@@ -614,21 +1089,23 @@ fn ct_view(guest: &Guest, ct: &ContainerConfig, warnings: &mut Vec<String>) -> C
     }
     if let Some(root) = &ct.rootfs {
         let storage = root.volume.split_once(':').map(|(s, _)| s.to_string());
-        if let Some(bytes) = root.size_bytes
-            && bytes % GIB != 0
-        {
-            warnings.push(format!(
-                "rootfs is {} but bpg counts whole GiB: the file says {} GiB",
-                format_size(bytes),
-                ceil_gib(bytes)
-            ));
-        }
+        let size = root.size_bytes.map(|bytes| {
+            if bytes % GIB != 0 {
+                warnings.push(format!(
+                    "rootfs is {} and bpg counts whole GiB (rounding down): the file says {} GiB",
+                    format_size(bytes),
+                    floor_gib(bytes).max(1)
+                ));
+            }
+            floor_gib(bytes).max(1)
+        });
         view.disk.push(RootDiskView {
             datastore_id: storage.unwrap_or_default(),
-            size: root.size_bytes.map(ceil_gib),
+            size,
             acl: bool_opt(&root.extra, "acl"),
             quota: bool_opt(&root.extra, "quota"),
             replicate: bool_opt(&root.extra, "replicate"),
+            mount_options: split_semicolons(root.extra.get("mountoptions")),
         });
     }
     for mount in ct.mount_points.values() {
@@ -642,12 +1119,25 @@ fn ct_view(guest: &Guest, ct: &ContainerConfig, warnings: &mut Vec<String>) -> C
             read_only: bool_opt(&mount.extra, "ro"),
             replicate: bool_opt(&mount.extra, "replicate"),
             shared: bool_opt(&mount.extra, "shared"),
+            mount_options: split_semicolons(mount.extra.get("mountoptions")),
         });
     }
+    // initialization is always stored (container.go:2937-3290): the hostname, DNS, and one
+    // ip_config per NIC that has addresses, in NIC order (not by NIC index).
     let mut init = InitView {
         hostname: ct.hostname.clone(),
         ..InitView::default()
     };
+    let nameserver = raw.get("nameserver");
+    let searchdomain = raw.get("searchdomain");
+    if nameserver.is_some() || searchdomain.is_some() {
+        init.dns.push(DnsView {
+            domain: searchdomain.cloned(),
+            servers: nameserver
+                .map(|d| d.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default(),
+        });
+    }
     for (expected, (index, nic)) in ct.nics.iter().enumerate() {
         if usize::from(*index) != expected {
             warnings.push(format!(
@@ -662,6 +1152,7 @@ fn ct_view(guest: &Guest, ct: &ContainerConfig, warnings: &mut Vec<String>) -> C
             vlan_id: nic.vlan_tag,
             firewall: nic.firewall,
             mtu: nic.extra.get("mtu").and_then(|v| v.parse().ok()),
+            rate_limit: nic.extra.get("rate").and_then(|v| v.parse().ok()),
         });
         let mut ip = IpConfigView::default();
         if nic.ip.is_some() || nic.gw.is_some() {
@@ -676,18 +1167,11 @@ fn ct_view(guest: &Guest, ct: &ContainerConfig, warnings: &mut Vec<String>) -> C
                 gateway: nic.gw6.clone(),
             });
         }
-        init.ip_config.push(ip);
+        if !ip.ipv4.is_empty() || !ip.ipv6.is_empty() {
+            init.ip_config.push(ip);
+        }
     }
-    while init
-        .ip_config
-        .last()
-        .is_some_and(|ip| ip.ipv4.is_empty() && ip.ipv6.is_empty())
-    {
-        init.ip_config.pop();
-    }
-    if init.hostname.is_some() || !init.ip_config.is_empty() {
-        view.initialization.push(init);
-    }
+    view.initialization.push(init);
     if !ct.features.is_empty() {
         view.features.push(FeaturesView {
             nesting: bool_opt(&ct.features, "nesting"),
@@ -701,6 +1185,24 @@ fn ct_view(guest: &Guest, ct: &ContainerConfig, warnings: &mut Vec<String>) -> C
                 .unwrap_or_default(),
         });
     }
+    // Device passthrough (/dev/dri for Plex and Jellyfin), in devN order (container.go:2993).
+    let mut devs: Vec<(u32, &String)> = raw
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("dev")?.parse().ok()?, v)))
+        .collect();
+    devs.sort();
+    for (_, value) in devs {
+        let opts = options(value, "path");
+        if let Some(path) = opts.get("path") {
+            view.device_passthrough.push(DeviceView {
+                path: path.clone(),
+                mode: opts.get("mode").cloned(),
+                uid: opts.get("uid").and_then(|v| v.parse().ok()),
+                gid: opts.get("gid").and_then(|v| v.parse().ok()),
+                deny_write: opts.get("deny-write").and_then(|v| parse_bool(v)),
+            });
+        }
+    }
     view.operating_system.push(OsView {
         kind: ct
             .ostype
@@ -709,6 +1211,17 @@ fn ct_view(guest: &Guest, ct: &ContainerConfig, warnings: &mut Vec<String>) -> C
         template_file_id: Some(UNKNOWN_TEMPLATE.to_string()),
     });
     view
+}
+
+fn split_semicolons(value: Option<&String>) -> Vec<String> {
+    value
+        .map(|v| {
+            v.split(';')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Turns a resource view back into a guest (before the verbatim comments are applied).
@@ -731,7 +1244,7 @@ fn vm_from_view(v: &VmView) -> Guest {
     let mut vm = VmConfig {
         bios: v.bios.clone(),
         machine: v.machine.clone(),
-        scsihw: v.scsi_hardware.clone().filter(|s| s != "lsi"),
+        scsihw: v.scsi_hardware.clone(),
         boot_order: v.boot_order.clone(),
         ..VmConfig::default()
     };
@@ -768,6 +1281,20 @@ fn vm_from_view(v: &VmView) -> Guest {
         put_bool(&mut extra, "replicate", d.replicate);
         put_str(&mut extra, "serial", &d.serial);
         put_bool(&mut extra, "ssd", d.ssd);
+        if let Some(speed) = d.speed.first() {
+            for (key, value) in [
+                ("iops_rd", speed.iops_read),
+                ("iops_rd_max", speed.iops_read_burstable),
+                ("iops_wr", speed.iops_write),
+                ("iops_wr_max", speed.iops_write_burstable),
+                ("mbps_rd", speed.read),
+                ("mbps_rd_max", speed.read_burstable),
+                ("mbps_wr", speed.write),
+                ("mbps_wr_max", speed.write_burstable),
+            ] {
+                put_num(&mut extra, key, value.map(|v| v as f64));
+            }
+        }
         let volume = format!(
             "{}:{}",
             d.datastore_id,
@@ -831,6 +1358,7 @@ fn vm_from_view(v: &VmView) -> Guest {
         if let Some(q) = n.queues {
             extra.insert("queues".into(), q.to_string());
         }
+        put_num(&mut extra, "rate", n.rate_limit);
         put_str(&mut extra, "trunks", &n.trunks);
         vm.nics.insert(
             i as u8,
@@ -887,6 +1415,80 @@ fn vm_from_view(v: &VmView) -> Guest {
     for (i, s) in v.serial_device.iter().enumerate() {
         unmodelled.insert(format!("serial{i}"), s.device.clone());
     }
+    let raw = &mut unmodelled;
+    put_bool(raw, "acpi", v.acpi);
+    put_str(raw, "args", &v.kvm_arguments);
+    put_str(raw, "keyboard", &v.keyboard_layout);
+    put_bool(raw, "tablet", v.tablet_device);
+    put_bool(raw, "protection", v.protection);
+    put_str(raw, "hookscript", &v.hook_script_file_id);
+    put_startup(raw, v.startup.first());
+    if let Some(cpu) = v.cpu.first() {
+        put_str(raw, "arch", &cpu.architecture);
+        put_num(raw, "vcpus", cpu.hotplugged.map(f64::from));
+        put_num(raw, "cpulimit", cpu.limit);
+        put_num(raw, "cpuunits", cpu.units.map(f64::from));
+        put_bool(raw, "numa", cpu.numa);
+        put_str(raw, "affinity", &cpu.affinity);
+    }
+    for h in &v.hostpci {
+        let mut parts: Vec<String> = Vec::new();
+        match (&h.id, &h.mapping) {
+            (Some(id), _) => parts.push(id.clone()),
+            (None, Some(m)) => parts.push(format!("mapping={m}")),
+            (None, None) => {}
+        }
+        if let Some(m) = &h.mdev {
+            parts.push(format!("mdev={m}"));
+        }
+        if h.pcie == Some(true) {
+            parts.push("pcie=1".into());
+        }
+        if h.rombar == Some(false) {
+            parts.push("rombar=0".into());
+        }
+        if let Some(f) = &h.rom_file {
+            parts.push(format!("romfile={f}"));
+        }
+        if h.xvga == Some(true) {
+            parts.push("x-vga=1".into());
+        }
+        raw.insert(h.device.clone(), parts.join(","));
+    }
+    for (i, u) in v.usb.iter().enumerate() {
+        let mut parts: Vec<String> = Vec::new();
+        if let Some(h) = &u.host {
+            parts.push(format!("host={h}"));
+        }
+        if let Some(m) = &u.mapping {
+            parts.push(format!("mapping={m}"));
+        }
+        if u.usb3 == Some(true) {
+            parts.push("usb3=1".into());
+        }
+        raw.insert(format!("usb{i}"), parts.join(","));
+    }
+    if let Some(r) = v.rng.first() {
+        let mut parts = Vec::new();
+        if let Some(b) = r.max_bytes {
+            parts.push(format!("max_bytes={b}"));
+        }
+        if let Some(p) = r.period {
+            parts.push(format!("period={p}"));
+        }
+        parts.push(format!("source={}", r.source));
+        raw.insert("rng0".into(), parts.join(","));
+    }
+    if let Some(w) = v.watchdog.first() {
+        let mut parts = Vec::new();
+        if let Some(m) = &w.model {
+            parts.push(format!("model={m}"));
+        }
+        if let Some(a) = &w.action {
+            parts.push(format!("action={a}"));
+        }
+        raw.insert("watchdog".into(), parts.join(","));
+    }
     Guest {
         vmid: v.vm_id,
         name: v.name.clone().unwrap_or_default(),
@@ -910,9 +1512,49 @@ fn ct_from_view(v: &CtView) -> Guest {
         unprivileged: v.unprivileged.then_some(true),
         ..ContainerConfig::default()
     };
+    let mut unmodelled = BTreeMap::new();
+    let raw = &mut unmodelled;
+    put_bool(raw, "protection", v.protection);
+    put_str(raw, "hookscript", &v.hook_script_file_id);
+    put_startup(raw, v.startup.first());
+    if let Some(c) = v.console.first() {
+        if c.enabled == Some(false) {
+            raw.insert("console".into(), "0".into());
+        }
+        if let Some(mode) = c.kind.as_ref().filter(|m| *m != "tty") {
+            raw.insert("cmode".into(), mode.clone());
+        }
+        if let Some(tty) = c.tty_count.filter(|t| *t != 2) {
+            raw.insert("tty".into(), tty.to_string());
+        }
+    }
     if let Some(cpu) = v.cpu.first() {
         ct.cores = cpu.cores;
         ct.arch = cpu.architecture.clone();
+        put_num(raw, "cpulimit", cpu.limit);
+        put_num(raw, "cpuunits", cpu.units.map(f64::from));
+    }
+    if let Some(dns) = v.initialization.first().and_then(|i| i.dns.first()) {
+        put_str(raw, "searchdomain", &dns.domain);
+        if !dns.servers.is_empty() {
+            raw.insert("nameserver".into(), dns.servers.join(" "));
+        }
+    }
+    for (i, d) in v.device_passthrough.iter().enumerate() {
+        let mut parts = vec![d.path.clone()];
+        if d.deny_write == Some(true) {
+            parts.push("deny-write=1".into());
+        }
+        if let Some(gid) = d.gid {
+            parts.push(format!("gid={gid}"));
+        }
+        if let Some(mode) = &d.mode {
+            parts.push(format!("mode={mode}"));
+        }
+        if let Some(uid) = d.uid {
+            parts.push(format!("uid={uid}"));
+        }
+        raw.insert(format!("dev{i}"), parts.join(","));
     }
     if let Some(mem) = v.memory.first() {
         ct.memory_mib = mem.dedicated;
@@ -923,6 +1565,9 @@ fn ct_from_view(v: &CtView) -> Guest {
         put_bool(&mut extra, "acl", root.acl);
         put_bool(&mut extra, "quota", root.quota);
         put_bool(&mut extra, "replicate", root.replicate);
+        if !root.mount_options.is_empty() {
+            extra.insert("mountoptions".into(), root.mount_options.join(";"));
+        }
         ct.rootfs = Some(Mount {
             volume: format!("{}:vm-{}-disk-0", root.datastore_id, v.vm_id),
             path: None,
@@ -938,6 +1583,9 @@ fn ct_from_view(v: &CtView) -> Guest {
         put_bool(&mut extra, "ro", m.read_only);
         put_bool(&mut extra, "replicate", m.replicate);
         put_bool(&mut extra, "shared", m.shared);
+        if !m.mount_options.is_empty() {
+            extra.insert("mountoptions".into(), m.mount_options.join(";"));
+        }
         ct.mount_points.insert(
             i as u8,
             Mount {
@@ -958,6 +1606,7 @@ fn ct_from_view(v: &CtView) -> Guest {
         if let Some(mtu) = n.mtu {
             extra.insert("mtu".into(), mtu.to_string());
         }
+        put_num(&mut extra, "rate", n.rate_limit);
         // bpg always creates veth interfaces.
         extra.insert("type".into(), "veth".into());
         let ip = init.and_then(|init| init.ip_config.get(i));
@@ -1002,7 +1651,7 @@ fn ct_from_view(v: &CtView) -> Guest {
         on_boot: v.start_on_boot,
         lock: None,
         config: GuestConfig::Container(ct),
-        unmodelled: BTreeMap::new(),
+        unmodelled,
         digest: None,
     }
 }

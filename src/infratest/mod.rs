@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::iac::reader::read_workspace_guests;
+use crate::iac::desired::read_workspace;
 use crate::model::{ClusterSnapshot, Guest};
 use crate::pve::{Client, PveError};
 
@@ -196,8 +196,8 @@ pub async fn run_suite(
     options: &RunOptions,
 ) -> Result<TestRun, PveError> {
     let started = Instant::now();
-    let code = read_workspace_guests(root);
-    let code_guests: Vec<Guest> = code.files.iter().map(|f| f.guest.clone()).collect();
+    let code = read_workspace(root);
+    let code_guests: Vec<Guest> = code.state.guests();
     let loaded = spec::load_checks(root, &code_guests);
     let tags_of: BTreeMap<u32, Vec<String>> = code_guests
         .iter()
@@ -257,7 +257,7 @@ async fn evaluate(
     match &check.kind {
         CheckKind::Broken { message } => CheckResult::failed(check, message.clone()),
         CheckKind::Field(expect) => fields::evaluate(check, expect, snapshot),
-        CheckKind::Workspace(kind) => workspace::evaluate(check, *kind, context),
+        CheckKind::Workspace(kind) => workspace::evaluate(check, *kind, context, snapshot),
         CheckKind::Tcp(tcp) => probe::tcp(check, tcp, snapshot, context).await,
         CheckKind::Reaches(reaches) => probe::reaches(check, reaches, snapshot, context).await,
         CheckKind::Utilisation(u) => probe::utilisation(check, u, snapshot, context).await,

@@ -22,7 +22,7 @@ use serde_json::Value;
 use super::spec::{ReachesCheck, TcpCheck, UtilisationCheck, UtilisationKind};
 use super::{Check, CheckResult};
 use crate::iac::ansible::static_address;
-use crate::iac::reader::WorkspaceGuests;
+use crate::iac::desired::WorkspaceRead;
 use crate::model::{ClusterSnapshot, Guest, GuestConfig, GuestKind, GuestStatus};
 use crate::pve::{Client, params};
 
@@ -30,7 +30,7 @@ use crate::pve::{Client, params};
 pub struct ProbeContext<'a> {
     pub client: &'a Client,
     pub root: &'a Path,
-    pub code: &'a WorkspaceGuests,
+    pub code: &'a WorkspaceRead,
     pub known_secrets: &'a [String],
     /// True when only loopback addresses may be probed from this host.
     pub loopback_only: bool,
@@ -43,7 +43,7 @@ impl<'a> ProbeContext<'a> {
     pub fn new(
         client: &'a Client,
         root: &'a Path,
-        code: &'a WorkspaceGuests,
+        code: &'a WorkspaceRead,
         known_secrets: &'a [String],
     ) -> Self {
         Self {
@@ -58,6 +58,7 @@ impl<'a> ProbeContext<'a> {
 
     fn code_guest(&self, vmid: u32) -> Option<&'a Guest> {
         self.code
+            .state
             .files
             .iter()
             .map(|f| &f.guest)

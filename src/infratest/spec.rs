@@ -396,7 +396,7 @@ impl<'a> CodeGuests<'a> {
     fn resolve(&self, r: &GuestRef) -> Result<&'a Guest, String> {
         match r {
             GuestRef::Vmid(v) => self.by_vmid.get(v).copied().ok_or_else(|| {
-                format!("guest {v} is not in the code (no terraform/guests/*.tf describes it)")
+                format!("guest {v} is not in the code (no terraform/*.tf describes it)")
             }),
             GuestRef::Name(n) => {
                 if let Ok(v) = n.parse::<u32>() {
@@ -423,7 +423,7 @@ impl<'a> CodeGuests<'a> {
                             format!("; did you mean {}?", close.join(" or "))
                         };
                         Err(format!(
-                            "guest `{n}` is not in the code (no terraform/guests/*.tf describes it){hint}"
+                            "guest `{n}` is not in the code (no terraform/*.tf describes it){hint}"
                         ))
                     }
                     many => Err(format!(
@@ -493,7 +493,7 @@ fn spec_checks(file: &str, text: &str, code: &CodeGuests<'_>) -> Vec<Check> {
             file,
             line_of(text, "vmid:"),
             format!(
-                "guest {vmid} is not in the code (no terraform/guests/*.tf describes it); remove this spec or run /sync"
+                "guest {vmid} is not in the code (no terraform/*.tf describes it); remove this spec or run /sync"
             ),
         )];
     };

@@ -1,7 +1,10 @@
 //! Checks of the workspace files themselves, run with every unfiltered `/test`:
 //!
 //! - every `.tf` under `terraform/` parses, and every guest file maps to the model through the
-//!   `/sync` reader (an expression it cannot evaluate is reported, not guessed);
+//!   workspace's one reader (an expression it cannot evaluate is reported, not guessed);
+//! - a `terraform plan` right after `terraform import` would change nothing: each imported
+//!   guest's file against the model of bpg v0.111.1's import ([`crate::iac::fidelity`]),
+//!   naming guest, attribute, both values and what applying would do;
 //! - the provider version is pinned (`= X.Y.Z`, `X.Y.Z` or `~> X.Y.Z`);
 //! - `ansible/inventory.yml` is valid YAML and names only guests the code describes;
 //! - no file contains anything that looks like an API token secret (the workspace's own secret,
@@ -26,6 +29,7 @@ use super::{Check, CheckResult};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkspaceCheck {
     TerraformMaps,
+    TerraformNoChanges,
     ProviderPinned,
     InventoryValid,
     NoSecrets,
@@ -33,8 +37,9 @@ pub enum WorkspaceCheck {
 }
 
 impl WorkspaceCheck {
-    const ALL: [WorkspaceCheck; 5] = [
+    const ALL: [WorkspaceCheck; 6] = [
         WorkspaceCheck::TerraformMaps,
+        WorkspaceCheck::TerraformNoChanges,
         WorkspaceCheck::ProviderPinned,
         WorkspaceCheck::InventoryValid,
         WorkspaceCheck::NoSecrets,
@@ -44,6 +49,7 @@ impl WorkspaceCheck {
     fn name(self) -> &'static str {
         match self {
             WorkspaceCheck::TerraformMaps => "terraform parses and maps to the model",
+            WorkspaceCheck::TerraformNoChanges => "terraform would plan no changes",
             WorkspaceCheck::ProviderPinned => "provider version is pinned",
             WorkspaceCheck::InventoryValid => "inventory names only existing guests",
             WorkspaceCheck::NoSecrets => "no token secret in any file",
@@ -53,7 +59,7 @@ impl WorkspaceCheck {
 
     fn source(self) -> &'static str {
         match self {
-            WorkspaceCheck::TerraformMaps => "terraform/",
+            WorkspaceCheck::TerraformMaps | WorkspaceCheck::TerraformNoChanges => "terraform/",
             WorkspaceCheck::ProviderPinned => "terraform/provider.tf",
             WorkspaceCheck::InventoryValid => "ansible/inventory.yml",
             WorkspaceCheck::NoSecrets | WorkspaceCheck::FilesAsWritten => ".",
@@ -75,10 +81,16 @@ pub fn checks() -> Vec<Check> {
         .collect()
 }
 
-/// Evaluates one workspace check.
-pub fn evaluate(check: &Check, kind: WorkspaceCheck, ctx: &ProbeContext<'_>) -> CheckResult {
+/// Evaluates one workspace check against the files and the cluster as discovered.
+pub fn evaluate(
+    check: &Check,
+    kind: WorkspaceCheck,
+    ctx: &ProbeContext<'_>,
+    snapshot: &crate::model::ClusterSnapshot,
+) -> CheckResult {
     match kind {
         WorkspaceCheck::TerraformMaps => terraform_maps(check, ctx),
+        WorkspaceCheck::TerraformNoChanges => terraform_no_changes(check, ctx, snapshot),
         WorkspaceCheck::ProviderPinned => provider_pinned(check, ctx.root),
         WorkspaceCheck::InventoryValid => inventory_valid(check, ctx),
         WorkspaceCheck::NoSecrets => no_secrets(check, ctx.root, ctx.known_secrets),
@@ -176,22 +188,24 @@ fn tf_files(dir: &Path) -> Vec<PathBuf> {
 
 fn terraform_maps(check: &Check, ctx: &ProbeContext<'_>) -> CheckResult {
     let prefix = format!("{}/", ctx.root.display());
-    let mut problems: Vec<String> = ctx
+    let problems: Vec<String> = ctx
         .code
-        .errors
+        .problems
         .iter()
         .map(|e| e.to_string().replace(&prefix, ""))
         .collect();
-    let others = tf_files(&ctx.root.join("terraform"));
-    for path in &others {
-        let parsed = std::fs::read_to_string(path)
-            .map_err(|e| e.to_string())
-            .and_then(|text| hcl::parse(&text).map(|_| ()).map_err(|e| e.to_string()));
-        if let Err(e) = parsed {
-            problems.push(format!("{}: {e}", rel(ctx.root, path)));
-        }
-    }
-    let guests = ctx.code.files.len();
+    let guest_files: BTreeSet<&str> = ctx
+        .code
+        .state
+        .files
+        .iter()
+        .map(|f| f.path.as_str())
+        .collect();
+    let all = tf_files(&ctx.root.join(crate::iac::desired::ROOT_MODULE));
+    let others = all
+        .iter()
+        .filter(|p| !guest_files.contains(rel(ctx.root, p).as_str()))
+        .count();
     if !problems.is_empty() {
         return CheckResult::mismatch(
             check,
@@ -199,16 +213,84 @@ fn terraform_maps(check: &Check, ctx: &ProbeContext<'_>) -> CheckResult {
             problems.join("\n"),
         );
     }
-    if guests == 0 && others.is_empty() {
+    if guest_files.is_empty() && all.is_empty() {
         return CheckResult::failed(
             check,
             "no Terraform files under terraform/; run /sync to import the cluster",
         );
     }
     CheckResult::passed(check).with_message(format!(
-        "{guests} guest files map to the model; {} other files parse",
-        others.len()
+        "{} guest files map to the model; {others} other files parse",
+        guest_files.len()
     ))
+}
+
+/// Holds every imported guest's file to the model of bpg's import: a `terraform plan` right
+/// after `terraform import` must change nothing. Names the guest, the attribute, the file's and
+/// the imported value, and what applying would do.
+fn terraform_no_changes(
+    check: &Check,
+    ctx: &ProbeContext<'_>,
+    snapshot: &crate::model::ClusterSnapshot,
+) -> CheckResult {
+    let imported = ctx
+        .code
+        .state
+        .files
+        .iter()
+        .filter(|f| f.import_id.is_some())
+        .filter(|f| snapshot.guest(f.guest.vmid).is_some())
+        .count();
+    if imported == 0 {
+        return CheckResult::skipped(
+            check,
+            "not checked: no guest file imports a guest on the server; run /sync",
+        );
+    }
+    // Server-side drift in a file the console wrote is what the guest checks report; such a
+    // guest is left to them. Every other file (in step with the server, or edited by hand since
+    // the console wrote it) is judged against the live guest: that is what Terraform would do.
+    let written = ctx.written.as_ref().ok();
+    let types = crate::iac::fidelity::storage_types(snapshot);
+    let plans: Vec<crate::iac::fidelity::GuestPlan> = ctx
+        .code
+        .state
+        .files
+        .iter()
+        .filter(|f| f.import_id.is_some())
+        .filter_map(|f| {
+            let live = snapshot.guest(f.guest.vmid)?;
+            let as_written = written.and_then(|w| w.get(&f.path)).is_some_and(|hash| {
+                std::fs::read(ctx.root.join(&f.path))
+                    .is_ok_and(|b| crate::state::written::sha256_hex(&b) == *hash)
+            });
+            if as_written && !crate::iac::sync::guest_drift(&f.guest, live).is_empty() {
+                return None;
+            }
+            Some(crate::iac::fidelity::plan_for(f, live, &types))
+        })
+        .filter(|p| !p.findings.is_empty())
+        .collect();
+    if plans.is_empty() {
+        return CheckResult::passed(check).with_message(format!(
+            "{imported} imported guests: bpg v0.111.1 would read back exactly what the files say"
+        ));
+    }
+    let lines: Vec<String> = plans
+        .iter()
+        .flat_map(|p| {
+            p.lines()
+                .into_iter()
+                .map(move |l| format!("{} ({}, {}): {l}", p.name, p.vmid, p.file))
+        })
+        .collect();
+    let mut result =
+        CheckResult::mismatch(check, "no change after terraform import", lines.join("\n"));
+    result.message = Some(format!(
+        "{} of {imported} guests would change; edit the file back, or /sync --adopt to take the server's values",
+        plans.len()
+    ));
+    result
 }
 
 /// Finds every `required_providers` object in HCL turned into JSON.
@@ -332,7 +414,13 @@ fn inventory_valid(check: &Check, ctx: &ProbeContext<'_>) -> CheckResult {
     };
     let mut hosts = BTreeSet::new();
     inventory_hosts(&value, &mut hosts);
-    let known: BTreeSet<&str> = ctx.code.files.iter().map(|f| f.ident.as_str()).collect();
+    let known: BTreeSet<&str> = ctx
+        .code
+        .state
+        .files
+        .iter()
+        .map(|f| f.ident.as_str())
+        .collect();
     let unknown: Vec<&String> = hosts
         .iter()
         .filter(|h| !known.contains(h.as_str()))
@@ -342,7 +430,7 @@ fn inventory_valid(check: &Check, ctx: &ProbeContext<'_>) -> CheckResult {
     } else {
         CheckResult::mismatch(
             check,
-            "only hosts that terraform/guests/*.tf describes",
+            "only hosts that terraform/*.tf describes",
             format!(
                 "unknown hosts: {}",
                 unknown

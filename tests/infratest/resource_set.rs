@@ -95,9 +95,9 @@ async fn apply_write_back_is_recorded_as_written_by_the_console() {
         "create vm --name app-01 --cores 1 --memory 1G --disk 8G --node pve2",
     )
     .await;
-    let created = std::fs::read_to_string(dir.path().join("terraform/guests/app_01.tf")).unwrap();
+    let created = std::fs::read_to_string(dir.path().join("terraform/app_01.tf")).unwrap();
     ok(&mut console, "/apply --yes").await;
-    let after = std::fs::read_to_string(dir.path().join("terraform/guests/app_01.tf")).unwrap();
+    let after = std::fs::read_to_string(dir.path().join("terraform/app_01.tf")).unwrap();
     assert_ne!(after, created, "the apply wrote the import block back");
     assert!(after.contains("import"), "{after}");
     // Recorded in state.db by the command itself (a one-shot run ends right after it).
@@ -106,13 +106,17 @@ async fn apply_write_back_is_recorded_as_written_by_the_console() {
         .unwrap();
     let written = db.written_files().await.unwrap();
     assert_eq!(
-        written.get("terraform/guests/app_01.tf"),
+        written.get("terraform/app_01.tf"),
         Some(&sha256_hex(after.as_bytes()))
     );
     db.close().await;
     let out = console.handle("/test --filter workspace --json").await;
-    assert!(out.error.is_none(), "{:?}", out.error.map(|e| e.message));
     let report = text(&out);
+    assert!(
+        out.error.is_none(),
+        "{:?}\n{report}",
+        out.error.map(|e| e.message)
+    );
     assert!(report.contains(CHECK), "{report}");
     assert!(
         report.contains("files are as the console wrote them"),
@@ -157,7 +161,7 @@ async fn set_vm_regenerates_the_spec_leaves_checks_alone_and_records_the_hash() 
         .await
         .unwrap();
     let written = db.written_files().await.unwrap();
-    for rel in ["tests/web_01.yml", "terraform/guests/web_01.tf"] {
+    for rel in ["tests/web_01.yml", "terraform/web_01.tf"] {
         assert_eq!(
             written.get(rel),
             Some(&sha256_hex(&std::fs::read(dir.path().join(rel)).unwrap())),

@@ -1,5 +1,6 @@
-//! Workspace checks: Terraform maps to the model, the provider is pinned, the inventory names
-//! only existing guests, no file holds a token secret (and the report never repeats it).
+//! Workspace checks: Terraform maps to the model and would plan no changes after import, the
+//! provider is pinned, the inventory names only existing guests, no file holds a token secret
+//! (and the report never repeats it).
 
 use proxmox_mpc::infratest::{Status, report};
 
@@ -101,7 +102,7 @@ async fn workspace_checks_pass_on_a_synced_workspace_and_catch_each_problem() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_file_the_reader_cannot_map_is_reported() {
     let lab = Lab::synced().await;
-    let path = "terraform/guests/web_01.tf";
+    let path = "terraform/web_01.tf";
     let text = lab.read(path);
     let broken = text.replacen("cores", "cores = var.cores_for_web\n  # was", 1);
     assert_ne!(broken, text);
@@ -110,6 +111,41 @@ async fn a_guest_file_the_reader_cannot_map_is_reported() {
     let tf = result(&run, G, "terraform parses and maps to the model");
     assert_eq!(tf.status, Status::Failed, "{}", failures(&run));
     let actual = tf.actual.as_deref().unwrap();
-    assert!(actual.starts_with("terraform/guests/web_01.tf "), "{tf:?}");
+    assert!(actual.starts_with("terraform/web_01.tf:"), "{tf:?}");
     assert!(actual.contains("var.cores_for_web"), "{tf:?}");
+}
+
+/// The check: right after /sync, `terraform plan` would change nothing (as judged by the
+/// model of bpg's import); stopping a running guest in its file is reported with the guest, the
+/// attribute and what applying would do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terraform_would_plan_no_changes_until_a_file_says_otherwise() {
+    let lab = Lab::synced().await;
+    let run = lab.run().await;
+    let check = result(&run, G, "terraform would plan no changes");
+    assert_eq!(check.status, Status::Passed, "{check:?}");
+    assert!(
+        check
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("imported guests")),
+        "{check:?}"
+    );
+
+    let path = "terraform/web_01.tf";
+    let text = lab.read(path);
+    let edited = text.replacen("started       = true", "started       = false", 1);
+    assert_ne!(edited, text, "web-01 runs in the homelab");
+    lab.write(path, &edited);
+    let run = lab.run().await;
+    let check = result(&run, G, "terraform would plan no changes");
+    assert_eq!(check.status, Status::Failed, "{check:?}");
+    let actual = check.actual.as_deref().unwrap();
+    assert!(actual.contains("web-01"), "{actual}");
+    assert!(actual.contains("terraform/web_01.tf"), "{actual}");
+    assert!(
+        actual.contains("started: file false, after import true (update)"),
+        "{actual}"
+    );
+    assert_eq!(actual.lines().count(), 1, "only that attribute: {actual}");
 }

@@ -16,7 +16,7 @@ async fn hand_edits_are_reported_and_missing_files_fail() {
     // Every generated file is recorded with the hash of its bytes.
     let written = lab.db.written_files().await.unwrap();
     for rel in [
-        "terraform/guests/web_01.tf",
+        "terraform/web_01.tf",
         "ansible/inventory.yml",
         "tests/web_01.yml",
         "docs/inventory.md",

@@ -81,7 +81,7 @@ async fn plan_detailed_exitcode_json_diff_and_apply() {
     // A hand edit: lab-01 gets more memory.
     edit(
         dir.path(),
-        "terraform/guests/lab_01.tf",
+        "terraform/lab_01.tf",
         "dedicated = 1024",
         "dedicated = 3072",
     );
@@ -200,7 +200,7 @@ async fn plan_detailed_exitcode_json_diff_and_apply() {
     // A plan made, then a file edited: the saved plan is stale and refused.
     edit(
         dir.path(),
-        "terraform/guests/lab_02.tf",
+        "terraform/lab_02.tf",
         "dedicated = 1024",
         "dedicated = 2048",
     );
@@ -208,7 +208,7 @@ async fn plan_detailed_exitcode_json_diff_and_apply() {
     assert!(out.status.success());
     edit(
         dir.path(),
-        "terraform/guests/lab_02.tf",
+        "terraform/lab_02.tf",
         "dedicated = 2048",
         "dedicated = 4096",
     );
@@ -234,17 +234,17 @@ async fn an_apply_killed_mid_step_resumes_without_repeating() {
     init_and_sync(&sim, dir.path());
     for (file, from, to) in [
         (
-            "terraform/guests/lab_01.tf",
+            "terraform/lab_01.tf",
             "dedicated = 1024",
             "dedicated = 1536",
         ),
         (
-            "terraform/guests/lab_02.tf",
+            "terraform/lab_02.tf",
             "dedicated = 1024",
             "dedicated = 1536",
         ),
         (
-            "terraform/guests/lab_03.tf",
+            "terraform/lab_03.tf",
             "dedicated = 1024",
             "dedicated = 1536",
         ),
@@ -391,7 +391,7 @@ async fn a_twenty_guest_apply_killed_at_each_crash_point_ends_like_an_uninterrup
         "{stderr}"
     );
     let expected = terraform_files(reference.path());
-    let r05 = String::from_utf8_lossy(&expected["terraform/guests/r_05.tf"]).into_owned();
+    let r05 = String::from_utf8_lossy(&expected["terraform/r_05.tf"]).into_owned();
     assert!(
         r05.contains("import {"),
         "a created guest gets its import block:\n{r05}"
@@ -501,9 +501,9 @@ async fn offline_plans_use_the_last_snapshot_and_a_migration_moves_the_import_id
     // lab-02 (111, stopped) moves from pve2 to pve3.
     edit(
         dir.path(),
-        "terraform/guests/lab_02.tf",
-        "node_name = \"pve2\"",
-        "node_name = \"pve3\"",
+        "terraform/lab_02.tf",
+        "node_name     = \"pve2\"",
+        "node_name     = \"pve3\"",
     );
     let out = mpc(dir.path(), &secret)
         .args(["apply", "--yes"])
@@ -513,7 +513,7 @@ async fn offline_plans_use_the_last_snapshot_and_a_migration_moves_the_import_id
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("migrated to pve3"), "{stderr}");
     assert_eq!(sim.control().guest_node(111).as_deref(), Some("pve3"));
-    let file = std::fs::read_to_string(dir.path().join("terraform/guests/lab_02.tf")).unwrap();
+    let file = std::fs::read_to_string(dir.path().join("terraform/lab_02.tf")).unwrap();
     assert!(file.contains("id = \"pve3/111\""), "{file}");
     assert!(!file.contains("pve2/111"), "{file}");
 
@@ -533,7 +533,7 @@ async fn offline_plans_use_the_last_snapshot_and_a_migration_moves_the_import_id
     assert!(stdout.starts_with("No changes."), "{stdout}");
     edit(
         dir.path(),
-        "terraform/guests/lab_03.tf",
+        "terraform/lab_03.tf",
         "dedicated = 1024",
         "dedicated = 2048",
     );
@@ -560,7 +560,7 @@ async fn the_console_runs_plan_and_diff_from_piped_lines() {
     init_and_sync(&sim, dir.path());
     edit(
         dir.path(),
-        "terraform/guests/lab_04.tf",
+        "terraform/lab_04.tf",
         "dedicated = 1024",
         "dedicated = 1280",
     );

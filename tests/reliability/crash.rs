@@ -242,7 +242,7 @@ fn a_write_back_lost_to_a_late_kill_is_repaired_by_the_next_apply() {
         ),
         "edits",
     );
-    let file = ws.join("terraform/guests/late_01.tf");
+    let file = ws.join("terraform/late_01.tf");
     let before = std::fs::read(&file).unwrap();
     ok(run(&sim, ws, &["apply", "--yes"]), "apply");
     let after = std::fs::read(&file).unwrap();
@@ -305,7 +305,7 @@ fn a_sync_killed_between_file_writes_leaves_old_or_new_files() {
         assert_eq!(integrity(&sim, ws.path()), Vec::<String>::new(), "{what}");
         // What a kill between a temp file and its rename leaves (a pid that cannot be alive):
         // the next sync removes it.
-        let guests = ws.path().join("terraform/guests");
+        let guests = ws.path().join("terraform");
         std::fs::write(guests.join(".stale.tf.tmp-2147483000"), "half").unwrap();
         ok(
             run(&sim, ws.path(), &["sync", "--adopt"]),

@@ -146,6 +146,6 @@ fn apply_under_faults_converges_in_three_runs_without_duplicates() {
         Some("3072"),
         "{}\n{}",
         outputs.join("\n"),
-        std::fs::read_to_string(ws.join("terraform/guests/lab_02.tf")).unwrap_or_default()
+        std::fs::read_to_string(ws.join("terraform/lab_02.tf")).unwrap_or_default()
     );
 }

@@ -123,14 +123,24 @@ fn names_and_descriptions_from_the_server_cannot_inject_anything() {
         "plan reads the files back",
     );
 
-    let read = proxmox_mpc::iac::reader::read_workspace_guests(ws);
-    assert!(read.errors.is_empty(), "{:?}", read.errors);
-    let g100 = read.files.iter().find(|f| f.guest.vmid == 100).unwrap();
+    let read = proxmox_mpc::iac::desired::read_workspace(ws);
+    assert!(read.problems.is_empty(), "{:?}", read.problems);
+    let g100 = read
+        .state
+        .files
+        .iter()
+        .find(|f| f.guest.vmid == 100)
+        .unwrap();
     assert_eq!(
         g100.guest.description.as_deref(),
         Some(description.as_str())
     );
-    let g101 = read.files.iter().find(|f| f.guest.vmid == 101).unwrap();
+    let g101 = read
+        .state
+        .files
+        .iter()
+        .find(|f| f.guest.vmid == 101)
+        .unwrap();
     assert_eq!(g101.guest.name, name);
     // Every YAML file parses, and the inventory holds the name exactly.
     for (path, bytes) in all_files(ws) {

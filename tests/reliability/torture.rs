@@ -125,11 +125,11 @@ fn torture_random_operations_keep_code_database_and_cluster_in_agreement() {
             problems.is_empty(),
             "seed {seed} after `{line}`: {problems:?}"
         );
-        let read = proxmox_mpc::iac::reader::read_workspace_guests(ws);
+        let read = proxmox_mpc::iac::desired::read_workspace(ws);
         assert!(
-            read.errors.is_empty(),
+            read.problems.is_empty(),
             "seed {seed} after `{line}`: {:?}",
-            read.errors
+            read.problems
         );
         let names = guest_names(&sim);
         let mut unique = names.clone();

@@ -62,11 +62,11 @@ async fn declarative_commands_edit_the_files_and_leave_the_server_alone() {
         [
             "ansible/inventory.yml",
             "docs/inventory.md",
-            "terraform/guests/web_03.tf",
+            "terraform/web_03.tf",
             "tests/web_03.yml"
         ]
     );
-    let tf = lab.read("terraform/guests/web_03.tf");
+    let tf = lab.read("terraform/web_03.tf");
     assert!(
         !tf.contains("path_in_datastore"),
         "bpg allocates a disk with a size and no path:\n{tf}"
@@ -115,7 +115,7 @@ async fn declarative_commands_edit_the_files_and_leave_the_server_alone() {
         changed(&before, &after),
         [
             "docs/inventory.md",
-            "terraform/guests/web_03.tf",
+            "terraform/web_03.tf",
             "tests/web_03.yml"
         ]
     );
@@ -166,7 +166,7 @@ async fn declarative_commands_edit_the_files_and_leave_the_server_alone() {
         [
             "ansible/inventory.yml",
             "docs/inventory.md",
-            "terraform/guests/cache_01.tf",
+            "terraform/cache_01.tf",
             "tests/cache_01.yml"
         ]
     );
@@ -198,11 +198,11 @@ async fn declarative_commands_edit_the_files_and_leave_the_server_alone() {
         [
             "ansible/inventory.yml",
             "docs/inventory.md",
-            "terraform/guests/web_03.tf",
+            "terraform/web_03.tf",
             "tests/web_03.yml"
         ]
     );
-    assert!(!lab.root().join("terraform/guests/web_03.tf").exists());
+    assert!(!lab.root().join("terraform/web_03.tf").exists());
 
     // clone vm: declarative too
     let out = lab.ok("clone vm web-02 --name web-04").await;
@@ -295,7 +295,7 @@ async fn declarative_commands_edit_the_files_and_leave_the_server_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hand_edit_is_read_back_and_shown_as_drift() {
     let mut lab = Lab::start().await;
-    let path = "terraform/guests/web_01.tf";
+    let path = "terraform/web_01.tf";
     let text = lab.read(path);
     assert!(text.contains("    cores   = 2\n"), "{text}");
     std::fs::write(
@@ -343,7 +343,7 @@ async fn a_hand_edit_is_read_back_and_shown_as_drift() {
     let e = lab.fails("set vm web-01 --memory 4G").await;
     assert_eq!(
         e,
-        "terraform/guests/web_01.tf uses expressions (var.web_cores); rewriting it would replace them with their values"
+        "terraform/web_01.tf uses expressions (var.web_cores); rewriting it would replace them with their values"
     );
     assert_eq!(lab.writes(), 0);
     lab.sim.shutdown().await;
@@ -353,8 +353,8 @@ async fn a_hand_edit_is_read_back_and_shown_as_drift() {
 async fn imperative_commands_act_follow_the_task_and_are_audited() {
     let mut lab = Lab::start().await;
     let api = client(&lab);
-    let file = "terraform/guests/db_02.tf";
-    assert!(lab.read(file).contains("started   = false"));
+    let file = "terraform/db_02.tf";
+    assert!(lab.read(file).contains("started       = false"));
 
     // start
     let out = lab.ok("start vm db-02").await;
@@ -363,7 +363,7 @@ async fn imperative_commands_act_follow_the_task_and_are_audited() {
         "{out}"
     );
     assert!(
-        out.contains("Updated terraform/guests/db_02.tf (started = true)"),
+        out.contains("Updated terraform/db_02.tf (started = true)"),
         "{out}"
     );
     let status = api
@@ -371,7 +371,7 @@ async fn imperative_commands_act_follow_the_task_and_are_audited() {
         .await
         .unwrap();
     assert_eq!(status.status, "running");
-    assert!(lab.read(file).contains("started   = true"));
+    assert!(lab.read(file).contains("started       = true"));
 
     // stop needs confirmation in a script
     let e = lab.fails("stop vm db-02").await;
@@ -394,7 +394,7 @@ async fn imperative_commands_act_follow_the_task_and_are_audited() {
             .status,
         "stopped"
     );
-    assert!(lab.read(file).contains("started   = false"));
+    assert!(lab.read(file).contains("started       = false"));
 
     // snapshot, change, rollback
     let out = lab.ok("snapshot vm db-02 --name before_upgrade").await;
@@ -427,7 +427,7 @@ async fn imperative_commands_act_follow_the_task_and_are_audited() {
     assert!(out.contains("migrated from pve3 to pve1"), "{out}");
     assert!(api.guest_status("pve1", GuestKind::Qemu, 103).await.is_ok());
     let tf = lab.read(file);
-    assert!(tf.contains("node_name = \"pve1\""), "{tf}");
+    assert!(tf.contains("node_name     = \"pve1\""), "{tf}");
     assert!(tf.contains("id = \"pve1/103\""), "{tf}");
 
     let mut audit = audit_rows(&lab).await;

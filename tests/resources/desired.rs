@@ -67,8 +67,12 @@ resource "proxmox_virtual_environment_vm" "web" {
     dedicated = local.memory_mib
   }
 
-  startup {
-    order = 2
+  numa {
+    device    = "numa0"
+    cpus      = "0-1"
+    hostnodes = "0"
+    memory    = 2048
+    policy    = "preferred"
   }
 
   disk {
@@ -102,8 +106,8 @@ fn workspace() -> tempfile::TempDir {
     write(root, "terraform/pools.tf", POOLS);
     write(root, "terraform/variables.tf", VARIABLES);
     write(root, "terraform/locals.tf", LOCALS);
-    write(root, "terraform/guests/web.tf", WEB);
-    write(root, "terraform/guests/follower.tf", FOLLOWER);
+    write(root, "terraform/web.tf", WEB);
+    write(root, "terraform/follower.tf", FOLLOWER);
     dir
 }
 
@@ -115,7 +119,7 @@ fn variables_locals_and_references_are_evaluated() {
     assert_eq!(state.pool_comments["prod"], "Production");
     assert_eq!(state.pool_idents["prod"], "prod");
     let web = state.files.iter().find(|f| f.ident == "web").unwrap();
-    assert_eq!(web.path, "terraform/guests/web.tf");
+    assert_eq!(web.path, "terraform/web.tf");
     assert_eq!(web.import_id.as_deref(), Some("pve1/120"));
     let g = &web.guest;
     assert_eq!(
@@ -132,8 +136,8 @@ fn variables_locals_and_references_are_evaluated() {
     assert_eq!(vm.memory_mib, Some(2048));
     assert_eq!(vm.disks["scsi0"].size_bytes, Some(32 << 30));
     assert_eq!(vm.nics[&0].bridge.as_deref(), Some("vmbr0"));
-    // `startup` is not modelled: kept in the file and listed.
-    assert_eq!(web.unmodelled, vec!["startup".to_string()]);
+    // `numa` is not modelled: kept in the file and listed.
+    assert_eq!(web.unmodelled, vec!["numa".to_string()]);
     assert!(
         web.expressions.contains(&"var.web_node".to_string()),
         "{:?}",
@@ -173,15 +177,11 @@ fn tfvars_override_defaults() {
 fn an_unevaluable_expression_names_file_line_and_expression() {
     let dir = workspace();
     let broken = WEB.replace("cores = var.web_cores", "cores = var.cpu_count");
-    write(dir.path(), "terraform/guests/web.tf", &broken);
+    write(dir.path(), "terraform/web.tf", &broken);
     let err = read_desired(dir.path()).unwrap_err();
     assert_eq!(err.problems.len(), 1, "{err}");
     let p = &err.problems[0];
-    assert!(
-        p.path.ends_with("terraform/guests/web.tf"),
-        "{}",
-        p.path.display()
-    );
+    assert!(p.path.ends_with("terraform/web.tf"), "{}", p.path.display());
     assert_eq!(p.line, Some(17));
     assert_eq!(p.expression.as_deref(), Some("var.cpu_count"));
     let text = err.to_string();
@@ -195,7 +195,7 @@ fn an_unevaluable_expression_names_file_line_and_expression() {
         "dedicated = local.memory_mib",
         "dedicated = max(1024, 2048)",
     );
-    write(dir.path(), "terraform/guests/web.tf", &func);
+    write(dir.path(), "terraform/web.tf", &func);
     let err = read_desired(dir.path()).unwrap_err();
     assert_eq!(err.problems[0].line, Some(21), "{err}");
     assert_eq!(
@@ -204,7 +204,7 @@ fn an_unevaluable_expression_names_file_line_and_expression() {
     );
 
     // A local that cannot be evaluated names the locals file.
-    write(dir.path(), "terraform/guests/web.tf", WEB);
+    write(dir.path(), "terraform/web.tf", WEB);
     write(
         dir.path(),
         "terraform/locals.tf",
@@ -232,12 +232,12 @@ fn broken_hcl_and_duplicate_vmids_are_reported_together() {
     let dir = workspace();
     write(
         dir.path(),
-        "terraform/guests/broken.tf",
+        "terraform/broken.tf",
         "resource \"x\" {\n  a = \n",
     );
     write(
         dir.path(),
-        "terraform/guests/copy.tf",
+        "terraform/copy.tf",
         &WEB.replace("\"web\"", "\"copy\"")
             .replace("vm.web\n", "vm.copy\n"),
     );

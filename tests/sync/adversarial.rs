@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 
 use proxmox_mpc::iac::Templates;
 use proxmox_mpc::iac::ansible::render_inventory;
+use proxmox_mpc::iac::desired::{read_texts, read_workspace};
 use proxmox_mpc::iac::filters::{hcl_string, yaml_string};
-use proxmox_mpc::iac::reader::read_guest_file;
 use proxmox_mpc::iac::spec::render_spec;
 use proxmox_mpc::iac::sync::SyncOptions;
-use proxmox_mpc::iac::terraform::{pool_idents, render_guest};
+use proxmox_mpc::iac::terraform::{pool_idents, render_guest, render_pools};
 use proxmox_mpc::iac::view::file_view;
 use proxmox_mpc::model::{
     CloudInit, ClusterSnapshot, ContainerConfig, Guest, GuestConfig, GuestKind, GuestStatus, Pool,
@@ -129,24 +129,26 @@ fn hostile_strings_round_trip_through_hcl() {
             hostile_vm(100 + i as u32, text),
             hostile_ct(200 + i as u32, text),
         ] {
-            let pools = pool_idents(&[Pool {
+            let pool_list = [Pool {
                 id: text.to_string(),
                 comment: None,
                 guests: vec![],
                 storages: vec![],
-            }]);
+            }];
+            let pools = pool_idents(&pool_list);
             let rendered = render_guest(&templates, &guest, "g", &pools).unwrap();
-            let path = std::path::Path::new("g.tf");
-            let read = read_guest_file(path, &rendered.text, &BTreeMap::new())
-                .or_else(|_| {
-                    // The pool is referenced: give the reader the pool resource names.
-                    let by_ident = pools
-                        .iter()
-                        .map(|(id, ident)| (ident.clone(), id.clone()))
-                        .collect();
-                    read_guest_file(path, &rendered.text, &by_ident)
-                })
-                .unwrap_or_else(|e| panic!("{text:?}: {e}\n{}", rendered.text));
+            let pools_tf = render_pools(&templates, &pool_list).unwrap();
+            let read = read_texts(vec![
+                ("pools.tf".into(), pools_tf),
+                ("g.tf".into(), rendered.text.clone()),
+            ]);
+            assert!(
+                read.problems.is_empty(),
+                "{text:?}: {:?}\n{}",
+                read.problems,
+                rendered.text
+            );
+            let read = read.state.files.into_iter().next().expect("the guest");
             assert_eq!(read.guest, file_view(&guest), "{text:?}\n{}", rendered.text);
         }
     }
@@ -251,11 +253,21 @@ async fn hostile_descriptions_and_names_round_trip_from_the_simulator() {
         Some(text),
         "the simulator gave the text back"
     );
-    let read = proxmox_mpc::iac::reader::read_workspace_guests(ws.root());
-    assert!(read.errors.is_empty(), "{:?}", read.errors);
-    let g100 = read.files.iter().find(|f| f.guest.vmid == 100).unwrap();
+    let read = read_workspace(ws.root());
+    assert!(read.problems.is_empty(), "{:?}", read.problems);
+    let g100 = read
+        .state
+        .files
+        .iter()
+        .find(|f| f.guest.vmid == 100)
+        .unwrap();
     assert_eq!(g100.guest.description.as_deref(), Some(text));
-    let g101 = read.files.iter().find(|f| f.guest.vmid == 101).unwrap();
+    let g101 = read
+        .state
+        .files
+        .iter()
+        .find(|f| f.guest.vmid == 101)
+        .unwrap();
     assert_eq!(g101.guest.name, "{{ web }} \"quoted\" ${x}");
     let inv: yaml_serde::Value = yaml_serde::from_str(&ws.read("ansible/inventory.yml")).unwrap();
     let host = &inv["all"]["hosts"][g101.ident.as_str()];

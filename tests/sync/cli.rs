@@ -58,7 +58,7 @@ async fn init_then_sync_writes_the_workspace_and_a_second_sync_says_nothing_chan
     assert!(stderr.contains("29 new"), "{stderr}");
     let provider = std::fs::read_to_string(dir.path().join("terraform/provider.tf")).unwrap();
     assert!(provider.starts_with("# our team's header\n"), "{provider}");
-    assert!(dir.path().join("terraform/guests/web_01.tf").is_file());
+    assert!(dir.path().join("terraform/web_01.tf").is_file());
 
     let out = mpc(dir.path(), &secret)
         .args(["sync", "--json"])

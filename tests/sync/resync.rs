@@ -170,11 +170,7 @@ async fn a_hand_edit_is_kept_and_reported_as_drift() {
     }
     assert_eq!(ws.read(&file), edited);
     // The test spec follows the file (the desired state), not the server.
-    let spec = ws.read(
-        &file
-            .replace("terraform/guests/", "tests/")
-            .replace(".tf", ".yml"),
-    );
+    let spec = ws.read(&file.replace("terraform/", "tests/").replace(".tf", ".yml"));
     assert!(spec.contains("cores: 6"), "{spec}");
 }
 
@@ -185,7 +181,7 @@ async fn new_guests_are_imported_and_gone_ones_kept_until_pruned() {
     let control = sim.control();
     let ws = Workspace::new().await;
     ws.sync(&client, SyncOptions::default()).await;
-    let web_before = ws.read("terraform/guests/web_01.tf");
+    let web_before = ws.read("terraform/web_01.tf");
 
     // Two more guests: one named like an existing guest, one new name.
     control
@@ -203,14 +199,14 @@ async fn new_guests_are_imported_and_gone_ones_kept_until_pruned() {
     assert_eq!(outcome(&run, 950), GuestOutcome::New);
     assert_eq!(outcome(&run, 951), GuestOutcome::New);
     assert_eq!(
-        ws.read("terraform/guests/web_01.tf"),
+        ws.read("terraform/web_01.tf"),
         web_before,
         "the first web-01 keeps its name"
     );
-    let twin = ws.read("terraform/guests/web_01_950.tf");
+    let twin = ws.read("terraform/web_01_950.tf");
     assert!(twin.contains("proxmox_virtual_environment_vm\" \"web_01_950\""));
     assert!(twin.contains("id = \"pve2/950\""));
-    assert!(ws.path("terraform/guests/fresh.tf").is_file());
+    assert!(ws.path("terraform/fresh.tf").is_file());
     assert!(ws.path("tests/fresh.yml").is_file());
 
     // Remove 951 on the server.
@@ -219,7 +215,7 @@ async fn new_guests_are_imported_and_gone_ones_kept_until_pruned() {
     let run = ws.sync(&client, SyncOptions::default()).await;
     assert_eq!(outcome(&run, 951), GuestOutcome::Gone);
     assert!(
-        ws.path("terraform/guests/fresh.tf").is_file(),
+        ws.path("terraform/fresh.tf").is_file(),
         "kept until --prune"
     );
     // Its identifier is not handed to anyone else while the file is kept.
@@ -234,7 +230,7 @@ async fn new_guests_are_imported_and_gone_ones_kept_until_pruned() {
         )
         .await;
     assert_eq!(outcome(&run, 951), GuestOutcome::Pruned);
-    assert!(!ws.path("terraform/guests/fresh.tf").exists());
+    assert!(!ws.path("terraform/fresh.tf").exists());
     assert!(!ws.path("tests/fresh.yml").exists());
     let run = ws.sync(&client, SyncOptions::default()).await;
     assert!(run.report.guests.iter().all(|g| g.vmid != 951));
@@ -301,11 +297,11 @@ async fn a_guest_renamed_on_the_server_keeps_its_file_and_identifier() {
         )
         .await;
     let report = run.report.guests.iter().find(|g| g.vmid == 100).unwrap();
-    assert_eq!(report.file, "terraform/guests/web_01.tf");
-    let text = ws.read("terraform/guests/web_01.tf");
+    assert_eq!(report.file, "terraform/web_01.tf");
+    let text = ws.read("terraform/web_01.tf");
     assert!(text.contains("resource \"proxmox_virtual_environment_vm\" \"web_01\""));
-    assert!(text.contains("name      = \"frontend\""));
-    assert!(!ws.path("terraform/guests/frontend.tf").exists());
+    assert!(text.contains("name          = \"frontend\""), "{text}");
+    assert!(!ws.path("terraform/frontend.tf").exists());
 }
 
 #[tokio::test]
@@ -335,7 +331,7 @@ async fn a_pool_added_in_the_files_is_kept_and_reported_until_adopt() {
     );
     // Guests still refer to the pools the file declares.
     assert!(
-        ws.read("terraform/guests/web_01.tf")
+        ws.read("terraform/web_01.tf")
             .contains("proxmox_virtual_environment_pool.prod.pool_id")
     );
     let run = ws
@@ -354,4 +350,90 @@ async fn a_pool_added_in_the_files_is_kept_and_reported_until_adopt() {
             .contains(&"terraform/pools.tf".to_string())
     );
     assert!(!ws.read("terraform/pools.tf").contains("staging"));
+}
+
+/// A workspace from before guest files lived in the root module (`terraform/guests/`, which
+/// Terraform never loads): the next /sync moves every file into `terraform/` as it is (a hand
+/// edit stays, and is then reported as drift like any other), says what moved, removes the
+/// empty folder, and a sync after that changes nothing. A guest named like a generated file
+/// gets another file name.
+#[tokio::test]
+async fn a_legacy_guests_folder_moves_into_the_root_module_with_hand_edits_kept() {
+    let sim = homelab().await;
+    let client = client(&sim);
+    let ws = Workspace::new().await;
+    let first = ws.sync(&client, SyncOptions::default()).await;
+    std::fs::create_dir_all(ws.path("terraform/guests")).unwrap();
+    let mut legacy = Vec::new();
+    for g in &first.report.guests {
+        let name = g.file.strip_prefix("terraform/").unwrap().to_string();
+        std::fs::rename(
+            ws.path(&g.file),
+            ws.path(&format!("terraform/guests/{name}")),
+        )
+        .unwrap();
+        legacy.push((format!("terraform/guests/{name}"), g.file.clone()));
+    }
+    let edited = ws
+        .read("terraform/guests/web_01.tf")
+        .replace("dedicated = 2048", "dedicated = 3072");
+    assert!(edited.contains("dedicated = 3072"));
+    std::fs::write(ws.path("terraform/guests/web_01.tf"), &edited).unwrap();
+
+    let run = ws.sync(&client, SyncOptions::default()).await;
+    let mut moved = run.report.moved.clone();
+    moved.sort();
+    legacy.sort();
+    assert_eq!(moved, legacy);
+    assert!(
+        !ws.path("terraform/guests").exists(),
+        "the empty folder is gone"
+    );
+    assert_eq!(
+        ws.read("terraform/web_01.tf"),
+        edited,
+        "the hand edit moved as it was"
+    );
+    match outcome(&run, 100) {
+        GuestOutcome::Drift(fields) => assert_eq!(fields[0].field, "memory"),
+        other => panic!("expected drift, got {other:?}"),
+    }
+    let items = proxmox_mpc::commands::sync::render(&run);
+    let text = format!("{items:?}");
+    let said = format!(
+        "Moved {} guest files from terraform/guests/ into the root module terraform/",
+        legacy.len()
+    );
+    assert!(text.contains(&said), "{text}");
+
+    let again = ws.sync(&client, SyncOptions::default()).await;
+    assert!(again.report.moved.is_empty());
+    assert!(
+        again.report.written.is_empty(),
+        "{:?}",
+        again.report.written
+    );
+}
+
+/// A guest whose name is a generated file's (`provider`) gets a file of its own.
+#[tokio::test]
+async fn a_guest_named_like_a_generated_file_gets_another_name() {
+    let sim = homelab().await;
+    sim.control()
+        .set_guest_config(100, "name", "provider")
+        .unwrap();
+    let ws = Workspace::new().await;
+    let run = ws.sync(&client(&sim), SyncOptions::default()).await;
+    let file = &run
+        .report
+        .guests
+        .iter()
+        .find(|g| g.vmid == 100)
+        .unwrap()
+        .file;
+    assert_eq!(file, "terraform/provider_100.tf");
+    assert!(
+        ws.read("terraform/provider.tf")
+            .contains("required_providers")
+    );
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use proxmox_mpc::iac::reader::{read_pools, read_workspace_guests};
+use proxmox_mpc::iac::desired::read_workspace;
 use proxmox_mpc::iac::sync::{SyncOptions, guest_drift};
 use proxmox_mpc::iac::view::file_view;
 
@@ -11,13 +11,13 @@ use super::common::{Workspace, client, homelab};
 
 /// Asserts that every guest of the run reads back from its file exactly.
 fn assert_round_trip(ws: &Workspace, run: &proxmox_mpc::commands::sync::SyncRun) {
-    let read = read_workspace_guests(ws.root());
+    let read = read_workspace(ws.root());
     assert!(
-        read.errors.is_empty(),
+        read.problems.is_empty(),
         "unreadable files: {:?}",
-        read.errors
+        read.problems
     );
-    let by_vmid: BTreeMap<u32, _> = read.files.iter().map(|f| (f.guest.vmid, f)).collect();
+    let by_vmid: BTreeMap<u32, _> = read.state.files.iter().map(|f| (f.guest.vmid, f)).collect();
     assert_eq!(by_vmid.len(), run.snapshot.guests.len());
     for live in &run.snapshot.guests {
         let file = by_vmid
@@ -32,7 +32,7 @@ fn assert_round_trip(ws: &Workspace, run: &proxmox_mpc::commands::sync::SyncRun)
             file_view(live),
             "guest {} read back from {} differs",
             live.vmid,
-            file.path.display()
+            file.path
         );
         assert!(guest_drift(&file.guest, live).is_empty());
     }
@@ -49,18 +49,14 @@ async fn homelab_files_read_back_as_the_snapshot() {
     );
     assert_round_trip(&ws, &run);
     // Pools are referenced, not repeated: the reader resolves the reference.
-    let pools = read_pools(
-        &ws.path("terraform/pools.tf"),
-        &ws.read("terraform/pools.tf"),
-    )
-    .unwrap();
-    let ids: Vec<&String> = pools.values().collect();
+    let read = read_workspace(ws.root());
+    let ids: Vec<&String> = read.state.pools.iter().collect();
     let mut expected: Vec<&String> = run.snapshot.pools.iter().map(|p| &p.id).collect();
     expected.sort();
     assert_eq!(ids, expected);
     assert!(
-        ws.read("terraform/guests/web_01.tf")
-            .contains("pool_id   = proxmox_virtual_environment_pool.prod.pool_id")
+        ws.read("terraform/web_01.tf")
+            .contains("pool_id       = proxmox_virtual_environment_pool.prod.pool_id")
     );
 }
 
@@ -95,7 +91,7 @@ async fn real_pve_config_files_round_trip_and_unmapped_keys_stay_visible() {
         );
     }
     assert_round_trip(&ws, &run);
-    // A key the model does not map is written as a comment naming it and its value.
+    // A hostpci0 from a real PVE config becomes a bpg hostpci block.
     let hostpci = run
         .snapshot
         .guests
@@ -108,12 +104,22 @@ async fn real_pve_config_files_round_trip_and_unmapped_keys_stay_visible() {
         .iter()
         .find(|g| g.vmid == hostpci.vmid)
         .unwrap();
+    // Passthrough is a real bpg block (a `terraform apply` keeps it), not only a comment.
     let text = ws.read(&report.file);
+    let body = hcl::parse(&text).unwrap();
+    let resource = body
+        .blocks()
+        .find(|b| b.identifier() == "resource")
+        .unwrap();
+    let pci = resource
+        .body()
+        .blocks()
+        .find(|b| b.identifier() == "hostpci")
+        .unwrap_or_else(|| panic!("no hostpci block:\n{text}"));
     assert!(
-        text.contains(&format!(
-            "# pve hostpci0 = \"{}\"",
-            hostpci.unmodelled["hostpci0"]
-        )),
+        pci.body()
+            .attributes()
+            .any(|a| a.key() == "device" && *a.expr() == hcl::Expression::from("hostpci0")),
         "{text}"
     );
 }

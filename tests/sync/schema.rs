@@ -203,8 +203,10 @@ async fn every_generated_tf_file_holds_to_the_bpg_schema() {
     ] {
         assert!(seen_types.contains(ty), "no {ty} generated: {seen_types:?}");
     }
-    // The provider is pinned to the version the extract comes from; the token is a sensitive
-    // variable without a default.
+    // The provider is pinned to the version the extract comes from, and its block sets no
+    // connection attribute: bpg reads PROXMOX_VE_ENDPOINT, PROXMOX_VE_API_TOKEN and
+    // PROXMOX_VE_INSECURE only where the attribute is null, and a required variable without a
+    // default would make terraform prompt.
     let provider = ws.read("terraform/provider.tf");
     let constraint = schema["required_providers"]["proxmox"]["version"]
         .as_str()
@@ -213,18 +215,25 @@ async fn every_generated_tf_file_holds_to_the_bpg_schema() {
         provider.contains(&format!("version = \"{constraint}\"")),
         "{provider}"
     );
-    let variables = hcl::parse(&ws.read("terraform/variables.tf")).unwrap();
-    let token = variables
+    let body = hcl::parse(&provider).unwrap();
+    let block = body
         .blocks()
-        .find(|b| b.labels().first().map(|l| l.as_str()) == Some("proxmox_api_token"))
-        .expect("token variable");
-    assert!(
-        token
-            .body()
-            .attributes()
-            .any(|a| a.key() == "sensitive" && matches!(a.expr(), Expression::Bool(true)))
-    );
-    assert!(!token.body().attributes().any(|a| a.key() == "default"));
+        .find(|b| b.identifier() == "provider")
+        .expect("provider block");
+    assert_eq!(block.body().iter().count(), 0, "{provider}");
+    for rel in files_under(ws.root()).iter().filter(|f| f.ends_with(".tf")) {
+        let body = hcl::parse(&ws.read(rel)).unwrap();
+        let required: Vec<String> = body
+            .blocks()
+            .filter(|b| b.identifier() == "variable")
+            .filter(|b| !b.body().attributes().any(|a| a.key() == "default"))
+            .map(|b| b.labels()[0].as_str().to_string())
+            .collect();
+        assert!(
+            required.is_empty(),
+            "{rel} declares required variables {required:?}"
+        );
+    }
     // No secret anywhere in the workspace files.
     for rel in files_under(ws.root()) {
         assert!(

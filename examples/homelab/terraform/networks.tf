@@ -8,13 +8,13 @@ import {
 }
 
 resource "proxmox_network_linux_bridge" "pve1_vmbr0" {
-  node_name = "pve1"
-  name      = "vmbr0"
-  address   = "127.0.1.1/24"
-  gateway   = "127.0.1.254"
-  autostart = true
-  comment   = "LAN"
-  ports     = ["eno1"]
+  node_name  = "pve1"
+  name       = "vmbr0"
+  address    = "127.0.1.1/24"
+  gateway    = "127.0.1.254"
+  autostart  = true
+  comment    = "LAN"
+  ports      = ["eno1"]
   vlan_aware = false
 
   lifecycle {
@@ -28,11 +28,11 @@ import {
 }
 
 resource "proxmox_network_linux_bridge" "pve1_vmbr1" {
-  node_name = "pve1"
-  name      = "vmbr1"
-  autostart = true
-  comment   = "VLAN trunk"
-  ports     = ["eno2"]
+  node_name  = "pve1"
+  name       = "vmbr1"
+  autostart  = true
+  comment    = "VLAN trunk"
+  ports      = ["eno2"]
   vlan_aware = true
 
   lifecycle {
@@ -63,13 +63,13 @@ import {
 }
 
 resource "proxmox_network_linux_bridge" "pve2_vmbr0" {
-  node_name = "pve2"
-  name      = "vmbr0"
-  address   = "127.0.1.2/24"
-  gateway   = "127.0.1.254"
-  autostart = true
-  comment   = "LAN"
-  ports     = ["eno1"]
+  node_name  = "pve2"
+  name       = "vmbr0"
+  address    = "127.0.1.2/24"
+  gateway    = "127.0.1.254"
+  autostart  = true
+  comment    = "LAN"
+  ports      = ["eno1"]
   vlan_aware = false
 
   lifecycle {
@@ -83,11 +83,11 @@ import {
 }
 
 resource "proxmox_network_linux_bridge" "pve2_vmbr1" {
-  node_name = "pve2"
-  name      = "vmbr1"
-  autostart = true
-  comment   = "VLAN trunk"
-  ports     = ["eno2"]
+  node_name  = "pve2"
+  name       = "vmbr1"
+  autostart  = true
+  comment    = "VLAN trunk"
+  ports      = ["eno2"]
   vlan_aware = true
 
   lifecycle {
@@ -118,13 +118,13 @@ import {
 }
 
 resource "proxmox_network_linux_bridge" "pve3_vmbr0" {
-  node_name = "pve3"
-  name      = "vmbr0"
-  address   = "127.0.1.3/24"
-  gateway   = "127.0.1.254"
-  autostart = true
-  comment   = "LAN"
-  ports     = ["eno1"]
+  node_name  = "pve3"
+  name       = "vmbr0"
+  address    = "127.0.1.3/24"
+  gateway    = "127.0.1.254"
+  autostart  = true
+  comment    = "LAN"
+  ports      = ["eno1"]
   vlan_aware = false
 
   lifecycle {
@@ -138,11 +138,11 @@ import {
 }
 
 resource "proxmox_network_linux_bridge" "pve3_vmbr1" {
-  node_name = "pve3"
-  name      = "vmbr1"
-  autostart = true
-  comment   = "VLAN trunk"
-  ports     = ["eno2"]
+  node_name  = "pve3"
+  name       = "vmbr1"
+  autostart  = true
+  comment    = "VLAN trunk"
+  ports      = ["eno2"]
   vlan_aware = true
 
   lifecycle {

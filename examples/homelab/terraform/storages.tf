@@ -9,7 +9,7 @@ import {
 
 resource "proxmox_storage_directory" "local" {
   id      = "local"
-  path = "/var/lib/vz"
+  path    = "/var/lib/vz"
   content = ["backup", "iso", "snippets", "vztmpl"]
   shared  = false
 
@@ -24,10 +24,10 @@ import {
 }
 
 resource "proxmox_storage_lvmthin" "local_lvm" {
-  id      = "local-lvm"
+  id           = "local-lvm"
   volume_group = "pve"
-  thin_pool = "data"
-  content = ["images", "rootdir"]
+  thin_pool    = "data"
+  content      = ["images", "rootdir"]
 
   lifecycle {
     prevent_destroy = true
@@ -41,8 +41,8 @@ import {
 
 resource "proxmox_storage_nfs" "nas" {
   id      = "nas"
-  server = "127.0.2.10"
-  export = "/export/pve"
+  server  = "127.0.2.10"
+  export  = "/export/pve"
   content = ["backup", "images", "iso", "rootdir"]
 
   lifecycle {
@@ -57,7 +57,7 @@ import {
 
 resource "proxmox_storage_directory" "small" {
   id      = "small"
-  path = "/mnt/small"
+  path    = "/mnt/small"
   nodes   = ["pve3"]
   content = ["images", "rootdir"]
   shared  = false

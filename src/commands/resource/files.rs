@@ -330,7 +330,7 @@ pub async fn create(
         .files
         .iter()
         .map(|f| f.ident.clone())
-        .chain(existing_stems(&root.join("terraform/guests")))
+        .chain(crate::iac::sync::reserved_file_stems(&root))
         .collect();
     let base = sanitize(&guest.name).unwrap_or_else(|| format!("guest_{}", guest.vmid));
     let ident = if taken.contains(&base) {
@@ -338,7 +338,7 @@ pub async fn create(
     } else {
         base
     };
-    let rel = format!("terraform/guests/{ident}.tf");
+    let rel = format!("{}/{ident}.tf", crate::iac::desired::ROOT_MODULE);
     let templates = templates(&root)?;
     let (text, warnings) = render_file(&templates, loaded, &guest, &ident, false)?;
     let mut all = file_guests(loaded);
@@ -378,22 +378,6 @@ fn expand_home(ctx: &Ctx, path: &str) -> String {
         (Some(rest), Some(home)) => format!("{home}/{rest}"),
         _ => path.to_string(),
     }
-}
-
-fn existing_stems(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .filter_map(|e| {
-                    let p = e.path();
-                    (p.extension().is_some_and(|x| x == "tf"))
-                        .then(|| p.file_stem().map(|s| s.to_string_lossy().to_string()))
-                        .flatten()
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// `set vm|container`: rewrites the guest's file with the changes.
