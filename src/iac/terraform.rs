@@ -183,6 +183,9 @@ struct NetworkCtx<'a> {
     iface: &'a str,
     cidr: Option<&'a str>,
     gateway: Option<&'a str>,
+    cidr6: Option<&'a str>,
+    gateway6: Option<&'a str>,
+    mtu: Option<u64>,
     autostart: bool,
     comment: Option<String>,
     ports: Vec<String>,
@@ -224,6 +227,9 @@ pub fn render_networks(
             iface: &n.iface,
             cidr: n.cidr.as_deref(),
             gateway: n.gateway.as_deref(),
+            cidr6: n.cidr6.as_deref(),
+            gateway6: n.gateway6.as_deref(),
+            mtu: n.mtu,
             autostart: n.autostart,
             comment: n
                 .comments

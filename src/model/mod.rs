@@ -98,6 +98,13 @@ pub struct NodeNetwork {
     pub cidr: Option<String>,
     pub gateway: Option<String>,
     pub bridge_ports: Option<String>,
+    /// IPv6 address in CIDR form and gateway (`cidr6`, `gateway6`).
+    #[serde(default)]
+    pub cidr6: Option<String>,
+    #[serde(default)]
+    pub gateway6: Option<String>,
+    #[serde(default)]
+    pub mtu: Option<u64>,
     pub vlan_aware: bool,
     pub autostart: bool,
     pub active: bool,

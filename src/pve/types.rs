@@ -309,6 +309,13 @@ pub struct NetworkInterface {
     pub gateway: Option<String>,
     #[serde(default)]
     pub bridge_ports: Option<String>,
+    #[serde(default)]
+    pub cidr6: Option<String>,
+    #[serde(default)]
+    pub gateway6: Option<String>,
+    /// PVE sends it as a number or a string.
+    #[serde(deserialize_with = "loose::opt_u64", default)]
+    pub mtu: Option<u64>,
     #[serde(deserialize_with = "loose::bool_default", default)]
     pub bridge_vlan_aware: bool,
     #[serde(deserialize_with = "loose::bool_default", default)]

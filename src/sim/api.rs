@@ -1141,6 +1141,20 @@ fn node_network(ctx: &Ctx) -> Result<Reply, ApiError> {
             if let Some(g) = &i.gateway {
                 o["gateway"] = json!(g);
             }
+            if let Some(c) = &i.cidr6 {
+                o["cidr6"] = json!(c);
+                o["method6"] = json!("static");
+                if let Some((a, m)) = c.split_once('/') {
+                    o["address6"] = json!(a);
+                    o["netmask6"] = json!(m);
+                }
+            }
+            if let Some(g) = &i.gateway6 {
+                o["gateway6"] = json!(g);
+            }
+            if let Some(m) = i.mtu {
+                o["mtu"] = json!(m);
+            }
             if i.kind == "bridge" {
                 o["bridge_ports"] = json!(i.bridge_ports.clone().unwrap_or_default());
                 o["bridge_stp"] = json!("off");

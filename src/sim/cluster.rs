@@ -257,6 +257,13 @@ pub struct Iface {
     pub bridge_ports: Option<String>,
     pub vlan_aware: bool,
     pub comments: Option<String>,
+    /// `mtu`, `cidr6` and `gateway6` as `/etc/network/interfaces` gives them.
+    #[serde(default)]
+    pub mtu: Option<u64>,
+    #[serde(default)]
+    pub cidr6: Option<String>,
+    #[serde(default)]
+    pub gateway6: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -121,6 +121,9 @@ fn standard_network(index: usize) -> Vec<Iface> {
             bridge_ports: None,
             vlan_aware: false,
             comments: None,
+            mtu: None,
+            cidr6: None,
+            gateway6: None,
         },
         Iface {
             iface: "eno2".into(),
@@ -131,6 +134,9 @@ fn standard_network(index: usize) -> Vec<Iface> {
             bridge_ports: None,
             vlan_aware: false,
             comments: None,
+            mtu: None,
+            cidr6: None,
+            gateway6: None,
         },
         Iface {
             iface: "vmbr0".into(),
@@ -141,6 +147,9 @@ fn standard_network(index: usize) -> Vec<Iface> {
             bridge_ports: Some("eno1".into()),
             vlan_aware: false,
             comments: Some("LAN".into()),
+            mtu: None,
+            cidr6: Some(format!("fd00:1::{}/64", index + 1)),
+            gateway6: Some("fd00:1::fffe".into()),
         },
         Iface {
             iface: "vmbr1".into(),
@@ -151,6 +160,9 @@ fn standard_network(index: usize) -> Vec<Iface> {
             bridge_ports: Some("eno2".into()),
             vlan_aware: true,
             comments: Some("VLAN trunk".into()),
+            mtu: Some(9000),
+            cidr6: None,
+            gateway6: None,
         },
         Iface {
             iface: "vmbr1.30".into(),
@@ -161,6 +173,9 @@ fn standard_network(index: usize) -> Vec<Iface> {
             bridge_ports: None,
             vlan_aware: false,
             comments: Some("storage VLAN".into()),
+            mtu: None,
+            cidr6: None,
+            gateway6: None,
         },
     ]
 }

@@ -212,6 +212,18 @@ async fn each_audit_row_holds_in_the_generated_files() {
         20,
         "C11 rate"
     );
+    // N2: bridge MTU and IPv6 are attributes (left out, an apply would delete them and reload
+    // the node's network).
+    let networks = ws.read("terraform/networks.tf");
+    assert!(networks.contains("mtu        = 9000"), "N2 mtu: {networks}");
+    assert!(
+        networks.contains("address6   = \"fd00:1::1/64\""),
+        "N2 address6: {networks}"
+    );
+    assert!(
+        networks.contains("gateway6   = \"fd00:1::fffe\""),
+        "N2 gateway6: {networks}"
+    );
     // C13: ip_config lists only the NICs with addresses.
     assert_eq!(
         blocks(602, "initialization")[0]["ip_config"]

@@ -9,7 +9,6 @@
 //! their timeouts, so only their loading and import is asserted here (their read-back is the
 //! audit's P/N/S rows).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
@@ -59,45 +58,32 @@ fn file_states(root: &Path, dir: &Path) {
     }
 }
 
-#[tokio::test]
-#[allow(clippy::print_stderr)] // the run's output says loudly when Terraform did not judge
-async fn terraform_loads_the_root_module_and_plans_only_imports() {
-    if Command::new("terraform").arg("version").output().is_err() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "terraform is not on the PATH; CI must run this test"
-        );
-        eprintln!(
-            "\n!!! SKIPPED: terraform is not on the PATH, so real Terraform did not judge the files !!!\n"
-        );
-        return;
-    }
-    let sim = homelab().await;
-    super::fidelity::load_fixtures(&sim);
-    let ws = Workspace::new().await;
-    let run = ws.sync(&client(&sim), SyncOptions::default()).await;
-    let states = tempfile::tempdir().unwrap();
-    let types = storage_types(&run.snapshot);
-    for g in &run.snapshot.guests {
-        write_state(
-            states.path(),
-            proxmox_mpc::iac::bpg::resource_type(g.kind),
-            &format!("{}/{}", g.node, g.vmid),
-            &predicted_state(g, &types),
-        );
-    }
-    file_states(ws.root(), states.path());
+/// `terraform fmt -check -recursive` in `dir`: every generated file is already canonical.
+fn fmt_check(dir: &Path) {
+    let out = Command::new("terraform")
+        .args(["fmt", "-check", "-recursive", "-list=true"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "terraform fmt would change: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs tests/tfplugin/check.py on a root module with the states in `states`.
+fn check(root_module: &Path, states: &Path) -> Value {
     let checker = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tfplugin/check.py");
-    let out = Command::new(venv_bin("python"))
+    let python = venv_bin("python");
+    let out = Command::new(&python)
         .arg(&checker)
-        .arg(ws.path("terraform"))
+        .arg(root_module)
         .arg("--states")
-        .arg(states.path())
+        .arg(states)
         .arg("--json")
-        .env(
-            "PMPC_VENV",
-            venv_bin("python").parent().unwrap().parent().unwrap(),
-        )
+        .env("PMPC_VENV", python.parent().unwrap().parent().unwrap())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -106,25 +92,63 @@ async fn terraform_loads_the_root_module_and_plans_only_imports() {
         "check.py failed: {stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    serde_json::from_str(&stdout).unwrap()
+}
+
+/// True when Terraform can judge here; says so loudly when it cannot (and fails under CI).
+#[allow(clippy::print_stderr)] // the run's output says loudly when Terraform did not judge
+fn terraform_present() -> bool {
+    if Command::new("terraform").arg("version").output().is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "terraform is not on the PATH; CI must run this test"
+    );
+    eprintln!(
+        "\n!!! SKIPPED: terraform is not on the PATH, so real Terraform did not judge the files !!!\n"
+    );
+    false
+}
+
+fn is_guest(address: &str) -> bool {
+    address.starts_with("proxmox_virtual_environment_vm.")
+        || address.starts_with("proxmox_virtual_environment_container.")
+}
+
+/// The guests' predicted states (the import model) and the other resources' states.
+fn states_for(snapshot: &proxmox_mpc::model::ClusterSnapshot, root: &Path) -> tempfile::TempDir {
+    let states = tempfile::tempdir().unwrap();
+    let types = storage_types(snapshot);
+    for g in &snapshot.guests {
+        write_state(
+            states.path(),
+            proxmox_mpc::iac::bpg::resource_type(g.kind),
+            &format!("{}/{}", g.node, g.vmid),
+            &predicted_state(g, &types),
+        );
+    }
+    file_states(root, states.path());
+    states
+}
+
+/// Asserts Terraform planned imports only: no guest changed or replaced, nothing created or
+/// destroyed, every guest imported. Returns the number of imports.
+fn assert_only_imports(summary: &Value, guests: usize) -> usize {
     assert_eq!(summary["valid"], true, "{summary:#}");
     assert_eq!(summary["plan_ok"], true, "{summary:#}");
-    let is_guest = |a: &str| {
-        a.starts_with("proxmox_virtual_environment_vm.")
-            || a.starts_with("proxmox_virtual_environment_container.")
-    };
     for key in ["create", "update", "replace", "delete"] {
-        let guests: Vec<&Value> = summary[key]
+        let listed: Vec<&Value> = summary[key]
             .as_array()
             .unwrap()
             .iter()
-            .filter(|e| is_guest(e.as_str().or(e["address"].as_str()).unwrap_or_default()))
+            .filter(|e| {
+                key == "create"
+                    || key == "delete"
+                    || is_guest(e["address"].as_str().unwrap_or_default())
+            })
             .collect();
-        assert!(guests.is_empty(), "{key}: {guests:#?}\n{summary:#}");
-    }
-    // Nothing is created or destroyed at all.
-    for key in ["create", "delete"] {
-        assert_eq!(summary[key], Value::Array(vec![]), "{key}: {summary:#}");
+        assert!(listed.is_empty(), "{key}: {listed:#?}\n{summary:#}");
     }
     let imported: Vec<&str> = summary["import"]
         .as_array()
@@ -132,20 +156,46 @@ async fn terraform_loads_the_root_module_and_plans_only_imports() {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    let guests: BTreeMap<String, u32> = run
-        .report
-        .guests
-        .iter()
-        .map(|g| (g.file.clone(), g.vmid))
-        .collect();
     let guest_imports = imported.iter().filter(|a| is_guest(a)).count();
     assert_eq!(
-        guest_imports,
-        guests.len(),
+        guest_imports, guests,
         "every guest file is in the root module: {summary:#}"
     );
+    imported.len()
+}
+
+/// The committed example, from the folder the README names, as a user would run it: canonical,
+/// loads with every guest's import block, and plans imports only.
+#[tokio::test]
+async fn the_example_workspace_loads_from_the_readme_folder() {
+    if !terraform_present() {
+        return;
+    }
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/homelab");
+    fmt_check(&example);
+    let sim = homelab().await;
+    let snapshot = client(&sim).discover(|_, _| {}).await.unwrap();
+    let states = states_for(&snapshot, &example);
+    let summary = check(&example.join("terraform"), states.path());
+    assert_only_imports(&summary, snapshot.guests.len());
+}
+
+#[tokio::test]
+#[allow(clippy::print_stderr)] // the count goes to the test log for the issue note
+async fn terraform_loads_the_root_module_and_plans_only_imports() {
+    if !terraform_present() {
+        return;
+    }
+    let sim = homelab().await;
+    super::fidelity::load_fixtures(&sim);
+    let ws = Workspace::new().await;
+    let run = ws.sync(&client(&sim), SyncOptions::default()).await;
+    fmt_check(ws.root());
+    let states = states_for(&run.snapshot, ws.root());
+    let summary = check(&ws.path("terraform"), states.path());
+    let imports = assert_only_imports(&summary, run.snapshot.guests.len());
     eprintln!(
-        "terraform: {} imports ({guest_imports} guests), no change, nothing created or replaced",
-        imported.len()
+        "terraform: {imports} imports ({} guests), no guest changed or replaced, nothing created or destroyed",
+        run.snapshot.guests.len()
     );
 }

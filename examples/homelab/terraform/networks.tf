@@ -12,6 +12,8 @@ resource "proxmox_network_linux_bridge" "pve1_vmbr0" {
   name       = "vmbr0"
   address    = "127.0.1.1/24"
   gateway    = "127.0.1.254"
+  address6   = "fd00:1::1/64"
+  gateway6   = "fd00:1::fffe"
   autostart  = true
   comment    = "LAN"
   ports      = ["eno1"]
@@ -30,6 +32,7 @@ import {
 resource "proxmox_network_linux_bridge" "pve1_vmbr1" {
   node_name  = "pve1"
   name       = "vmbr1"
+  mtu        = 9000
   autostart  = true
   comment    = "VLAN trunk"
   ports      = ["eno2"]
@@ -67,6 +70,8 @@ resource "proxmox_network_linux_bridge" "pve2_vmbr0" {
   name       = "vmbr0"
   address    = "127.0.1.2/24"
   gateway    = "127.0.1.254"
+  address6   = "fd00:1::2/64"
+  gateway6   = "fd00:1::fffe"
   autostart  = true
   comment    = "LAN"
   ports      = ["eno1"]
@@ -85,6 +90,7 @@ import {
 resource "proxmox_network_linux_bridge" "pve2_vmbr1" {
   node_name  = "pve2"
   name       = "vmbr1"
+  mtu        = 9000
   autostart  = true
   comment    = "VLAN trunk"
   ports      = ["eno2"]
@@ -122,6 +128,8 @@ resource "proxmox_network_linux_bridge" "pve3_vmbr0" {
   name       = "vmbr0"
   address    = "127.0.1.3/24"
   gateway    = "127.0.1.254"
+  address6   = "fd00:1::3/64"
+  gateway6   = "fd00:1::fffe"
   autostart  = true
   comment    = "LAN"
   ports      = ["eno1"]
@@ -140,6 +148,7 @@ import {
 resource "proxmox_network_linux_bridge" "pve3_vmbr1" {
   node_name  = "pve3"
   name       = "vmbr1"
+  mtu        = 9000
   autostart  = true
   comment    = "VLAN trunk"
   ports      = ["eno2"]
