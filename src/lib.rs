@@ -10,6 +10,7 @@
 //!    plan (diff, apply)   iac (render + parse Terraform/Ansible/tests/docs)
 //!    pve  (API client)    state (sqlx: SQLite, PostgreSQL)
 //!    sim  (PVE API simulator: tests, benchmarks, `proxmox-mpc demo`)
+//!    lang (resource-command language: a line -> a typed intent)
 //!                  |
 //!              model  (plain Rust types)
 //! ```
@@ -22,6 +23,7 @@ pub mod console;
 pub mod error;
 pub mod iac;
 pub mod infratest;
+pub mod lang;
 pub mod model;
 pub mod plan;
 pub mod pve;

@@ -5,6 +5,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(line) = std::str::from_utf8(data) {
-        let _ = proxmox_mpc::console::grammar::parse_syntax(line);
+        let _ = proxmox_mpc::lang::parse_syntax(line);
     }
 });

@@ -11,13 +11,8 @@ pub fn run(command: Option<&str>) -> Result<Report, CommandError> {
         None => Ok(vec![Item::Text(registry::help_list())]),
         Some(name) => match registry::lookup(name) {
             Some(spec) => Ok(vec![Item::Text(registry::help_for(spec))]),
-            None if crate::console::grammar::VERBS
-                .iter()
-                .any(|(v, _)| *v == name) =>
-            {
-                Ok(vec![Item::Text(crate::console::grammar::help_text(Some(
-                    name,
-                )))])
+            None if crate::lang::VERBS.iter().any(|(v, _)| *v == name) => {
+                Ok(vec![Item::Text(crate::lang::help_text(Some(name)))])
             }
             None => {
                 let mut err = CommandError::user(format!("there is no command `{name}`"));

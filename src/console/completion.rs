@@ -33,7 +33,7 @@ pub fn complete(line: &str, pos: usize) -> (usize, Vec<(String, String)>) {
     let trimmed = before.trim_start();
     if !trimmed.starts_with('/') && !trimmed.starts_with('!') {
         // Resource commands (`create vm --node pve1`): verbs, kinds, flags and names.
-        let candidates = crate::console::grammar::complete_line(before)
+        let candidates = crate::lang::complete_line(before)
             .into_iter()
             .map(|c| (c.clone(), format!("{c} ")))
             .collect();

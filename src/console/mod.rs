@@ -5,7 +5,6 @@
 //! `readline` blocks); Ctrl-C during an operation cancels that operation, not the console.
 
 pub mod completion;
-pub mod grammar;
 pub mod log;
 pub mod registry;
 pub mod session;

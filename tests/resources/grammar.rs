@@ -3,8 +3,8 @@
 
 use proptest::prelude::*;
 
-use proxmox_mpc::console::grammar::{
-    self, Defaults, Intent, ListWhat, Power, World, parse_size, parse_syntax,
+use proxmox_mpc::lang::{
+    self as grammar, Defaults, Intent, ListWhat, Power, World, parse_size, parse_syntax,
 };
 use proxmox_mpc::model::{ClusterSnapshot, Guest, GuestConfig};
 

@@ -6,12 +6,12 @@ use std::path::Path;
 
 use super::Loaded;
 use crate::commands::{Ctx, Report};
-use crate::console::grammar::{NewGuest, Target, human_size};
 use crate::error::CommandError;
 use crate::iac::desired::DesiredFile;
 use crate::iac::names::sanitize;
 use crate::iac::sync::write_atomic;
 use crate::iac::{Templates, ansible, docs, filters, spec, terraform};
+use crate::lang::{NewGuest, Target, human_size};
 use crate::model::{ClusterSnapshot, Guest, GuestConfig, GuestKind, GuestStatus, Pool};
 use crate::ui::Item;
 

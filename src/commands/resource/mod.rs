@@ -8,7 +8,7 @@
 //! migrate) act at once through the client, follow the task to its end, write an audit entry,
 //! and update the guest's file in the same step so the next `/plan` does not undo them.
 //!
-//! The line itself is parsed by [`crate::console::grammar`]; this module loads the world the
+//! The line itself is parsed by [`crate::lang`]; this module loads the world the
 //! grammar validates against and carries out the intent.
 
 mod act;
@@ -16,9 +16,9 @@ mod files;
 mod view;
 
 use crate::commands::{Ctx, Report};
-use crate::console::grammar::{self, Defaults, GrammarError, Intent, World};
 use crate::error::CommandError;
 use crate::iac::desired::{DesiredError, DesiredState, read_desired};
+use crate::lang::{self as grammar, Defaults, GrammarError, Intent, World};
 use crate::model::ClusterSnapshot;
 
 pub use files::{refresh_generated, strip_import_block};

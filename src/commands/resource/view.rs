@@ -7,9 +7,9 @@ use serde_json::json;
 
 use super::Loaded;
 use crate::commands::Report;
-use crate::console::grammar::{ListQuery, ListWhat, Target, human_size};
 use crate::error::CommandError;
 use crate::iac::view::{file_view, raw_config};
+use crate::lang::{ListQuery, ListWhat, Target, human_size};
 use crate::model::{Guest, GuestConfig, GuestKind, GuestStatus};
 use crate::ui::{Item, Table};
 
