@@ -3,6 +3,8 @@
 
 #[path = "console/common.rs"]
 mod common;
+#[path = "support/mod.rs"]
+mod support;
 
 #[path = "console/bad_input.rs"]
 mod bad_input;

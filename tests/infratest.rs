@@ -3,6 +3,9 @@
 //! live simulator; hand-written checks probing real sockets on 127.0.0.1; JUnit parsed by
 //! junitparser; the one-shot binary's exit code.
 
+#[path = "support/mod.rs"]
+mod support;
+
 mod infratest {
     pub mod bench;
     pub mod broken;

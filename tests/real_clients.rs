@@ -20,7 +20,9 @@
 
 #[path = "real_clients/ansible.rs"]
 mod ansible;
+#[path = "real_clients/common.rs"]
+mod common;
 #[path = "real_clients/proxmoxer.rs"]
 mod proxmoxer;
-#[path = "real_clients/support.rs"]
+#[path = "support/mod.rs"]
 mod support;

@@ -3,6 +3,9 @@
 //! known token secret searched for everywhere, hostile input from the user and from the server,
 //! and a short torture run of random operations with invariants checked after each step.
 
+#[path = "support/mod.rs"]
+mod support;
+
 mod reliability {
     pub mod common;
     pub mod concurrency;

@@ -3,6 +3,9 @@
 //! against the simulator (declarative ones leave the server alone; imperative ones act, follow
 //! the task and are audit-logged).
 
+#[path = "support/mod.rs"]
+mod support;
+
 mod resources {
     mod commands;
     pub mod common;

@@ -4,6 +4,9 @@
 //! adversarial strings, drift, re-sync and the committed example; judged by the model of bpg's
 //! import and by real Terraform with a test provider plugin.
 
+#[path = "support/mod.rs"]
+mod support;
+
 mod sync {
     pub mod adversarial;
     pub mod agents;

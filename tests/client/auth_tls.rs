@@ -7,7 +7,7 @@ use proxmox_mpc::model::GuestKind;
 use proxmox_mpc::pve::{Auth, Client, ClientConfig, PveError, Secret, TlsMode, fetch_fingerprint};
 use proxmox_mpc::sim::TokenKind;
 
-use super::common::{client, homelab, ticket_client, token_config};
+use crate::support::sim::{client, homelab, ticket_client, token_config};
 
 #[tokio::test]
 async fn token_auth_reads_the_cluster() {

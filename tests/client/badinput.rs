@@ -13,7 +13,7 @@ use proxmox_mpc::model::GuestKind;
 use proxmox_mpc::pve::{Auth, Client, ClientConfig, PveError, Secret, TlsMode};
 use proxmox_mpc::sim::{Faults, TokenKind};
 
-use super::common::{homelab, token_config};
+use crate::support::sim::{homelab, token_config};
 
 async fn garbage_server() -> String {
     let json = |body: &'static str| {

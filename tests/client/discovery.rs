@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use proxmox_mpc::model::{GuestConfig, GuestKind, GuestStatus, NodeStatus, format_guest};
 
-use super::common::{client, homelab};
+use crate::support::sim::{client, homelab};
 
 #[tokio::test]
 async fn homelab_discovery_is_complete_and_within_the_request_budget() {

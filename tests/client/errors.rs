@@ -6,7 +6,7 @@ use proxmox_mpc::model::GuestKind;
 use proxmox_mpc::pve::{Client, PveError, params};
 use proxmox_mpc::sim::{Faults, TokenKind};
 
-use super::common::{client, client_as, homelab, token_config};
+use crate::support::sim::{client, client_as, homelab, token_config};
 
 #[tokio::test]
 async fn missing_guest_is_not_found_with_node_and_vmid() {

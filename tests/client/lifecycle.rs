@@ -11,7 +11,7 @@ use proxmox_mpc::model::{
 use proxmox_mpc::pve::{Client, Params, PveError, params};
 use proxmox_mpc::sim::TokenKind;
 
-use super::common::{client, homelab, ticket_client, token_config};
+use crate::support::sim::{client, homelab, ticket_client, token_config};
 
 fn sim_value(sim: &proxmox_mpc::sim::Sim, vmid: u32, key: &str) -> Option<String> {
     sim.control().guest_config(vmid)?.get(key).cloned()

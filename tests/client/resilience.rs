@@ -7,7 +7,7 @@ use proxmox_mpc::model::GuestKind;
 use proxmox_mpc::pve::{PveError, params};
 use proxmox_mpc::sim::{FaultPoint, Faults};
 
-use super::common::{client, homelab};
+use crate::support::sim::{client, homelab};
 
 fn faults(seed: u64, rate_5xx: f64, drop_rate: f64, point: FaultPoint) -> Faults {
     let mut f = Faults::none();

@@ -8,7 +8,7 @@ use proxmox_mpc::model::GuestKind;
 use proxmox_mpc::pve::{Auth, Client, PveError, Secret, TlsMode};
 use proxmox_mpc::sim::{Faults, TokenKind};
 
-use super::common::{homelab, ticket_client, token_config};
+use crate::support::sim::{homelab, ticket_client, token_config};
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);

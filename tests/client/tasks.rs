@@ -6,7 +6,7 @@ use proxmox_mpc::model::GuestKind;
 use proxmox_mpc::pve::{PveError, TaskProgress};
 use proxmox_mpc::sim::Faults;
 
-use super::common::{client, homelab};
+use crate::support::sim::{client, homelab};
 
 #[tokio::test]
 async fn start_task_is_followed_to_ok_with_log_lines() {

@@ -21,7 +21,7 @@ fn fails_cleanly(sim: &TestSim, dir: &Path, lines: &[&str], expected: &[&str]) -
 
 #[test]
 fn init_with_a_wrong_endpoint() {
-    let sim = TestSim::start();
+    let sim = TestSim::homelab();
     let dir = tempfile::tempdir().unwrap();
     fails_cleanly(
         &sim,
@@ -35,7 +35,7 @@ fn init_with_a_wrong_endpoint() {
 
 #[test]
 fn init_against_an_unreachable_host() {
-    let sim = TestSim::start();
+    let sim = TestSim::homelab();
     let dir = tempfile::tempdir().unwrap();
     // Port 1 on loopback: nothing listens there.
     fails_cleanly(
@@ -51,7 +51,7 @@ fn init_against_an_unreachable_host() {
 
 #[test]
 fn init_with_a_wrong_token_secret() {
-    let sim = TestSim::start();
+    let sim = TestSim::homelab();
     let dir = tempfile::tempdir().unwrap();
     let before = snapshot(dir.path());
     let out = pmpc(dir.path())
@@ -70,7 +70,7 @@ fn init_with_a_wrong_token_secret() {
 
 #[test]
 fn init_with_a_pin_that_does_not_match() {
-    let sim = TestSim::start();
+    let sim = TestSim::homelab();
     let dir = tempfile::tempdir().unwrap();
     let wrong = vec!["00"; 32].join(":");
     fails_cleanly(
@@ -87,7 +87,7 @@ fn init_with_a_pin_that_does_not_match() {
 
 #[test]
 fn init_refuses_to_overwrite_a_workspace() {
-    let sim = TestSim::start();
+    let sim = TestSim::homelab();
     let dir = workspace(&sim);
     fails_cleanly(
         &sim,
@@ -99,14 +99,14 @@ fn init_refuses_to_overwrite_a_workspace() {
 
 #[test]
 fn init_without_flags_in_piped_mode_names_the_missing_flag() {
-    let sim = TestSim::start();
+    let sim = TestSim::homelab();
     let dir = tempfile::tempdir().unwrap();
     fails_cleanly(&sim, dir.path(), &["/init"], &["/init needs --endpoint"]);
 }
 
 #[test]
 fn a_hand_broken_config_names_file_and_line() {
-    let sim = TestSim::start();
+    let sim = TestSim::homelab();
     let dir = workspace(&sim);
     let path = dir.path().join(".proxmox/config.yml");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -126,7 +126,7 @@ fn a_hand_broken_config_names_file_and_line() {
 
 #[test]
 fn a_database_from_a_newer_version_is_refused() {
-    let sim = TestSim::start();
+    let sim = TestSim::homelab();
     let dir = workspace(&sim);
     let db = dir.path().join(".proxmox/state.db");
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -162,7 +162,7 @@ fn a_database_from_a_newer_version_is_refused() {
 #[test]
 fn init_in_a_read_only_folder() {
     use std::os::unix::fs::PermissionsExt;
-    let sim = TestSim::start();
+    let sim = TestSim::homelab();
     let outer = tempfile::tempdir().unwrap();
     std::fs::set_permissions(outer.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let dir = outer.path().join("ro");
@@ -173,19 +173,7 @@ fn init_in_a_read_only_folder() {
     // root ignores permissions: run as nobody then, so the folder is really read-only.
     let as_root = unsafe { libc::geteuid() } == 0;
     let mut cmd = if as_root {
-        let mut c = assert_cmd::Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(crate::common::bin())
-            .current_dir(&dir)
-            .env_clear()
-            .env("NO_COLOR", "1")
-            .env("HOME", &dir);
-        // under cargo-llvm-cov: nobody cannot write the target dir, and the folder must stay
-        // unchanged, so that run's profile goes to /tmp
-        if std::env::var_os("LLVM_PROFILE_FILE").is_some() {
-            c.env("LLVM_PROFILE_FILE", "/tmp/proxmox-mpc-nobody-%p-%m.profraw");
-        }
-        c
+        assert_cmd::Command::from(crate::support::cmd::pmpc_as_nobody(&dir))
     } else {
         pmpc(&dir)
     };

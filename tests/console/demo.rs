@@ -29,7 +29,7 @@ fn demo_reuses_its_workspace_on_a_second_run() {
 
 #[test]
 fn demo_inside_a_workspace_goes_elsewhere_and_leaves_it_alone() {
-    let sim = TestSim::start();
+    let sim = TestSim::homelab();
     let ws = workspace(&sim);
     let before = snapshot(ws.path());
     let out = pmpc(ws.path())

@@ -7,7 +7,7 @@ use crate::common::{TOKEN_VAR, TestSim, piped, pmpc, stderr, stdout, workspace};
 
 #[test]
 fn help_init_status_unknown_exit_in_piped_mode() {
-    let sim = TestSim::start();
+    let sim = TestSim::homelab();
     let dir = tempfile::tempdir().unwrap();
     let init = sim.init_line();
     let out = piped(
@@ -74,7 +74,7 @@ fn help_init_status_unknown_exit_in_piped_mode() {
 
 #[test]
 fn status_json_as_a_subcommand_from_a_subfolder() {
-    let sim = TestSim::start();
+    let sim = TestSim::homelab();
     let dir = workspace(&sim);
     let sub = dir.path().join("terraform");
     let out = pmpc(&sub)
@@ -100,7 +100,7 @@ fn status_json_as_a_subcommand_from_a_subfolder() {
 
 #[test]
 fn init_honours_the_bpg_provider_variables_and_checks_the_token_id_later() {
-    let sim = TestSim::start();
+    let sim = TestSim::homelab();
     let dir = tempfile::tempdir().unwrap();
     let out = pmpc(dir.path())
         .env("PROXMOX_VE_ENDPOINT", sim.url())
@@ -143,7 +143,7 @@ fn init_honours_the_bpg_provider_variables_and_checks_the_token_id_later() {
 
 #[test]
 fn config_set_validates_before_writing() {
-    let sim = TestSim::start();
+    let sim = TestSim::homelab();
     let dir = workspace(&sim);
     let before = std::fs::read(dir.path().join(".proxmox/config.yml")).unwrap();
     let out = piped(&sim, dir.path(), &["/config set endpoint not-a-url"]);
@@ -171,7 +171,7 @@ fn config_set_validates_before_writing() {
 
 #[test]
 fn words_without_a_slash_and_shell_escapes() {
-    let sim = TestSim::start();
+    let sim = TestSim::homelab();
     let dir = workspace(&sim);
     let out = piped(&sim, dir.path(), &["stauts"]);
     assert_eq!(out.status.code(), Some(1));
@@ -189,7 +189,7 @@ fn words_without_a_slash_and_shell_escapes() {
 
 #[test]
 fn continue_restores_the_session() {
-    let sim = TestSim::start();
+    let sim = TestSim::homelab();
     let dir = workspace(&sim);
     let out = pmpc(dir.path())
         .env(TOKEN_VAR, sim.full_token())
@@ -207,7 +207,7 @@ fn continue_restores_the_session() {
 
 #[test]
 fn doctor_reports_each_check() {
-    let sim = TestSim::start();
+    let sim = TestSim::homelab();
     let dir = workspace(&sim);
     let out = piped(&sim, dir.path(), &["/doctor --json"]);
     let value: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
@@ -238,7 +238,7 @@ fn continue_offers_an_unfinished_apply_and_marks_pending_changes() {
     use proxmox_mpc::console::Session;
     use proxmox_mpc::ui::Ui;
 
-    let sim = TestSim::start();
+    let sim = TestSim::homelab();
     let dir = workspace(&sim);
     let db = dir.path().join(".proxmox/state.db");
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -279,7 +279,7 @@ fn continue_offers_an_unfinished_apply_and_marks_pending_changes() {
 
 #[test]
 fn a_workspace_cloned_without_its_database_gets_a_fresh_one() {
-    let sim = TestSim::start();
+    let sim = TestSim::homelab();
     let dir = workspace(&sim);
     for name in ["state.db", "state.db-wal", "state.db-shm"] {
         let _ = std::fs::remove_file(dir.path().join(".proxmox").join(name));

@@ -119,7 +119,7 @@ fn rand_suffix() -> u64 {
 
 #[test]
 fn a_person_at_a_terminal_inits_checks_status_and_leaves() {
-    let sim = TestSim::start();
+    let sim = TestSim::homelab();
     let dir = tempfile::tempdir().unwrap();
     let env = [(TOKEN_VAR, sim.full_token())];
     let tmux = Tmux::start(dir.path(), &env);

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use proxmox_mpc::console::registry::{COMMANDS, Scope};
+use proxmox_mpc::commands::registry::{COMMANDS, Scope};
 
 #[test]
 fn names_and_aliases_are_unique_and_every_command_is_documented() {

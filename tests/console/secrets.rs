@@ -5,7 +5,7 @@ use crate::common::{TOKEN_VAR, TestSim, files, pmpc, stderr};
 
 #[test]
 fn the_secret_is_in_no_workspace_file_or_log_after_init_verbose() {
-    let sim = TestSim::start();
+    let sim = TestSim::homelab();
     let dir = tempfile::tempdir().unwrap();
     let input = format!("{}\n/status --live\n/doctor\n/config\n", sim.init_line());
     let out = pmpc(dir.path())

@@ -1,44 +1,32 @@
-//! Shared helpers: the homelab simulator over HTTPS on 127.0.0.1:0, a pinned client, a
-//! workspace folder with a real state database synced through the `/sync` code path, and runs
-//! of the suite.
-
-#![allow(dead_code)]
+//! The `/test` binary's helpers: [`Lab`], the homelab simulator with a pinned client and a
+//! workspace synced from it (from `support`), and runs of the suite with their results.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::ops::Deref;
 
-use proxmox_mpc::commands::sync::sync_with;
 use proxmox_mpc::iac::sync::SyncOptions;
 use proxmox_mpc::infratest::{CheckResult, RunOptions, Status, TestRun, run_suite};
-use proxmox_mpc::pve::{Auth, Client, ClientConfig, Secret, TlsMode};
+use proxmox_mpc::pve::Client;
 use proxmox_mpc::sim::{Sim, SimConfig};
-use proxmox_mpc::state::StateDb;
 
-/// A simulator, a client for it and a synced workspace.
+use crate::support::sim::{start, sync_client};
+pub use crate::support::venv::venv_python;
+use crate::support::workspace::Workspace;
+
+/// A simulator, a client for it and a synced workspace (whose folder, `db`, `root`, `path`,
+/// `read` and `write` a `Lab` derefs to).
 pub struct Lab {
     pub sim: Sim,
     pub client: Client,
-    pub dir: tempfile::TempDir,
-    pub db: StateDb,
+    pub workspace: Workspace,
 }
 
-/// A client for `sim` with the full token and the certificate pinned.
-pub fn client(sim: &Sim) -> Client {
-    let mut config = ClientConfig::new(
-        sim.url(),
-        Auth::Token {
-            id: sim.token_id(),
-            secret: Secret::new(sim.token_secret()),
-        },
-        TlsMode::Pinned(
-            sim.fingerprint()
-                .expect("HTTPS simulator has a fingerprint"),
-        ),
-    );
-    config.retry_base_delay = Duration::from_millis(5);
-    config.max_concurrency = 16;
-    Client::new(config).expect("client config is valid")
+impl Deref for Lab {
+    type Target = Workspace;
+
+    fn deref(&self) -> &Workspace {
+        &self.workspace
+    }
 }
 
 impl Lab {
@@ -48,52 +36,20 @@ impl Lab {
     }
 
     pub async fn synced_with(config: SimConfig) -> Self {
-        let sim = Sim::start(config).await.expect("simulator starts");
-        let client = client(&sim);
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::create_dir_all(dir.path().join(".proxmox")).unwrap();
-        let db = StateDb::open(&dir.path().join(".proxmox/state.db"))
-            .await
-            .expect("state db opens");
+        let sim = start(config).await;
+        let client = sync_client(&sim);
         let lab = Self {
             sim,
             client,
-            dir,
-            db,
+            workspace: Workspace::new().await,
         };
         lab.sync(SyncOptions::default()).await;
         lab
     }
 
-    pub fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
-    pub fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    pub fn read(&self, rel: &str) -> String {
-        std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("cannot read {rel}: {e}"))
-    }
-
-    pub fn write(&self, rel: &str, text: &str) {
-        let path = self.path(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-
     /// Runs `/sync` through the sync engineer's code path.
     pub async fn sync(&self, options: SyncOptions) {
-        sync_with(
-            &self.client,
-            self.root(),
-            Some((&self.db, "default")),
-            options,
-            |_, _| {},
-        )
-        .await
-        .unwrap_or_else(|e| panic!("sync fails: {e:?}"));
+        self.workspace.sync(&self.client, options).await;
     }
 
     /// Runs the suite with `options`.
@@ -163,12 +119,4 @@ pub fn failures(run: &TestRun) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// Returns the python of the venv with junitparser (PMPC_VENV or ./.venv).
-pub fn venv_python() -> PathBuf {
-    let venv = std::env::var("PMPC_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv"));
-    venv.join("bin").join("python")
 }

@@ -2,13 +2,14 @@
 //! `proxmox-mpc test` in a workspace made by piped `/init` + `/sync`: summary line, exit code,
 //! `--junit`, `--json`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 use proxmox_mpc::infratest::report;
-use proxmox_mpc::sim::{Sim, SimConfig};
+use proxmox_mpc::sim::Sim;
 
 use super::common::{Lab, venv_python};
+use crate::support::sim::{TOKEN_VAR, TestSim};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn junit_parses_with_one_testcase_per_check() {
@@ -60,57 +61,14 @@ for n in names:
     );
 }
 
-/// The simulator on its own runtime, for driving the real binary.
-struct BackgroundSim {
-    runtime: tokio::runtime::Runtime,
-    sim: Option<Sim>,
-}
-
-impl BackgroundSim {
-    fn start() -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let sim = runtime
-            .block_on(Sim::start(SimConfig::homelab()))
-            .expect("simulator starts");
-        Self {
-            runtime,
-            sim: Some(sim),
-        }
-    }
-
-    fn sim(&self) -> &Sim {
-        self.sim.as_ref().unwrap()
-    }
-}
-
-impl Drop for BackgroundSim {
-    fn drop(&mut self) {
-        if let Some(sim) = self.sim.take() {
-            self.runtime.block_on(sim.shutdown());
-        }
-    }
-}
-
-const TOKEN_VAR: &str = "PMPC_TEST_TOKEN";
-
+/// The hermetic binary in `dir` with the token in [`TOKEN_VAR`], `args`, and `stdin` if any.
 fn pmpc(sim: &Sim, dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = assert_cmd::Command::new(PathBuf::from(env!("CARGO_BIN_EXE_proxmox-mpc")));
-    cmd.current_dir(dir)
-        .env_clear()
-        // under cargo-llvm-cov, profiles go to its target dir, not into the folder under test
-        .envs(std::env::vars_os().filter(|(k, _)| k == "LLVM_PROFILE_FILE"))
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("NO_COLOR", "1")
-        .env(
-            TOKEN_VAR,
-            format!("{}={}", sim.token_id(), sim.token_secret()),
-        )
-        .args(args);
+    let mut cmd = assert_cmd::Command::from(crate::support::cmd::pmpc(dir));
+    cmd.env(
+        TOKEN_VAR,
+        format!("{}={}", sim.token_id(), sim.token_secret()),
+    )
+    .args(args);
     if let Some(input) = stdin {
         cmd.write_stdin(input.to_string());
     }
@@ -123,7 +81,7 @@ fn text(bytes: &[u8]) -> String {
 
 #[test]
 fn one_shot_test_prints_one_line_per_guest_and_exits_non_zero_on_failure() {
-    let bg = BackgroundSim::start();
+    let bg = TestSim::homelab();
     let sim = bg.sim();
     let dir = tempfile::tempdir().unwrap();
     let init = format!(
@@ -203,7 +161,7 @@ fn one_shot_test_prints_one_line_per_guest_and_exits_non_zero_on_failure() {
 
 #[test]
 fn the_console_runs_test_in_piped_mode() {
-    let bg = BackgroundSim::start();
+    let bg = TestSim::homelab();
     let sim = bg.sim();
     let dir = tempfile::tempdir().unwrap();
     let input = format!(

@@ -5,82 +5,26 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use proxmox_mpc::commands::Ctx;
-use proxmox_mpc::console::{Outcome, Session};
+use proxmox_mpc::console::Session;
 use proxmox_mpc::sim::{Sim, SimConfig};
 use proxmox_mpc::state::StateDb;
 use proxmox_mpc::state::written::sha256_hex;
-use proxmox_mpc::ui::{Item, Ui};
+
+use crate::support::files::{Unreadable, relative_files};
+use crate::support::session::{ok, synced_session, text};
 
 const CHECK: &str = "files match what the console wrote";
 
 const TOKEN_VAR: &str = "PMPC_INFRATEST_TOKEN";
 
-fn session(dir: &Path, sim: &Sim) -> Session {
-    let mut ctx = Ctx::new(Ui::default(), dir.to_path_buf(), false);
-    ctx.set_env(
-        TOKEN_VAR,
-        &format!("{}={}", sim.token_id(), sim.token_secret()),
-    );
-    Session::new(ctx)
-}
-
-fn text(out: &Outcome) -> String {
-    out.items
-        .iter()
-        .map(|i| match i {
-            Item::Status(s) | Item::Warning(s) | Item::Hint(s) | Item::Text(s) => s.clone(),
-            Item::Data { value, .. } => value.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-async fn ok(session: &mut Session, line: &str) -> String {
-    let out = session.handle(line).await;
-    if let Some(e) = &out.error {
-        panic!("`{line}` failed: {} (hints: {:?})", e.message, e.hints);
-    }
-    text(&out)
-}
-
-/// Every file under `dir` (relative path -> bytes).
+/// Every file under `dir` (relative path -> bytes); any that cannot be read fails the test.
 fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.insert(
-                    path.strip_prefix(dir).unwrap().to_path_buf(),
-                    std::fs::read(&path).unwrap(),
-                );
-            }
-        }
-    }
-    out
+    relative_files(dir, Unreadable::Panic)
 }
 
 /// The homelab simulator and a console session in a workspace synced from it.
 async fn synced_console(sim: &Sim, dir: &Path) -> Session {
-    let mut console = session(dir, sim);
-    ok(
-        &mut console,
-        &format!(
-            "/init --endpoint {} --token-id '{}' --secret-env {TOKEN_VAR} --fingerprint {}",
-            sim.url(),
-            sim.token_id(),
-            sim.fingerprint().expect("https sim")
-        ),
-    )
-    .await;
-    // /init made the workspace: a new session finds it.
-    let mut console = session(dir, sim);
-    ok(&mut console, "/sync").await;
-    console
+    synced_session(sim, dir, TOKEN_VAR).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

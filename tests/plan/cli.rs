@@ -4,23 +4,10 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
 use proxmox_mpc::sim::Sim;
 
 use super::common::homelab;
-
-fn mpc(dir: &Path, secret: &str) -> Command {
-    let mut cmd = Command::cargo_bin("proxmox-mpc").unwrap();
-    cmd.current_dir(dir)
-        .env_clear()
-        // under cargo-llvm-cov, profiles go to its target dir, not into the folder under test
-        .envs(std::env::vars_os().filter(|(k, _)| k == "LLVM_PROFILE_FILE"))
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("NO_COLOR", "1")
-        .env("PMPC_TEST_SECRET", secret);
-    cmd
-}
+use crate::support::cmd::pmpc_with_secret as mpc;
 
 fn init_and_sync(sim: &Sim, dir: &Path) {
     let secret = sim.token_secret();

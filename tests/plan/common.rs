@@ -1,40 +1,17 @@
-//! Shared helpers: a simulator, a client for it, a state database, guests built from PVE keys.
+//! The plan binary's helpers: a state database, guests built from PVE keys, diffs and applies;
+//! the simulator and its client come from `support`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
-use proxmox_mpc::model::{ClusterSnapshot, Guest, GuestKind, GuestStatus, guest_from_config};
+use proxmox_mpc::model::{ClusterSnapshot, Guest, GuestKind, GuestStatus};
 use proxmox_mpc::plan::apply::{ApplyOptions, ApplySummary, apply};
 use proxmox_mpc::plan::{DiffInput, Plan, diff};
-use proxmox_mpc::pve::{Auth, Client, ClientConfig, Secret, TlsMode};
-use proxmox_mpc::sim::{Faults, Sim, SimConfig, TokenKind};
+use proxmox_mpc::pve::Client;
 use proxmox_mpc::state::StateDb;
 
-/// Starts the homelab simulator over HTTPS on 127.0.0.1:0 with `faults`.
-pub async fn homelab(faults: Faults) -> Sim {
-    Sim::start(SimConfig::homelab().with_faults(faults))
-        .await
-        .expect("simulator starts")
-}
-
-/// A client with the full token, the certificate pinned and fast retries.
-pub fn client(sim: &Sim) -> Client {
-    let (id, secret) = sim.token(TokenKind::Full);
-    let mut config = ClientConfig::new(
-        sim.url(),
-        Auth::Token {
-            id,
-            secret: Secret::new(secret),
-        },
-        TlsMode::Pinned(
-            sim.fingerprint()
-                .expect("HTTPS simulator has a fingerprint"),
-        ),
-    );
-    config.retry_base_delay = Duration::from_millis(5);
-    config.request_timeout = Duration::from_secs(20);
-    Client::new(config).expect("client config is valid")
-}
+pub use crate::support::model::guest;
+pub use crate::support::sim::{client, homelab_with_faults as homelab};
 
 /// A fresh state database in `dir`.
 pub async fn state(dir: &tempfile::TempDir) -> StateDb {
@@ -58,26 +35,6 @@ pub fn as_file(live: &Guest) -> Guest {
         g.status = GuestStatus::Stopped;
     }
     g
-}
-
-/// Builds a guest from PVE config pairs.
-pub fn guest(
-    vmid: u32,
-    node: &str,
-    kind: GuestKind,
-    running: bool,
-    pairs: &[(&str, &str)],
-) -> Guest {
-    let raw: BTreeMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let status = if running {
-        GuestStatus::Running
-    } else {
-        GuestStatus::Stopped
-    };
-    guest_from_config(vmid, node, kind, status, None, &raw).0
 }
 
 /// A new VM (the server picks its vmid) with one disk and one NIC.

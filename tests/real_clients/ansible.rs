@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::support::{SimUnderTest, Venv, ansible_file, python_fixture};
+use crate::common::{SimUnderTest, Venv, ansible_file, python_fixture};
 
 /// Groups (name -> hosts) in `ansible-inventory --list` output, leaving out `all`/`ungrouped`
 /// and groups without hosts (the listing omits those anyway).

@@ -8,7 +8,7 @@ use std::time::Duration;
 use proxmox_mpc::sim::{Faults, SimConfig, TokenKind};
 use serde_json::Value;
 
-use crate::support::{SimUnderTest, Venv, python_script};
+use crate::common::{SimUnderTest, Venv, python_script};
 
 enum Auth {
     Token,

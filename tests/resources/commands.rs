@@ -2,26 +2,17 @@
 //! ones edit exactly the expected files and leave the server alone; imperative ones act on the
 //! simulator, follow the task, are audit-logged and keep the guest's file in step.
 
-use std::time::Duration;
-
 use proxmox_mpc::iac::desired::read_desired;
 use proxmox_mpc::model::{GuestConfig, GuestKind, GuestStatus};
-use proxmox_mpc::pve::{Auth, Client, ClientConfig, Secret, TlsMode, params};
+use proxmox_mpc::pve::{Client, params};
 use sqlx::Row;
 
 use super::common::{Lab, changed, files};
+use crate::support::sim::pinned_client;
 
+/// A client with the full token, pinned, fast retries.
 fn client(lab: &Lab) -> Client {
-    let mut config = ClientConfig::new(
-        lab.sim.url(),
-        Auth::Token {
-            id: lab.sim.token_id(),
-            secret: Secret::new(lab.sim.token_secret()),
-        },
-        TlsMode::Pinned(lab.sim.fingerprint().unwrap()),
-    );
-    config.retry_base_delay = Duration::from_millis(5);
-    Client::new(config).unwrap()
+    pinned_client(&lab.sim)
 }
 
 async fn audit_rows(lab: &Lab) -> Vec<(String, String)> {

@@ -1,29 +1,23 @@
-//! Shared helpers: a hand-built cluster for the pure grammar tests, and a synced homelab
-//! workspace driven through the console session for the command tests.
-
-#![allow(dead_code)]
+//! The resources binary's helpers: a hand-built cluster for the pure grammar tests, and a
+//! synced homelab workspace driven through the console session for the command tests.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use proxmox_mpc::commands::Ctx;
 use proxmox_mpc::console::{Outcome, Session};
 use proxmox_mpc::model::{
-    ClusterSnapshot, Guest, GuestKind, GuestStatus, Node, NodeNetwork, NodeStatus, Pool, Storage,
-    guest_from_config,
+    ClusterSnapshot, GuestKind, Node, NodeNetwork, NodeStatus, Pool, Storage,
 };
-use proxmox_mpc::sim::{Sim, SimConfig};
-use proxmox_mpc::ui::{Item, Ui};
+use proxmox_mpc::sim::Sim;
+
+pub use crate::support::files::changed;
+use crate::support::files::{Unreadable, outside_dot_proxmox, relative_files};
+use crate::support::model::guest;
+pub use crate::support::session::text;
+use crate::support::session::{ok, synced_session};
+use crate::support::sim::homelab;
 
 const GIB: u64 = 1 << 30;
-
-fn guest(vmid: u32, node: &str, kind: GuestKind, pairs: &[(&str, &str)]) -> Guest {
-    let raw: BTreeMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    guest_from_config(vmid, node, kind, GuestStatus::Running, None, &raw).0
-}
 
 /// Three nodes (pve2 has the most free memory), local / local-lvm / nas storages, vmbr0 and
 /// vmbr1 on each node, pools prod and lab, and a few guests.
@@ -88,6 +82,7 @@ pub fn cluster() -> ClusterSnapshot {
             vmid,
             node,
             GuestKind::Qemu,
+            true,
             &[
                 ("name", name),
                 ("cores", "2"),
@@ -108,6 +103,7 @@ pub fn cluster() -> ClusterSnapshot {
         200,
         "pve1",
         GuestKind::Lxc,
+        true,
         &[
             ("hostname", "dns-01"),
             ("cores", "1"),
@@ -132,36 +128,10 @@ pub struct Lab {
 impl Lab {
     /// Starts the simulator, runs /init and /sync in a new folder.
     pub async fn start() -> Self {
-        let sim = Sim::start(SimConfig::homelab())
-            .await
-            .expect("simulator starts");
+        let sim = homelab().await;
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut ctx = Ctx::new(Ui::default(), dir.path().to_path_buf(), false);
-        ctx.set_env(
-            TOKEN_VAR,
-            &format!("{}={}", sim.token_id(), sim.token_secret()),
-        );
-        let mut lab = Self {
-            session: Session::new(ctx),
-            sim,
-            dir,
-        };
-        let init = format!(
-            "/init --endpoint {} --token-id '{}' --secret-env {TOKEN_VAR} --fingerprint {}",
-            lab.sim.url(),
-            lab.sim.token_id(),
-            lab.sim.fingerprint().expect("https sim")
-        );
-        lab.ok(&init).await;
-        // /init made the workspace: the session must look for it again.
-        let mut ctx = Ctx::new(Ui::default(), lab.dir.path().to_path_buf(), false);
-        ctx.set_env(
-            TOKEN_VAR,
-            &format!("{}={}", lab.sim.token_id(), lab.sim.token_secret()),
-        );
-        lab.session = Session::new(ctx);
-        lab.ok("/sync").await;
-        lab
+        let session = synced_session(&sim, dir.path(), TOKEN_VAR).await;
+        Self { sim, dir, session }
     }
 
     pub fn root(&self) -> &Path {
@@ -175,11 +145,7 @@ impl Lab {
 
     /// Runs a line that must succeed; returns its output as text.
     pub async fn ok(&mut self, line: &str) -> String {
-        let out = self.run(line).await;
-        if let Some(e) = &out.error {
-            panic!("`{line}` failed: {} (hints: {:?})", e.message, e.hints);
-        }
-        text(&out)
+        ok(&mut self.session, line).await
     }
 
     /// Runs a line that must fail; returns the error message.
@@ -202,52 +168,8 @@ impl Lab {
     }
 }
 
-/// All the text of an outcome's items.
-pub fn text(out: &Outcome) -> String {
-    out.items
-        .iter()
-        .map(|i| match i {
-            Item::Status(s) | Item::Warning(s) | Item::Hint(s) | Item::Text(s) => s.clone(),
-            Item::Data { value, .. } => value.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// Every file under `dir` (relative path -> bytes), leaving out state.db and its companions.
+/// Every file under `dir` (relative path -> bytes), leaving out state.db and its companions;
+/// a file that cannot be read counts as empty.
 pub fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                let rel = path.strip_prefix(dir).unwrap().to_path_buf();
-                if rel.starts_with(".proxmox") {
-                    continue;
-                }
-                out.insert(rel, std::fs::read(&path).unwrap_or_default());
-            }
-        }
-    }
-    out
-}
-
-/// The relative paths whose content differs between two listings (added, changed, removed).
-pub fn changed(
-    before: &BTreeMap<PathBuf, Vec<u8>>,
-    after: &BTreeMap<PathBuf, Vec<u8>>,
-) -> Vec<String> {
-    let mut keys: Vec<&PathBuf> = before.keys().chain(after.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    keys.into_iter()
-        .filter(|k| before.get(*k) != after.get(*k))
-        .map(|k| k.to_string_lossy().replace('\\', "/"))
-        .collect()
+    outside_dot_proxmox(relative_files(dir, Unreadable::Empty))
 }

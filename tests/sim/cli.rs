@@ -7,10 +7,11 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 use super::common::http;
+use crate::support::cmd::bin;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sim_command_prints_url_fingerprint_and_token_then_serves() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_proxmox-mpc"))
+    let mut child = Command::new(bin())
         .args(["sim", "--listen", "127.0.0.1:0", "--seed", "homelab"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -77,7 +78,7 @@ async fn sim_command_prints_url_fingerprint_and_token_then_serves() {
     let _ = child.wait();
 
     // the token is deterministic per seed: a second run prints the same header
-    let mut again = Command::new(env!("CARGO_BIN_EXE_proxmox-mpc"))
+    let mut again = Command::new(bin())
         .args(["sim", "--listen", "127.0.0.1:0", "--http"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -106,7 +107,7 @@ fn bad_flags_are_refused_with_a_message_naming_them() {
             "--nodes must be at least 1",
         ),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_proxmox-mpc"))
+        let out = Command::new(bin())
             .args(&args)
             .output()
             .expect("binary runs");

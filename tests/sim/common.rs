@@ -1,9 +1,12 @@
-//! Helpers: start a simulator, talk to it with reqwest, wait for tasks.
+//! The simulator binary's helpers: start a simulator over HTTP or HTTPS, talk to it with
+//! reqwest as one token, wait for tasks.
 
 use std::time::Duration;
 
 use proxmox_mpc::sim::{Sim, SimConfig, TokenKind};
 use serde_json::Value;
+
+use crate::support::sim::start;
 
 pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -17,7 +20,7 @@ pub async fn homelab(tls: bool) -> Sim {
     } else {
         SimConfig::homelab().http()
     };
-    Sim::start(config).await.expect("simulator starts")
+    start(config).await
 }
 
 /// A reqwest client that trusts any certificate (the HTTPS tests pin it themselves).

@@ -1,22 +1,8 @@
 //! `proxmox-mpc sync` as a user runs it: `init` against the simulator, then `sync` twice, and a
 //! template override from `.proxmox/templates/`.
 
-use assert_cmd::Command;
-
 use super::common::homelab;
-
-fn mpc(dir: &std::path::Path, secret: &str) -> Command {
-    let mut cmd = Command::cargo_bin("proxmox-mpc").unwrap();
-    cmd.current_dir(dir)
-        .env_clear()
-        // under cargo-llvm-cov, profiles go to its target dir, not into the folder under test
-        .envs(std::env::vars_os().filter(|(k, _)| k == "LLVM_PROFILE_FILE"))
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("NO_COLOR", "1")
-        .env("PMPC_TEST_SECRET", secret);
-    cmd
-}
+use crate::support::cmd::pmpc_with_secret as mpc;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn init_then_sync_writes_the_workspace_and_a_second_sync_says_nothing_changed() {

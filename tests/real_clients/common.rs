@@ -1,5 +1,6 @@
-//! What every real-client test needs: the Python venv, a running simulator with its certificate
-//! in a file, and a way to run a tool with a clean, loopback-only environment.
+//! What every real-client test needs: the Python venv (from `support`), a running simulator
+//! with its certificate in a file, and a way to run a tool with a clean, loopback-only
+//! environment.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -8,77 +9,11 @@ use std::time::{Duration, Instant};
 use proxmox_mpc::sim::{Sim, SimConfig, SimControl};
 use tokio::process::Command;
 
+use crate::support::repo_root;
+pub use crate::support::venv::Venv;
+
 /// How long one tool run may take before the test fails (a hung client is a failure too).
 const TOOL_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// The crate root, where `tests/python/` lives.
-pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The Python venv holding proxmoxer and Ansible: `$PMPC_VENV` (set by scripts/test), else
-/// `./.venv`. A missing venv fails the test: these proofs never pass by being skipped.
-pub struct Venv {
-    root: PathBuf,
-}
-
-impl Venv {
-    pub fn find() -> Venv {
-        let root = match std::env::var_os("PMPC_VENV") {
-            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-            _ => repo_root().join(".venv"),
-        };
-        let python = root.join("bin").join("python");
-        assert!(
-            python.is_file(),
-            "no Python venv at {} (looked for {}): run scripts/test to install the Python tools",
-            root.display(),
-            python.display()
-        );
-        Venv { root }
-    }
-
-    /// Returns the path of a program installed in the venv.
-    pub fn bin(&self, name: &str) -> PathBuf {
-        let path = self.root.join("bin").join(name);
-        assert!(
-            path.is_file(),
-            "{} is missing from the venv {}: run scripts/test to install the Python tools",
-            name,
-            self.root.display()
-        );
-        path
-    }
-
-    pub fn bin_dir(&self) -> PathBuf {
-        self.root.join("bin")
-    }
-
-    /// Returns the version of the installed community.proxmox collection (from its
-    /// MANIFEST.json), which the expected inventory groups were derived against.
-    pub fn community_proxmox_version(&self) -> String {
-        let lib = self.root.join("lib");
-        let entries = std::fs::read_dir(&lib)
-            .unwrap_or_else(|err| panic!("cannot read {}: {err}", lib.display()));
-        for entry in entries.flatten() {
-            let manifest = entry
-                .path()
-                .join("site-packages/ansible_collections/community/proxmox/MANIFEST.json");
-            if let Ok(text) = std::fs::read_to_string(&manifest) {
-                let value: serde_json::Value = serde_json::from_str(&text)
-                    .unwrap_or_else(|err| panic!("{} is not JSON: {err}", manifest.display()));
-                return value["collection_info"]["version"]
-                    .as_str()
-                    .unwrap_or_else(|| panic!("{} has no version", manifest.display()))
-                    .to_string();
-            }
-        }
-        panic!(
-            "community.proxmox is not installed in {}: run scripts/test to install the Python tools",
-            self.root.display()
-        )
-    }
-}
 
 /// A homelab simulator over HTTPS, with its certificate written to a file clients can trust.
 pub struct SimUnderTest {
