@@ -1,21 +1,21 @@
 //! proxmox-mpc: an interactive Infrastructure-as-Code console for Proxmox VE.
 //!
-//! Layers point one way (see DESIGN.md):
+//! Layers point one way (docs/ARCHITECTURE.md; `tests/ops/layers.rs` enforces it):
 //!
 //! ```text
-//! console (rustyline REPL)     cli (clap one-shot subcommands, same verbs)
-//!             \                     /
-//!              commands  (one file per command: parse args -> call domain -> render via Ui)
-//!                  |
-//!    plan (diff, apply)   iac (render + parse Terraform/Ansible/tests/docs)
-//!    pve  (API client)    state (sqlx: SQLite, PostgreSQL)
-//!    sim  (PVE API simulator: tests, benchmarks, `proxmox-mpc demo`)
-//!    lang (resource-command language: a line -> a typed intent)
-//!                  |
-//!              model  (plain Rust types)
+//! front ends:  console (rustyline REPL)     cli (clap one-shot; the `sim` entry)
+//!                         \                 /
+//! operations:  commands (registry, typed requests, execute -> report + events), error, ui
+//!                                |
+//! domain:      lang (resource-command language)   plan (diff, apply)   iac (Terraform/Ansible,
+//!              bpg import model)   pve (API client)   state (SQLite)   infratest (/test)
+//!              workspace (config.yml)   sim (PVE API simulator)
+//!                                |
+//! ground:      model (plain Rust types)
 //! ```
 //!
-//! Nothing below `commands` prints; all output goes through [`ui::Ui`].
+//! Nothing below the front ends prints; reports are data the front ends render through
+//! [`ui::Ui`].
 
 pub mod cli;
 pub mod commands;

@@ -7,8 +7,9 @@ use std::io::IsTerminal;
 
 use clap::FromArgMatches;
 use proxmox_mpc::cli::{self, Command, GlobalArgs};
+use proxmox_mpc::commands::registry;
 use proxmox_mpc::commands::{self, Ctx};
-use proxmox_mpc::console::{self, Session, log, registry};
+use proxmox_mpc::console::{self, Session, log};
 use proxmox_mpc::error::CommandError;
 use proxmox_mpc::ui::Ui;
 
@@ -61,9 +62,9 @@ fn main() {
         }
         Some(("sim" | "completions", _)) => {
             let result = match Command::from_arg_matches(&matches) {
-                Ok(Command::Sim(args)) => runtime
-                    .block_on(proxmox_mpc::sim::run_cli(&args, &ui))
-                    .map(|()| 0),
+                Ok(Command::Sim(args)) => {
+                    runtime.block_on(cli::sim::run_cli(&args, &ui)).map(|()| 0)
+                }
                 Ok(Command::Completions { shell }) => {
                     let mut out = Vec::new();
                     clap_complete::generate(shell, &mut cli::build(), "proxmox-mpc", &mut out);
@@ -80,7 +81,7 @@ fn main() {
             exit_code(
                 &ui,
                 runtime
-                    .block_on(commands::demo::prepare(
+                    .block_on(proxmox_mpc::console::demo::prepare(
                         &ui,
                         &cwd,
                         dir.as_deref(),
@@ -90,26 +91,34 @@ fn main() {
                     .map(|demo| demo.run_console(&runtime, &ui, interactive)),
             )
         }
+        Some((name, sub)) if registry::operation_verb(name).is_some() => {
+            // A resource verb: the words after it, checked by the language as in the console.
+            let mut words = vec![name.to_string()];
+            if let Some(rest) = sub.get_many::<String>("words") {
+                words.extend(rest.cloned());
+            }
+            let mut ctx = Ctx::new(ui.clone(), cwd, interactive);
+            log::attach_if_possible(&ctx);
+            let result = match proxmox_mpc::lang::parse_words(words) {
+                Ok(syntax) => {
+                    let request = commands::Request::Resource {
+                        verb: name.to_string(),
+                        request: commands::request::ResourceRequest::from_syntax(&syntax),
+                    };
+                    runtime.block_on(commands::execute(&mut ctx, request))
+                }
+                Err(e) => Err(e.into()),
+            };
+            log::attach_if_possible(&ctx);
+            render_result(&ui, result)
+        }
         Some((name, sub)) => match registry::lookup(name) {
             Some(spec) => {
                 let mut ctx = Ctx::new(ui.clone(), cwd, interactive);
                 log::attach_if_possible(&ctx);
                 let result = runtime.block_on(commands::run(&mut ctx, spec, sub));
                 log::attach_if_possible(&ctx);
-                match result {
-                    Ok(items) => {
-                        for item in &items {
-                            ui.render(item);
-                        }
-                        0
-                    }
-                    Err(mut e) => {
-                        for item in std::mem::take(&mut e.output) {
-                            ui.render(&item);
-                        }
-                        exit_code(&ui, Err(e))
-                    }
-                }
+                render_result(&ui, result)
             }
             None => exit_code(
                 &ui,
@@ -119,6 +128,24 @@ fn main() {
     };
     runtime.shutdown_background();
     std::process::exit(code);
+}
+
+/// Renders a command's report (or the output its error carries) and returns the exit code.
+fn render_result(ui: &Ui, result: Result<commands::Report, CommandError>) -> i32 {
+    match result {
+        Ok(items) => {
+            for item in &items {
+                ui.render(item);
+            }
+            0
+        }
+        Err(mut e) => {
+            for item in std::mem::take(&mut e.output) {
+                ui.render(&item);
+            }
+            exit_code(ui, Err(e))
+        }
+    }
 }
 
 /// Prints the error, if any, and returns the exit code.

@@ -1,5 +1,9 @@
 //! The one-shot command line (clap): global flags, the subcommands the registry describes
-//! (`proxmox-mpc status --json`), plus `sim` and `completions`, which are command-line only.
+//! (`proxmox-mpc status --json`, `proxmox-mpc create vm --name web-01`), plus `sim` and
+//! `completions`, whose arguments clap derives here. The simulator's command-line entry
+//! ([`sim`]) is a front end like the others.
+
+pub mod sim;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
@@ -67,7 +71,7 @@ impl GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the simulated Proxmox VE API
-    Sim(crate::sim::SimArgs),
+    Sim(sim::SimArgs),
     /// Print shell completions for bash, zsh, fish, elvish or powershell
     Completions {
         #[arg(value_enum)]
@@ -78,7 +82,37 @@ pub enum Command {
 /// Returns the full command line: global flags, `sim`, `completions` and every registry
 /// command as a subcommand.
 pub fn build() -> clap::Command {
-    Cli::command().subcommands(crate::console::registry::cli_subcommands())
+    let mut cmd = Cli::command().subcommands(crate::commands::registry::cli_subcommands());
+    // The simulator and completions render no data and keep no log: the global output and
+    // verbosity flags mean nothing there, so their help leaves them out.
+    // A subcommand's own argument of the same id keeps clap from propagating the global one.
+    for name in crate::commands::registry::DERIVED_IN_CLI {
+        cmd = cmd.mut_subcommand(name, |sub| {
+            use clap::{Arg, ArgAction};
+            sub.arg(Arg::new("output").short('o').long("output").hide(true))
+                .arg(
+                    Arg::new("json")
+                        .long("json")
+                        .action(ArgAction::SetTrue)
+                        .hide(true),
+                )
+                .arg(
+                    Arg::new("verbose")
+                        .short('v')
+                        .long("verbose")
+                        .action(ArgAction::SetTrue)
+                        .hide(true),
+                )
+                .arg(
+                    Arg::new("quiet")
+                        .short('q')
+                        .long("quiet")
+                        .action(ArgAction::SetTrue)
+                        .hide(true),
+                )
+        });
+    }
+    cmd
 }
 
 #[cfg(test)]

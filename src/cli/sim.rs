@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{FaultPoint, Faults, Seed, Sim, SimConfig};
 use crate::error::CommandError;
+use crate::sim::{FaultPoint, Faults, Seed, Sim, SimConfig};
 use crate::ui::Ui;
 
 /// Serve the simulated Proxmox VE API

@@ -186,19 +186,12 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> Result<Report, CommandError
     let events = {
         let spinner = spinner.clone();
         let finished = finished.clone();
-        move |event: ApplyEvent| match event {
-            ApplyEvent::StepStarted { address, .. } => {
-                let n = finished.load(Ordering::SeqCst);
-                spinner.set_message(&format!("Applying {n}/{total} steps: {address}"));
+        let sink = ctx.event_sink();
+        move |event: ApplyEvent| {
+            if let Some(sink) = &sink {
+                sink(crate::commands::context::Event::Apply(event.clone()));
             }
-            ApplyEvent::Progress { message, .. } => {
-                let n = finished.load(Ordering::SeqCst);
-                spinner.set_message(&format!("Applying {n}/{total} steps: {message}"));
-            }
-            ApplyEvent::StepFinished { .. } => {
-                let n = finished.fetch_add(1, Ordering::SeqCst) + 1;
-                spinner.set_message(&format!("Applying {n}/{total} steps"));
-            }
+            show_progress(&spinner, &finished, total, event)
         }
     };
     let result = apply(&client, &db, plan_id, &plan, opts, events).await;
@@ -408,5 +401,28 @@ fn add_import(text: &str, resource_type: &str, ident: &str, id: &str) -> String 
     match text.find(&marker) {
         Some(at) => format!("{}{block}{}", &text[..at], &text[at..]),
         None => format!("{text}\n{block}"),
+    }
+}
+
+/// Shows an apply's progress on the spinner.
+fn show_progress(
+    spinner: &crate::ui::Spinner,
+    finished: &AtomicUsize,
+    total: usize,
+    event: ApplyEvent,
+) {
+    match event {
+        ApplyEvent::StepStarted { address, .. } => {
+            let n = finished.load(Ordering::SeqCst);
+            spinner.set_message(&format!("Applying {n}/{total} steps: {address}"));
+        }
+        ApplyEvent::Progress { message, .. } => {
+            let n = finished.load(Ordering::SeqCst);
+            spinner.set_message(&format!("Applying {n}/{total} steps: {message}"));
+        }
+        ApplyEvent::StepFinished { .. } => {
+            let n = finished.fetch_add(1, Ordering::SeqCst) + 1;
+            spinner.set_message(&format!("Applying {n}/{total} steps"));
+        }
     }
 }

@@ -52,7 +52,20 @@ pub struct Ctx {
     state: Option<StateDb>,
     /// Secrets read during this process, so the console can keep them out of history.
     seen_secrets: Vec<String>,
+    /// Where progress events go besides the Ui (a front end that forwards them: REST, MCP,
+    /// or a test).
+    events: Option<EventSink>,
 }
+
+/// A typed progress event of an operation, for front ends that forward progress.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "operation", content = "event", rename_all = "snake_case")]
+pub enum Event {
+    Apply(crate::plan::apply::ApplyEvent),
+}
+
+/// Receives an operation's progress events.
+pub type EventSink = std::sync::Arc<dyn Fn(Event) + Send + Sync>;
 
 impl fmt::Debug for Ctx {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -78,7 +91,25 @@ impl Ctx {
             config: None,
             state: None,
             seen_secrets: Vec::new(),
+            events: None,
         }
+    }
+
+    /// Sends every progress event of the operations run with this context to `sink` too.
+    pub fn on_event(&mut self, sink: EventSink) {
+        self.events = Some(sink);
+    }
+
+    /// Passes a progress event to the sink, if a front end gave one.
+    pub fn emit(&self, event: Event) {
+        if let Some(sink) = &self.events {
+            sink(event);
+        }
+    }
+
+    /// The event sink, for work that runs on other tasks.
+    pub fn event_sink(&self) -> Option<EventSink> {
+        self.events.clone()
     }
 
     /// Makes `name` visible to this process's commands only (the demo's token secret), without

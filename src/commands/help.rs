@@ -1,7 +1,7 @@
 //! `/help` and `/help <command>`: built from the registry.
 
 use crate::commands::Report;
-use crate::console::registry;
+use crate::commands::registry;
 use crate::error::CommandError;
 use crate::ui::Item;
 

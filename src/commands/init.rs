@@ -4,8 +4,6 @@
 //! workspace, config.yml last (its presence is what makes a folder a workspace), so a failed
 //! `/init` leaves nothing that looks like a workspace.
 
-use clap::ArgMatches;
-
 use crate::commands::connect;
 use crate::commands::context::split_full_token;
 use crate::commands::{Ctx, Report};
@@ -37,24 +35,6 @@ pub struct InitArgs {
     pub insecure: bool,
     pub no_connect: bool,
     pub yes: bool,
-}
-
-impl InitArgs {
-    /// Reads the flags the registry declares for `init`.
-    pub fn from_matches(m: &ArgMatches) -> Self {
-        let s = |k: &str| m.get_one::<String>(k).cloned();
-        Self {
-            endpoint: s("endpoint"),
-            token_id: s("token-id"),
-            secret_env: s("secret-env"),
-            secret_file: s("secret-file"),
-            fingerprint: s("fingerprint"),
-            ca_file: s("ca-file"),
-            insecure: m.get_flag("insecure"),
-            no_connect: m.get_flag("no-connect"),
-            yes: m.get_flag("yes"),
-        }
-    }
 }
 
 fn truthy(value: &str) -> bool {
@@ -289,7 +269,7 @@ pub async fn run(ctx: &mut Ctx, args: &InitArgs) -> Result<Report, CommandError>
     write_atomic(&workspace.config_path(), config.render().as_bytes(), 0o600)?;
     db.audit(&config.active, "init", &endpoint, Some(&token_id))
         .await?;
-    db.session_set(crate::console::session::keys::ACTIVE_ENV, &config.active)
+    db.session_set(crate::state::session_keys::ACTIVE_ENV, &config.active)
         .await?;
     ctx.set_workspace(workspace.clone());
     ctx.set_config(config);

@@ -6,12 +6,13 @@ pub mod apply;
 pub mod config;
 pub mod connect;
 pub mod context;
-pub mod demo;
 pub mod diff;
 pub mod doctor;
 pub mod help;
 pub mod init;
 pub mod plan;
+pub mod registry;
+pub mod request;
 pub mod resource;
 pub mod status;
 pub mod sync;
@@ -21,26 +22,17 @@ use clap::ArgMatches;
 
 pub use context::Ctx;
 
-use crate::console::registry::{Availability, CommandSpec};
+use crate::commands::registry::{Availability, CommandSpec};
+pub use crate::commands::request::Request;
 use crate::error::CommandError;
 use crate::ui::Item;
 
 /// What a command produced.
 pub type Report = Vec<Item>;
 
-/// Runs the registry command `spec` with its parsed arguments, then records the hashes of the
-/// files it wrote in state.db.
+/// Runs the registry command `spec` with its parsed arguments (console or command line): the
+/// matches become a typed [`Request`], which runs like any other front end's.
 pub async fn run(
-    ctx: &mut Ctx,
-    spec: &CommandSpec,
-    args: &ArgMatches,
-) -> Result<Report, CommandError> {
-    let report = run_command(ctx, spec, args).await;
-    sync::record_written(ctx).await?;
-    report
-}
-
-async fn run_command(
     ctx: &mut Ctx,
     spec: &CommandSpec,
     args: &ArgMatches,
@@ -52,64 +44,88 @@ async fn run_command(
         ))
         .hint("type /help to see the commands you can use now"));
     }
-    match spec.name {
-        "init" => init::run(ctx, &init::InitArgs::from_matches(args)).await,
-        "status" => status::run(ctx, args.get_flag("live")).await,
-        "doctor" => doctor::run(ctx).await,
-        "sync" => {
+    if spec.name == "schema" {
+        // JSON whatever the output format: the document is a JSON Schema collection.
+        let text = serde_json::to_string_pretty(&registry::schema_document())
+            .map_err(|e| CommandError::internal(format!("cannot print the schema: {e}")))?;
+        return Ok(vec![Item::Text(text)]);
+    }
+    execute(ctx, Request::from_matches(spec, args)?).await
+}
+
+/// Runs one operation, then records the hashes of the files it wrote in state.db: the one
+/// entry point of the operations layer for every front end.
+pub async fn execute(ctx: &mut Ctx, request: Request) -> Result<Report, CommandError> {
+    let report = dispatch(ctx, request).await;
+    sync::record_written(ctx).await?;
+    report
+}
+
+async fn dispatch(ctx: &mut Ctx, request: Request) -> Result<Report, CommandError> {
+    match request {
+        Request::Init(r) => {
+            let args = init::InitArgs {
+                endpoint: r.endpoint,
+                token_id: r.token_id,
+                secret_env: r.secret_env,
+                secret_file: r.secret_file,
+                fingerprint: r.fingerprint,
+                ca_file: r.ca_file,
+                insecure: r.insecure,
+                no_connect: r.no_connect,
+                yes: r.yes,
+            };
+            init::run(ctx, &args).await
+        }
+        Request::Status(r) => status::run(ctx, r.live).await,
+        Request::Doctor => doctor::run(ctx).await,
+        Request::Sync(r) => {
             let options = crate::iac::sync::SyncOptions {
-                adopt: args.get_flag("adopt"),
-                prune: args.get_flag("prune"),
-                agent_ips: args.get_flag("agent-ips"),
+                adopt: r.adopt,
+                prune: r.prune,
+                agent_ips: r.agent_ips,
             };
             sync::run(ctx, options).await
         }
-        "config" => {
-            let words: Vec<String> = ["action", "key", "value"]
-                .iter()
-                .filter_map(|k| args.get_one::<String>(k).cloned())
-                .collect();
+        Request::Config(r) => {
+            let words: Vec<String> = [r.action, r.key, r.value].into_iter().flatten().collect();
             config::run(ctx, &words).await
         }
-        "test" => test::run(ctx, &test::TestArgs::from_matches(args)).await,
-        "plan" => {
-            let machine = wants_json(args);
-            let plan_args = plan::PlanArgs {
-                offline: args.get_flag("offline"),
-                detailed_exitcode: args.get_flag("detailed-exitcode"),
-                machine,
+        Request::Test(r) => {
+            let args = test::TestArgs {
+                filter: r.filter,
+                tag: r.tag,
+                junit: r.junit,
             };
-            plan::run(ctx, &plan_args).await
+            test::run(ctx, &args).await
         }
-        "diff" => diff::run(ctx, args.get_flag("offline"), wants_json(args)).await,
-        "apply" => {
-            let apply_args = apply::ApplyArgs {
-                yes: args.get_flag("yes"),
-                targets: args
-                    .get_one::<String>("target")
-                    .map(|t| {
-                        t.split(',')
-                            .map(|s| s.trim().to_string())
-                            .filter(|s| !s.is_empty())
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                parallelism: args
-                    .get_one::<String>("parallelism")
-                    .and_then(|p| p.parse().ok()),
+        Request::Plan(r) => {
+            let args = plan::PlanArgs {
+                offline: r.offline,
+                detailed_exitcode: r.detailed_exitcode,
+                machine: r.json,
             };
-            apply::run(ctx, &apply_args).await
+            plan::run(ctx, &args).await
         }
-        "help" => help::run(args.get_one::<String>("command").map(String::as_str)),
-        other => Err(CommandError::cli(format!(
-            "`{other}` cannot run here; it is only available as `proxmox-mpc {other}` or in the console"
-        ))),
+        Request::Diff(r) => diff::run(ctx, r.offline, r.json).await,
+        Request::Apply(r) => {
+            let args = apply::ApplyArgs {
+                yes: r.yes,
+                targets: r.targets,
+                parallelism: r.parallelism,
+            };
+            apply::run(ctx, &args).await
+        }
+        Request::Help(r) => help::run(r.command.as_deref()),
+        Request::Resource { verb, request } => {
+            let Some(v) = registry::operation_verb(&registry::verb_operation(&verb)) else {
+                return Err(
+                    CommandError::user(format!("`{verb}` is not a resource verb"))
+                        .hint("`proxmox-mpc schema` lists the operations"),
+                );
+            };
+            let syntax = request.syntax(v)?;
+            resource::run_syntax(ctx, syntax).await
+        }
     }
-}
-
-/// True when this console line asked for JSON/YAML (`--json`, `-o json`); on the command line
-/// those are global flags and already in the Ui.
-fn wants_json(args: &ArgMatches) -> bool {
-    matches!(args.try_get_one::<bool>("json"), Ok(Some(true)))
-        || matches!(args.try_get_one::<String>("output"), Ok(Some(f)) if f != "table")
 }

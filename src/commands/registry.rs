@@ -3,6 +3,9 @@
 //! plus its file in `commands/`.
 
 use clap::{Arg, ArgAction, ArgMatches};
+use serde::Serialize;
+
+use crate::lang::Verb;
 
 /// Where a command can be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,6 +243,42 @@ pub static COMMANDS: &[CommandSpec] = &[
         availability: Availability::Ready,
     },
     CommandSpec {
+        name: "sim",
+        aliases: &[],
+        summary: "Serve the simulated Proxmox VE API",
+        usage: "proxmox-mpc sim [--listen ADDR] [--http] [--seed homelab|N] [--nodes N] [--guests N]",
+        details: "Serves a simulated Proxmox VE cluster on 127.0.0.1 (HTTPS with a self-signed certificate by default) and\n\
+                  prints how to reach it: the endpoint, the API token and the certificate fingerprint. See proxmox-mpc sim --help.",
+        flags: &[],
+        positionals: &[],
+        scope: Scope::Cli,
+        availability: Availability::Ready,
+    },
+    CommandSpec {
+        name: "completions",
+        aliases: &[],
+        summary: "Print shell completions for bash, zsh, fish, elvish or powershell",
+        usage: "proxmox-mpc completions SHELL",
+        details: "Prints the completion script for SHELL on stdout, e.g. proxmox-mpc completions bash > /etc/bash_completion.d/proxmox-mpc.",
+        flags: &[],
+        positionals: &[],
+        scope: Scope::Cli,
+        availability: Availability::Ready,
+    },
+    CommandSpec {
+        name: "schema",
+        aliases: &[],
+        summary: "Print every operation with its input schema as JSON",
+        usage: "proxmox-mpc schema",
+        details: "Prints {\"operations\": [...]}: each operation's name, aliases, summary, where it can be called (console,\n\
+                  command line or both), its input as a JSON Schema, whether it changes the cluster or the files, and whether\n\
+                  it asks before acting. Other front ends (REST, MCP) are built from the same registry.",
+        flags: &[],
+        positionals: &[],
+        scope: Scope::Cli,
+        availability: Availability::Ready,
+    },
+    CommandSpec {
         name: "sync",
         aliases: &[],
         summary: "Import the cluster into the workspace files",
@@ -448,13 +487,38 @@ pub fn clap_command(spec: &CommandSpec, in_console: bool) -> clap::Command {
     cmd
 }
 
-/// Returns the clap subcommands for the command line.
+/// Registry commands whose clap definition is derived in the front end (`cli.rs`): the
+/// simulator and shell completions take typed arguments clap derives.
+pub const DERIVED_IN_CLI: &[&str] = &["sim", "completions"];
+
+/// Returns the clap subcommands for the command line: every registry operation callable there
+/// (the resource verbs take the words after them, as the console does).
 pub fn cli_subcommands() -> Vec<clap::Command> {
-    COMMANDS
+    let mut out: Vec<clap::Command> = COMMANDS
         .iter()
-        .filter(|c| c.scope != Scope::Console)
+        .filter(|c| c.scope != Scope::Console && !DERIVED_IN_CLI.contains(&c.name))
         .map(|c| clap_command(c, false))
-        .collect()
+        .collect();
+    for verb in verbs() {
+        let aliases: Vec<&'static str> = crate::lang::VERBS
+            .iter()
+            .filter(|(w, v)| *v == verb && *w != verb.as_str())
+            .map(|(w, _)| *w)
+            .collect();
+        let cmd = clap::Command::new(verb_name(verb))
+            .about(verb_summary(verb))
+            .visible_aliases(aliases)
+            .arg(
+                Arg::new("words")
+                    .num_args(0..)
+                    .trailing_var_arg(true)
+                    .allow_hyphen_values(true)
+                    .value_name("WORDS")
+                    .help("What to act on and its flags, as in the console: vm web-01 --memory 4G"),
+            );
+        out.push(cmd);
+    }
+    out
 }
 
 /// Parses the words after a console command name.
@@ -476,9 +540,21 @@ pub fn help_list() -> String {
         };
         out.push_str(&format!("  /{:<width$} {}{note}\n", c.name, c.summary));
     }
+    out.push_str("\nResource commands (no slash; they edit the files or act on a guest now):\n");
+    let verbs = verbs();
+    let vwidth = verbs.iter().map(|v| verb_name(*v).len()).max().unwrap_or(0) + 1;
+    for verb in verbs {
+        // The console spells a guest-snapshot rollback `rollback`.
+        let word = if verb == Verb::Rollback {
+            "rollback"
+        } else {
+            verb_name(verb)
+        };
+        out.push_str(&format!("  {word:<vwidth$} {}\n", verb_summary(verb)));
+    }
     out.push_str(
-        "\nAlso: `!COMMAND` runs a shell command in the workspace; a line without / or ! is a resource command (create vm ...).\n\
-         Type /help COMMAND for its usage and flags. Ctrl-C cancels, Ctrl-D or /exit leaves.",
+        "\nAlso: `!COMMAND` runs a shell command in the workspace. Type /help COMMAND for a slash command's usage\n\
+         and flags, or a resource command with --help. Ctrl-C cancels, Ctrl-L clears the screen, Ctrl-D or /exit leaves.",
     );
     out
 }
@@ -512,6 +588,270 @@ pub fn help_for(spec: &CommandSpec) -> String {
         }
     }
     out.trim_end().to_string()
+}
+
+/// What an operation may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Changes {
+    /// It acts on the cluster (apply, power, snapshot, migrate).
+    pub cluster: bool,
+    /// It writes the workspace's files (sync, resource commands, apply's write-back).
+    pub files: bool,
+}
+
+const NOTHING: Changes = Changes {
+    cluster: false,
+    files: false,
+};
+const FILES: Changes = Changes {
+    cluster: false,
+    files: true,
+};
+const CLUSTER: Changes = Changes {
+    cluster: true,
+    files: false,
+};
+const BOTH: Changes = Changes {
+    cluster: true,
+    files: true,
+};
+
+/// One entry of the operation registry: every front end's view of one operation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Operation {
+    pub name: String,
+    pub aliases: Vec<String>,
+    pub summary: String,
+    /// Where it can be called: `both`, `console` or `cli`.
+    pub scope: &'static str,
+    /// True when it changes the cluster or the files.
+    pub mutating: bool,
+    pub changes: Changes,
+    /// True when it asks before acting (or takes `yes`).
+    pub confirm: bool,
+    /// JSON Schema of its input.
+    pub input_schema: serde_json::Value,
+}
+
+/// The registry name of a resource verb.
+fn verb_name(verb: Verb) -> &'static str {
+    match verb {
+        Verb::Rollback => "snapshot-rollback",
+        other => other.as_str(),
+    }
+}
+
+/// The registry name of a resource verb word (`rm` -> `delete`). A guest-snapshot rollback is
+/// `snapshot-rollback`, so it is never confused with rolling the workspace back.
+pub fn verb_operation(word: &str) -> String {
+    match crate::lang::VERBS.iter().find(|(w, _)| *w == word) {
+        Some((_, verb)) => verb_name(*verb).into(),
+        None => word.into(),
+    }
+}
+
+/// The resource verb behind an operation name, if it is one.
+pub fn operation_verb(name: &str) -> Option<Verb> {
+    if name == "snapshot-rollback" {
+        return Some(Verb::Rollback);
+    }
+    if name == "rollback" {
+        return None;
+    }
+    crate::lang::VERBS
+        .iter()
+        .find(|(w, v)| *w == name && v.as_str() == name)
+        .map(|(_, v)| *v)
+}
+
+/// Every resource verb once, in the language's order.
+fn verbs() -> Vec<Verb> {
+    let mut out: Vec<Verb> = Vec::new();
+    for (_, v) in crate::lang::VERBS {
+        if !out.contains(v) {
+            out.push(*v);
+        }
+    }
+    out
+}
+
+fn verb_summary(verb: Verb) -> &'static str {
+    match verb {
+        Verb::Create => "Add a VM, container or pool to the workspace files (apply creates it)",
+        Verb::Set => "Change a guest's settings in its file (apply carries it out)",
+        Verb::Delete => "Remove a guest or pool from the workspace files (apply destroys it)",
+        Verb::List => "List guests, nodes, storages, networks or pools",
+        Verb::Show => "Show one guest or pool: its file, the server and the difference",
+        Verb::Start => "Start a guest now",
+        Verb::Stop => "Stop a guest now (hard stop)",
+        Verb::Shutdown => "Shut a guest down cleanly now",
+        Verb::Reboot => "Reboot a guest now",
+        Verb::Snapshot => "Take a snapshot of a guest now",
+        Verb::Snapshots => "List a guest's snapshots",
+        Verb::Rollback => {
+            "Roll a guest back to one of its snapshots now (a guest snapshot, not the workspace)"
+        }
+        Verb::Migrate => "Move a guest to another node of the cluster now",
+        Verb::Clone => "Add a copy of a VM to the workspace files (apply creates it)",
+    }
+}
+
+fn verb_changes(verb: Verb) -> Changes {
+    match verb {
+        Verb::Create | Verb::Set | Verb::Delete | Verb::Clone => FILES,
+        Verb::List | Verb::Show | Verb::Snapshots => NOTHING,
+        Verb::Migrate => BOTH,
+        Verb::Start
+        | Verb::Stop
+        | Verb::Shutdown
+        | Verb::Reboot
+        | Verb::Snapshot
+        | Verb::Rollback => CLUSTER,
+    }
+}
+
+fn command_changes(name: &str) -> (Changes, bool) {
+    match name {
+        "init" | "config" | "demo" | "sync" => (FILES, false),
+        "apply" => (BOTH, true),
+        _ => (NOTHING, false),
+    }
+}
+
+/// The input schema of a registry command, from its typed request.
+fn command_schema(name: &str) -> serde_json::Value {
+    use super::request::*;
+    let schema = match name {
+        "init" => schemars::schema_for!(InitRequest),
+        "status" => schemars::schema_for!(StatusRequest),
+        "config" => schemars::schema_for!(ConfigRequest),
+        "help" => schemars::schema_for!(HelpRequest),
+        "sync" => schemars::schema_for!(SyncRequest),
+        "plan" => schemars::schema_for!(PlanRequest),
+        "diff" => schemars::schema_for!(DiffRequest),
+        "apply" => schemars::schema_for!(ApplyRequest),
+        "test" => schemars::schema_for!(TestRequest),
+        _ => {
+            return serde_json::json!({ "type": "object", "properties": {}, "additionalProperties": false });
+        }
+    };
+    serde_json::to_value(schema).unwrap_or_default()
+}
+
+/// The input schema of a resource verb: [`super::request::ResourceRequest`] with the flags the
+/// language takes for that verb (over every kind it applies to).
+fn verb_schema(verb: Verb) -> serde_json::Value {
+    use crate::lang::{KINDS, flags_for};
+    let mut flags = serde_json::Map::new();
+    let kinds: Vec<Option<crate::lang::Kind>> = std::iter::once(None)
+        .chain(KINDS.iter().map(|(_, k)| Some(*k)))
+        .collect();
+    for kind in kinds {
+        for f in flags_for(verb, kind) {
+            let schema = if f.is_switch() {
+                serde_json::json!({ "type": "boolean", "description": f.help })
+            } else {
+                serde_json::json!({
+                    "description": f.help,
+                    "examples": [f.example],
+                    "anyOf": [{ "type": "string" }, { "type": "array", "items": { "type": "string" } }],
+                })
+            };
+            flags.entry(f.name.to_string()).or_insert(schema);
+        }
+    }
+    let kind_words: Vec<&str> = if verb == Verb::List {
+        crate::lang::LIST_WORDS.iter().map(|(w, _)| *w).collect()
+    } else {
+        KINDS.iter().map(|(w, _)| *w).collect()
+    };
+    serde_json::json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": verb_operation(verb.as_str()),
+        "type": "object",
+        "properties": {
+            "kind": { "enum": kind_words, "description": "what to act on" },
+            "name": { "type": "string", "description": "the guest or pool, by name or vmid" },
+            "args": { "type": "array", "items": { "type": "string" }, "description": "further positional words" },
+            "flags": { "type": "object", "properties": flags, "additionalProperties": false },
+        },
+        "additionalProperties": false,
+    })
+}
+
+fn scope_word(scope: Scope) -> &'static str {
+    match scope {
+        Scope::Both => "both",
+        Scope::Console => "console",
+        Scope::Cli => "cli",
+    }
+}
+
+/// The whole registry: the registry commands, then one operation per resource verb.
+pub fn operations() -> Vec<Operation> {
+    let mut out: Vec<Operation> = COMMANDS
+        .iter()
+        .filter(|c| c.availability == Availability::Ready)
+        .map(|c| {
+            let (changes, confirm) = command_changes(c.name);
+            Operation {
+                name: c.name.to_string(),
+                aliases: c.aliases.iter().map(|a| a.to_string()).collect(),
+                summary: c.summary.to_string(),
+                scope: scope_word(c.scope),
+                mutating: changes.cluster || changes.files,
+                changes,
+                confirm,
+                input_schema: command_schema(c.name),
+            }
+        })
+        .collect();
+    for verb in verbs() {
+        let name = verb_operation(verb.as_str());
+        let changes = verb_changes(verb);
+        let confirm = crate::lang::KINDS.iter().any(|(_, k)| {
+            crate::lang::flags_for(verb, Some(*k))
+                .iter()
+                .any(|f| f.name == "yes")
+        });
+        // The console spells a guest-snapshot rollback `rollback vm NAME SNAP`.
+        let aliases = crate::lang::VERBS
+            .iter()
+            .filter(|(w, v)| *v == verb && (*w != verb.as_str() || verb == Verb::Rollback))
+            .map(|(w, _)| w.to_string())
+            .collect();
+        out.push(Operation {
+            name,
+            aliases,
+            summary: verb_summary(verb).to_string(),
+            scope: "both",
+            mutating: changes.cluster || changes.files,
+            changes,
+            confirm,
+            input_schema: verb_schema(verb),
+        });
+    }
+    out
+}
+
+/// `proxmox-mpc schema`: every operation with its input schema and what it changes.
+pub fn schema_document() -> serde_json::Value {
+    let ops: Vec<serde_json::Value> = operations()
+        .into_iter()
+        .map(|o| {
+            serde_json::json!({
+                "name": o.name,
+                "aliases": o.aliases,
+                "summary": o.summary,
+                "scope": o.scope,
+                "input_schema": o.input_schema,
+                "mutating": o.mutating,
+                "changes": o.changes,
+                "confirm": o.confirm,
+            })
+        })
+        .collect();
+    serde_json::json!({ "operations": ops })
 }
 
 #[cfg(test)]

@@ -20,18 +20,6 @@ pub struct TestArgs {
     pub junit: Option<PathBuf>,
 }
 
-impl TestArgs {
-    /// Reads the registry's flags.
-    pub fn from_matches(args: &clap::ArgMatches) -> Self {
-        let text = |k: &str| args.try_get_one::<String>(k).ok().flatten().cloned();
-        Self {
-            filter: text("filter"),
-            tag: text("tag"),
-            junit: text("junit").map(PathBuf::from),
-        }
-    }
-}
-
 /// Turns a run into report items: one text line per guest, the summary line, and the machine
 /// report as data (shown with `--json` / `-o yaml`).
 pub fn render(run: &TestRun) -> Report {

@@ -10,7 +10,7 @@ use rustyline::hint::Hinter;
 use rustyline::validate::Validator;
 use rustyline::{Context, Helper};
 
-use crate::console::registry::{self, COMMANDS, Scope};
+use crate::commands::registry::{self, COMMANDS, Scope};
 
 /// The rustyline helper.
 #[derive(Debug, Clone)]

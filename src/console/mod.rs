@@ -5,8 +5,8 @@
 //! `readline` blocks); Ctrl-C during an operation cancels that operation, not the console.
 
 pub mod completion;
+pub mod demo;
 pub mod log;
-pub mod registry;
 pub mod session;
 
 use std::io::BufRead;

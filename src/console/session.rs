@@ -3,17 +3,12 @@
 //! same code. Owns parsing a line (slash command, `!shell`, resource command), dispatch through
 //! the registry, the prompt text, history safety and session restore (`--continue`).
 
+use crate::commands::registry::{self, Scope};
 use crate::commands::{self, Ctx};
-use crate::console::registry::{self, Scope};
 use crate::error::CommandError;
 use crate::ui::{Item, OutputFormat};
 
-/// Session keys kept in the state database's `session` table.
-pub mod keys {
-    /// The active environment's name. (The last plan and an unfinished apply are read from
-    /// the plans table itself.)
-    pub const ACTIVE_ENV: &str = "active_environment";
-}
+pub use crate::state::session_keys as keys;
 
 /// Words that start a resource command (`create vm ...`), parsed by their own issue.
 const RESOURCE_VERBS: &[&str] = &[

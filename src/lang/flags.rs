@@ -19,6 +19,13 @@ pub struct FlagSpec {
     pub help: &'static str,
 }
 
+impl FlagSpec {
+    /// True for a switch (`--start`), false for a flag that takes a value (`--memory 2G`).
+    pub fn is_switch(&self) -> bool {
+        self.takes == Takes::Switch
+    }
+}
+
 const fn v(name: &'static str, example: &'static str, help: &'static str) -> FlagSpec {
     FlagSpec {
         name,

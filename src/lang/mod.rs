@@ -52,7 +52,7 @@ pub use error::{GrammarError, closest};
 pub use flags::{FlagSpec, flags_for};
 pub use help::help_text;
 pub use intent::{Intent, ListQuery, NewGuest, Power, Target};
-pub use parse::{Flag, Syntax, parse_syntax};
+pub use parse::{Flag, Syntax, parse_syntax, parse_words, syntax_of};
 pub use units::{human_size, parse_size};
 pub use validate::validate;
 pub use values::valid_dns_name;

@@ -53,7 +53,12 @@ impl Syntax {
 
 /// Step 1: the words of a line, checked on their own.
 pub fn parse_syntax(line: &str) -> Result<Syntax, GrammarError> {
-    let mut words = lex::words(line)?.into_iter();
+    parse_words(lex::words(line)?)
+}
+
+/// Step 1 for words a shell already split (`proxmox-mpc create vm --name web-01`).
+pub fn parse_words(words: Vec<String>) -> Result<Syntax, GrammarError> {
+    let mut words = words.into_iter();
     let Some(verb_word) = words.next() else {
         return Err(
             GrammarError::new("empty command").hint("try `list vms` or `create vm --name web-01`")
@@ -177,6 +182,38 @@ fn check_kind_applies(verb: Verb, kind: Option<Kind>) -> Result<(), GrammarError
         )));
     }
     Ok(())
+}
+
+/// Step 1 for a caller that has the parts already (the operations layer's typed requests):
+/// the same checks as [`parse_syntax`] on a verb, a kind word, positional words and flags,
+/// without writing a line to parse.
+pub fn syntax_of(
+    verb: Verb,
+    kind_word: Option<String>,
+    positional: Vec<String>,
+    flags: Vec<(String, Option<String>)>,
+) -> Result<Syntax, GrammarError> {
+    let (kind, list) = kind_of(verb, kind_word)?;
+    check_kind_applies(verb, kind)?;
+    let raw_flags = flags
+        .into_iter()
+        .map(|(name, value)| RawFlag {
+            name,
+            value,
+            inline: true,
+        })
+        .collect();
+    let mut positional = positional;
+    let flags = check_flags(verb, kind, raw_flags, &mut positional)?;
+    let mut positional = positional.into_iter();
+    Ok(Syntax {
+        verb,
+        kind,
+        list,
+        name: positional.next(),
+        rest: positional.collect(),
+        flags,
+    })
 }
 
 /// Checks each typed flag against the verb's specs. A word taken after a switch was not its

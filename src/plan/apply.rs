@@ -181,7 +181,8 @@ impl ApplySummary {
 }
 
 /// What the engine reports while it works.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
 pub enum ApplyEvent {
     StepStarted {
         step: usize,

@@ -8,7 +8,7 @@
 //! - [`apply`] runs a plan through `pve::Client` with a journal in `state.db`.
 //! - [`lock`] is the workspace apply lock.
 //!
-//! Nothing here prints; callers render through `crate::ui::Ui`.
+//! Nothing here prints; the front ends render what it returns.
 
 pub mod apply;
 pub mod diff;

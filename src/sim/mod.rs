@@ -10,7 +10,6 @@
 //! from a seeded generator so a run can be repeated.
 
 mod api;
-mod cli;
 mod cluster;
 mod conf;
 mod control;
@@ -22,7 +21,6 @@ mod server;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-pub use cli::{SimArgs, run_cli};
 pub use cluster::GuestKind;
 pub use conf::{config_to_json, parse_conf_text};
 pub use control::{RequestLogEntry, SimControl};

@@ -19,6 +19,13 @@ pub mod written;
 
 pub use summary::SnapshotSummary;
 
+/// Session keys kept in the state database's `session` table.
+pub mod session_keys {
+    /// The active environment's name. (The last plan and an unfinished apply are read from
+    /// the plans table itself.)
+    pub const ACTIVE_ENV: &str = "active_environment";
+}
+
 /// One schema migration: its version, a name, and portable SQL.
 struct Migration {
     version: i64,

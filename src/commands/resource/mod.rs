@@ -116,6 +116,15 @@ pub async fn run(ctx: &mut Ctx, line: &str) -> Result<Report, CommandError> {
 async fn run_line(ctx: &mut Ctx, line: &str) -> Result<Report, CommandError> {
     // Words alone first: a typo is answered without opening anything.
     let syntax = grammar::parse_syntax(line)?;
+    run_checked(ctx, syntax).await
+}
+
+/// Runs a resource command given as syntax (a typed request's, checked by the language).
+pub async fn run_syntax(ctx: &mut Ctx, syntax: grammar::Syntax) -> Result<Report, CommandError> {
+    run_checked(ctx, syntax).await
+}
+
+async fn run_checked(ctx: &mut Ctx, syntax: grammar::Syntax) -> Result<Report, CommandError> {
     let mut loaded = load(ctx).await?;
     if syntax.verb == grammar::Verb::Create && syntax.kind == Some(grammar::Kind::Container) {
         loaded.ct_templates = container_templates(ctx, &loaded, &syntax).await;

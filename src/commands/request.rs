@@ -1,0 +1,343 @@
+//! Typed requests: what each operation takes, as plain data (serde, with a JSON Schema from
+//! schemars), so every front end calls the same operation the same way. The console and the
+//! one-shot CLI turn their clap matches into a [`Request`] ([`Request::from_matches`]); other
+//! front ends (the REST API, the MCP server) deserialize one from JSON; a resource command
+//! becomes a [`ResourceRequest`] without writing a line to parse.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::ArgMatches;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::registry::{CommandSpec, Scope};
+use crate::error::CommandError;
+use crate::lang::{self, Verb};
+
+/// `/init`: connect a folder to a cluster.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct InitRequest {
+    /// API address, e.g. https://pve.example:8006
+    pub endpoint: Option<String>,
+    /// API token id, user@realm!name
+    pub token_id: Option<String>,
+    /// Environment variable holding the token secret
+    pub secret_env: Option<String>,
+    /// File holding the token secret
+    pub secret_file: Option<String>,
+    /// SHA-256 fingerprint of the server certificate to pin
+    pub fingerprint: Option<String>,
+    /// CA certificate file to verify the server with
+    pub ca_file: Option<String>,
+    /// Skip TLS verification
+    pub insecure: bool,
+    /// Write the workspace without contacting the server
+    pub no_connect: bool,
+    /// Answer yes to questions (pin the shown fingerprint)
+    pub yes: bool,
+}
+
+/// `/status`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct StatusRequest {
+    /// Ask the server now instead of showing the last sync
+    pub live: bool,
+}
+
+/// `/config [show|set KEY VALUE|unset KEY]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConfigRequest {
+    /// show, set or unset
+    pub action: Option<String>,
+    pub key: Option<String>,
+    pub value: Option<String>,
+}
+
+/// `/help [COMMAND]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct HelpRequest {
+    /// The command to explain
+    pub command: Option<String>,
+}
+
+/// `/sync`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncRequest {
+    /// Rewrite drifted guest files with the live values
+    pub adopt: bool,
+    /// Remove the files of guests gone from the server
+    pub prune: bool,
+    /// Ask running VMs' guest agents for their addresses
+    pub agent_ips: bool,
+}
+
+/// `/plan`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlanRequest {
+    /// Plan against the last snapshot instead of asking the server
+    pub offline: bool,
+    /// Fail with exit code 2 when there are changes (one-shot use)
+    pub detailed_exitcode: bool,
+    /// Return the plan as data (JSON) rather than as text
+    pub json: bool,
+}
+
+/// `/diff`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiffRequest {
+    /// Diff against the last snapshot instead of asking the server
+    pub offline: bool,
+    /// Return the diff as data (JSON)
+    pub json: bool,
+}
+
+/// `/apply`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApplyRequest {
+    /// Carry out the plan without asking
+    pub yes: bool,
+    /// Limit the apply to these guests (names or vmids); dependencies come along
+    pub targets: Vec<String>,
+    /// How many steps run at once
+    pub parallelism: Option<usize>,
+}
+
+/// `/test`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct TestRequest {
+    /// Only checks whose label contains this text
+    pub filter: Option<String>,
+    /// Only guests with this tag
+    pub tag: Option<String>,
+    /// Write JUnit XML to this file
+    pub junit: Option<PathBuf>,
+}
+
+/// A resource command (`create vm --name web-01 --memory 2G`) as data: the verb is the
+/// operation, the rest is here. Flags are checked against the language's flag table
+/// ([`crate::lang::flags_for`]), exactly as the console checks a typed line.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResourceRequest {
+    /// vm, container (ct, lxc) or pool; for list: vms, containers, nodes, storages, networks or
+    /// pools
+    pub kind: Option<String>,
+    /// The guest or pool, by name or vmid
+    pub name: Option<String>,
+    /// Further positional words (rollback: the snapshot name)
+    pub args: Vec<String>,
+    /// Flags by name without dashes: a string for a flag with a value, true for a switch, a
+    /// list for a repeatable flag (`"memory": "2G"`, `"start": true`, `"tag": ["web", "prod"]`)
+    pub flags: BTreeMap<String, FlagValue>,
+}
+
+/// One flag's value in a [`ResourceRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum FlagValue {
+    Switch(bool),
+    Value(String),
+    Repeated(Vec<String>),
+}
+
+/// Every operation with its request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "operation", content = "input", rename_all = "kebab-case")]
+pub enum Request {
+    Init(InitRequest),
+    Status(StatusRequest),
+    Doctor,
+    Config(ConfigRequest),
+    Help(HelpRequest),
+    Sync(SyncRequest),
+    Plan(PlanRequest),
+    Diff(DiffRequest),
+    Apply(ApplyRequest),
+    Test(TestRequest),
+    /// A resource verb with its request.
+    Resource {
+        verb: String,
+        #[serde(flatten)]
+        request: ResourceRequest,
+    },
+}
+
+impl Request {
+    /// The registry name of the operation.
+    pub fn name(&self) -> String {
+        match self {
+            Request::Init(_) => "init".into(),
+            Request::Status(_) => "status".into(),
+            Request::Doctor => "doctor".into(),
+            Request::Config(_) => "config".into(),
+            Request::Help(_) => "help".into(),
+            Request::Sync(_) => "sync".into(),
+            Request::Plan(_) => "plan".into(),
+            Request::Diff(_) => "diff".into(),
+            Request::Apply(_) => "apply".into(),
+            Request::Test(_) => "test".into(),
+            Request::Resource { verb, .. } => super::registry::verb_operation(verb),
+        }
+    }
+
+    /// Builds the request of operation `name` from its JSON input (`{}` for none), as a front
+    /// end that speaks JSON would.
+    pub fn from_json(name: &str, input: serde_json::Value) -> Result<Self, CommandError> {
+        let bad = |e: serde_json::Error| {
+            CommandError::user(format!(
+                "the input of `{name}` does not fit its schema: {e}"
+            ))
+            .hint("`proxmox-mpc schema` prints every operation's input schema")
+        };
+        let input = if input.is_null() {
+            serde_json::json!({})
+        } else {
+            input
+        };
+        if let Some(verb) = super::registry::operation_verb(name) {
+            let request: ResourceRequest = serde_json::from_value(input).map_err(bad)?;
+            return Ok(Request::Resource {
+                verb: verb.as_str().to_string(),
+                request,
+            });
+        }
+        let tagged = match name {
+            "doctor" => serde_json::json!({ "operation": "doctor" }),
+            _ => serde_json::json!({ "operation": name, "input": input }),
+        };
+        serde_json::from_value(tagged).map_err(bad)
+    }
+
+    /// Reads a registry command's clap matches (console line or one-shot command line).
+    pub fn from_matches(spec: &CommandSpec, m: &ArgMatches) -> Result<Self, CommandError> {
+        let text = |k: &str| m.try_get_one::<String>(k).ok().flatten().cloned();
+        let flag = |k: &str| matches!(m.try_get_one::<bool>(k), Ok(Some(true)));
+        // On a console line `--json` / `-o json` asks for data; on the command line they are
+        // global flags and already in the Ui.
+        let json = flag("json") || text("output").is_some_and(|f| f != "table");
+        Ok(match spec.name {
+            "init" => Request::Init(InitRequest {
+                endpoint: text("endpoint"),
+                token_id: text("token-id"),
+                secret_env: text("secret-env"),
+                secret_file: text("secret-file"),
+                fingerprint: text("fingerprint"),
+                ca_file: text("ca-file"),
+                insecure: flag("insecure"),
+                no_connect: flag("no-connect"),
+                yes: flag("yes"),
+            }),
+            "status" => Request::Status(StatusRequest { live: flag("live") }),
+            "doctor" => Request::Doctor,
+            "config" => Request::Config(ConfigRequest {
+                action: text("action"),
+                key: text("key"),
+                value: text("value"),
+            }),
+            "help" => Request::Help(HelpRequest {
+                command: text("command"),
+            }),
+            "sync" => Request::Sync(SyncRequest {
+                adopt: flag("adopt"),
+                prune: flag("prune"),
+                agent_ips: flag("agent-ips"),
+            }),
+            "plan" => Request::Plan(PlanRequest {
+                offline: flag("offline"),
+                detailed_exitcode: flag("detailed-exitcode"),
+                json,
+            }),
+            "diff" => Request::Diff(DiffRequest {
+                offline: flag("offline"),
+                json,
+            }),
+            "apply" => Request::Apply(ApplyRequest {
+                yes: flag("yes"),
+                targets: text("target")
+                    .map(|t| {
+                        t.split(',')
+                            .map(|s| s.trim().to_string())
+                            .filter(|s| !s.is_empty())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                parallelism: text("parallelism").and_then(|p| p.parse().ok()),
+            }),
+            "test" => Request::Test(TestRequest {
+                filter: text("filter"),
+                tag: text("tag"),
+                junit: text("junit").map(PathBuf::from),
+            }),
+            other => {
+                let where_ = match spec.scope {
+                    Scope::Console => "only in the console",
+                    _ => "only as a command of its own",
+                };
+                return Err(CommandError::cli(format!(
+                    "`{other}` cannot run as an operation; it is available {where_}"
+                )));
+            }
+        })
+    }
+}
+
+impl ResourceRequest {
+    /// The request that checked syntax makes (what the one-shot CLI turns words into).
+    pub fn from_syntax(syntax: &lang::Syntax) -> Self {
+        let kind = match (syntax.kind, syntax.list) {
+            (Some(k), _) => Some(k.as_str().to_string()),
+            (None, Some(what)) => lang::LIST_WORDS
+                .iter()
+                .find(|(_, w)| *w == what)
+                .map(|(word, _)| word.to_string()),
+            (None, None) => None,
+        };
+        let mut flags: BTreeMap<String, FlagValue> = BTreeMap::new();
+        for f in &syntax.flags {
+            let next = match (&f.value, flags.remove(&f.name)) {
+                (None, _) => FlagValue::Switch(true),
+                (Some(v), Some(FlagValue::Value(old))) => FlagValue::Repeated(vec![old, v.clone()]),
+                (Some(v), Some(FlagValue::Repeated(mut all))) => {
+                    all.push(v.clone());
+                    FlagValue::Repeated(all)
+                }
+                (Some(v), _) => FlagValue::Value(v.clone()),
+            };
+            flags.insert(f.name.clone(), next);
+        }
+        ResourceRequest {
+            kind,
+            name: syntax.name.clone(),
+            args: syntax.rest.clone(),
+            flags,
+        }
+    }
+
+    /// The language's syntax for `verb` with this request, checked as a typed line would be.
+    pub fn syntax(&self, verb: Verb) -> Result<lang::Syntax, CommandError> {
+        let mut flags = Vec::new();
+        for (name, value) in &self.flags {
+            match value {
+                FlagValue::Switch(true) => flags.push((name.clone(), None)),
+                FlagValue::Switch(false) => {}
+                FlagValue::Value(v) => flags.push((name.clone(), Some(v.clone()))),
+                FlagValue::Repeated(vs) => {
+                    flags.extend(vs.iter().map(|v| (name.clone(), Some(v.clone()))));
+                }
+            }
+        }
+        let mut positional: Vec<String> = self.name.iter().cloned().collect();
+        positional.extend(self.args.iter().cloned());
+        Ok(lang::syntax_of(verb, self.kind.clone(), positional, flags)?)
+    }
+}
