@@ -167,10 +167,13 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> Result<Report, CommandError
     }
 
     let mut opts = ApplyOptions::default();
-    if let Some(p) = args.parallelism {
-        opts.parallelism = p.max(1);
-        opts.per_node = p.max(1);
-    }
+    // --parallelism, else config.yml's defaults.parallelism.
+    let parallelism = args
+        .parallelism
+        .unwrap_or(ctx.config()?.active_env().defaults.parallelism as usize)
+        .max(1);
+    opts.parallelism = parallelism;
+    opts.per_node = parallelism;
     if let Some(point) = ctx.env_var("PMPC_CRASH_AT") {
         // Test-only: die like a killed process at the named journal point.
         opts.crash_hook = Some(Arc::new(move |p: &str| {

@@ -226,6 +226,17 @@ pub static COMMANDS: &[CommandSpec] = &[
         availability: Availability::Ready,
     },
     CommandSpec {
+        name: "clear",
+        aliases: &["cls"],
+        summary: "Clear the screen",
+        usage: "/clear",
+        details: "Ctrl-L does the same. The history and the session stay as they are.",
+        flags: &[],
+        positionals: &[],
+        scope: Scope::Console,
+        availability: Availability::Ready,
+    },
+    CommandSpec {
         name: "demo",
         aliases: &[],
         summary: "Try the console against a simulated cluster, no server needed",
@@ -530,7 +541,16 @@ pub fn parse_console_args(spec: &CommandSpec, words: &[String]) -> Result<ArgMat
 
 /// Returns `/help`'s list: one line per console command.
 pub fn help_list() -> String {
-    let width = COMMANDS.iter().map(|c| c.name.len()).max().unwrap_or(0) + 1;
+    // One column for both lists: `/name` and the verbs line up.
+    let slash = COMMANDS
+        .iter()
+        .filter(|c| c.scope != Scope::Cli)
+        .map(|c| c.name.len() + 1)
+        .max()
+        .unwrap_or(0);
+    let verb = verbs().iter().map(|v| v.as_str().len()).max().unwrap_or(0);
+    let column = slash.max(verb) + 1;
+    let width = column - 1;
     let mut out = String::from("Commands:\n");
     for c in COMMANDS.iter().filter(|c| c.scope != Scope::Cli) {
         let note = if c.availability == Availability::Planned {
@@ -542,7 +562,7 @@ pub fn help_list() -> String {
     }
     out.push_str("\nResource commands (no slash; they edit the files or act on a guest now):\n");
     let verbs = verbs();
-    let vwidth = verbs.iter().map(|v| verb_name(*v).len()).max().unwrap_or(0) + 1;
+    let vwidth = column;
     for verb in verbs {
         // The console spells a guest-snapshot rollback `rollback`.
         let word = if verb == Verb::Rollback {
@@ -553,8 +573,8 @@ pub fn help_list() -> String {
         out.push_str(&format!("  {word:<vwidth$} {}\n", verb_summary(verb)));
     }
     out.push_str(
-        "\nAlso: `!COMMAND` runs a shell command in the workspace. Type /help COMMAND for a slash command's usage\n\
-         and flags, or a resource command with --help. Ctrl-C cancels, Ctrl-L clears the screen, Ctrl-D or /exit leaves.",
+        "\nAlso: `!COMMAND` runs a shell command in the workspace. /help COMMAND explains one command\n\
+         (/help create: the resource grammar). Ctrl-C cancels, Ctrl-L or /clear clears the screen, Ctrl-D or /exit leaves.",
     );
     out
 }

@@ -95,6 +95,9 @@ pub fn run_interactive(runtime: &tokio::runtime::Runtime, ui: &Ui, session: &mut
                         _ = tokio::signal::ctrl_c() => Outcome::interrupted(),
                     }
                 });
+                if outcome.clear {
+                    let _ = editor.clear_screen();
+                }
                 render(ui, &mut outcome);
                 log::attach_if_possible(session.ctx());
                 // A workspace created by /init starts its history now.

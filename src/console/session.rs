@@ -10,11 +10,9 @@ use crate::ui::{Item, OutputFormat};
 
 pub use crate::state::session_keys as keys;
 
-/// Words that start a resource command (`create vm ...`), parsed by their own issue.
-const RESOURCE_VERBS: &[&str] = &[
-    "create", "delete", "destroy", "update", "set", "start", "stop", "reboot", "shutdown", "clone",
-    "migrate", "resize", "list", "show", "add", "remove",
-];
+/// Words people try as resource verbs that the language does not have (the real verbs are
+/// the registry's): answered with the list of verbs instead of "not a command".
+const NEAR_VERBS: &[&str] = &["destroy", "update", "resize", "add", "remove"];
 
 /// What one line produced.
 #[derive(Debug, Default)]
@@ -25,6 +23,8 @@ pub struct Outcome {
     pub error: Option<CommandError>,
     /// True when the session should end.
     pub exit: bool,
+    /// True when the screen should be cleared (`/clear`).
+    pub clear: bool,
     /// The output format this line asked for (`/status --json`), if any.
     pub format: Option<OutputFormat>,
 }
@@ -148,10 +148,12 @@ impl Session {
                 },
             };
         }
-        if RESOURCE_VERBS.contains(&first.to_ascii_lowercase().as_str()) {
+        if NEAR_VERBS.contains(&first.to_ascii_lowercase().as_str()) {
+            let verbs: Vec<&str> = crate::lang::VERBS.iter().map(|(w, _)| *w).collect();
             return Outcome::failed(
                 CommandError::user(format!(
-                    "`{first}` is not a resource verb of this build; verbs: create, set, delete (rm), list, show, start, stop, shutdown, reboot, snapshot, snapshots, rollback, migrate, clone"
+                    "`{first}` is not a resource verb of this build; verbs: {}",
+                    verbs.join(", ")
                 ))
                 .hint("type /help create for the grammar and examples"),
             );
@@ -236,6 +238,12 @@ impl Session {
         if spec.name == "exit" {
             return Outcome {
                 exit: true,
+                ..Outcome::default()
+            };
+        }
+        if spec.name == "clear" {
+            return Outcome {
+                clear: true,
                 ..Outcome::default()
             };
         }

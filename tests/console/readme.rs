@@ -85,3 +85,28 @@ fn every_console_example_in_the_readme_works_as_shown() {
         }
     }
 }
+
+/// The README's `/help` block is the whole of `/help`'s output, not a subset: a command added to
+/// the registry and missing from the README fails here.
+#[test]
+fn the_readme_help_block_is_the_whole_help_output() {
+    let block: Vec<&str> = README
+        .split("```console\n")
+        .find(|b| b.starts_with(&format!("{PROMPT}/help\n")))
+        .expect("a console block that starts with /help")
+        .split("```")
+        .next()
+        .unwrap()
+        .lines()
+        .skip(1)
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let out = pmpc(dir.path()).write_stdin("/help\n").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = stdout(&out);
+    assert_eq!(
+        collapse(&block.join("\n")),
+        collapse(&shown),
+        "README /help block vs /help:\n{shown}"
+    );
+}
