@@ -234,3 +234,40 @@ async fn each_audit_row_holds_in_the_generated_files() {
         "C13"
     );
 }
+
+/// A setting bpg has an attribute for but the generator does not write yet (a NUMA node
+/// binding) is not dropped silently: /sync names the guest and the attribute a `terraform
+/// apply` would change, and the workspace judgement (what /test reports) says the same.
+#[tokio::test]
+async fn a_setting_the_files_cannot_carry_is_named_not_dropped() {
+    let sim = homelab().await;
+    let conf = "cores: 2\nmemory: 2048\nname: numa-box\nnuma: 1\nnuma0: cpus=0-1,hostnodes=0,memory=2048,policy=bind\nnet0: virtio=BC:24:11:50:00:01,bridge=vmbr0\nostype: l26\nscsi0: local-lvm:vm-700-disk-0,size=8G\nscsihw: virtio-scsi-pci\n";
+    sim.control()
+        .load_guest_conf("pve1", 700, false, conf)
+        .unwrap();
+    let ws = Workspace::new().await;
+    let run = ws.sync(&client(&sim), SyncOptions::default()).await;
+    let named = run
+        .terraform_changes
+        .iter()
+        .find(|p| p.vmid == 700)
+        .expect("/sync names numa-box");
+    assert!(
+        named
+            .findings
+            .iter()
+            .any(|f| f.attribute.starts_with("numa")),
+        "{:?}",
+        named.lines()
+    );
+    let text = format!("{:?}", proxmox_mpc::commands::sync::render(&run));
+    assert!(
+        text.contains("numa-box") && text.contains("terraform plan would still change"),
+        "{text}"
+    );
+    // The file still carries the key for proxmox-mpc (a `# pve` line), so nothing is lost.
+    assert!(ws.read("terraform/numa_box.tf").contains("# pve numa0 = "));
+    let read = read_workspace(ws.root());
+    let plans = workspace_plans(&read.state.files, &run.snapshot);
+    assert_eq!(plans.iter().map(|p| p.vmid).collect::<Vec<_>>(), vec![700]);
+}
