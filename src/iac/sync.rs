@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::desired::{DesiredFile, LEGACY_GUEST_DIR, ROOT_MODULE, read_workspace};
+use super::desired::{DesiredFile, LEGACY_GUEST_DIR, ROOT_MODULE, WorkspaceRead, read_workspace};
 use super::names::assign_guest_idents;
 use super::terraform::{self, StorageConfigs};
 use super::view::{file_view, raw_config};
@@ -294,9 +294,58 @@ pub fn plan_sync_with(
         ..SyncPlan::default()
     };
     let existing = read_workspace(root);
+    let known = know_workspace(root, &existing, snapshot, &mut plan.report);
+    let (pool_idents, write_pools) =
+        plan_pools(root, &existing, snapshot, options.adopt, &mut plan.report);
+    let spec_guests = plan_guest_files(
+        &mut plan,
+        templates,
+        snapshot,
+        &known,
+        &pool_idents,
+        options,
+    )?;
+    // A file to move that is also pruned is removed where it is.
+    for (from, to) in &known.moves {
+        match plan.removes.iter().position(|r| r == to) {
+            Some(i) => plan.removes[i] = from.clone(),
+            None => plan.moves.push((from.clone(), to.clone())),
+        }
+    }
+    plan_terraform_files(&mut plan, templates, snapshot, storage_configs, write_pools)?;
+    plan_other_files(
+        &mut plan,
+        templates,
+        snapshot,
+        &known.idents,
+        agent_addresses,
+        &spec_guests,
+    )?;
+    Ok(plan)
+}
+
+/// The guest files already in the workspace, keyed for this sync.
+struct KnownFiles<'a> {
+    /// The file describing each vmid (the last one read when two do).
+    by_vmid: BTreeMap<u32, &'a DesiredFile>,
+    /// Legacy guest files to move into the root module, as (from, to).
+    moves: Vec<(String, String)>,
+    /// The identifier (and file stem) of every live guest.
+    idents: BTreeMap<u32, String>,
+}
+
+/// Reads what the workspace holds and names every live guest: a guest keeps the identifier of
+/// its file, and a new one takes a name no file already has (nor a gone guest's, nor a moved
+/// file's new one).
+fn know_workspace<'a>(
+    root: &Path,
+    existing: &'a WorkspaceRead,
+    snapshot: &ClusterSnapshot,
+    report: &mut SyncReport,
+) -> KnownFiles<'a> {
     let mut reserved = reserved_file_stems(root);
     for e in &existing.problems {
-        plan.report
+        report
             .warnings
             .push(format!("{e}; the file is left as it is"));
     }
@@ -304,38 +353,55 @@ pub fn plan_sync_with(
     for f in &existing.state.files {
         let vmid = vmid_of(f);
         if let Some(other) = by_vmid.insert(vmid, f) {
-            plan.report.warnings.push(format!(
+            report.warnings.push(format!(
                 "{} and {} both describe guest {vmid}; only the second is compared",
                 other.path, f.path
             ));
         }
     }
-    let live: BTreeMap<u32, &Guest> = snapshot.guests.iter().map(|g| (g.vmid, g)).collect();
+    let live: BTreeSet<u32> = snapshot.guests.iter().map(|g| g.vmid).collect();
     for (vmid, f) in &by_vmid {
-        if !live.contains_key(vmid) {
+        if !live.contains(vmid) {
             reserved.insert(f.ident.clone());
         }
     }
     let existing_idents: BTreeMap<u32, String> = by_vmid
         .iter()
-        .filter(|(vmid, _)| live.contains_key(vmid))
+        .filter(|(vmid, _)| live.contains(vmid))
         .map(|(vmid, f)| (*vmid, f.ident.clone()))
         .collect();
     let moves = plan_moves(root);
     reserved.extend(moves.iter().map(|(_, to)| file_stem(to)));
-    let moved_to = |path: &str| -> String {
-        moves
-            .iter()
-            .find(|(from, _)| from == path)
-            .map(|(_, to)| to.clone())
-            .unwrap_or_else(|| path.to_string())
-    };
     let pairs: Vec<(u32, &str)> = snapshot
         .guests
         .iter()
         .map(|g| (g.vmid, g.name.as_str()))
         .collect();
     let idents = assign_guest_idents(&pairs, &existing_idents, &reserved);
+    KnownFiles {
+        by_vmid,
+        moves,
+        idents,
+    }
+}
+
+/// Where a guest file ends up: its new path if it moves, else where it is.
+fn moved_to(moves: &[(String, String)], path: &str) -> String {
+    moves
+        .iter()
+        .find(|(from, _)| from == path)
+        .map(|(_, to)| to.clone())
+        .unwrap_or_else(|| path.to_string())
+}
+
+/// Decides whether `pools.tf` is written, and the pool identifiers guest files refer to.
+fn plan_pools(
+    root: &Path,
+    existing: &WorkspaceRead,
+    snapshot: &ClusterSnapshot,
+    adopt: bool,
+    report: &mut SyncReport,
+) -> (BTreeMap<String, String>, bool) {
     // Pools are managed like guests: a pools.tf that differs from the server (a pool added by
     // a resource command, a changed comment) is reported and left alone unless --adopt.
     let mut pool_idents = terraform::pool_idents(&snapshot.pools);
@@ -365,36 +431,54 @@ pub fn plan_sync_with(
             .iter()
             .map(|p| (p.id.as_str(), p.comment.as_deref()))
             .collect();
-        if in_file != live && !options.adopt {
-            let ids: BTreeSet<&str> = in_file.keys().chain(live.keys()).copied().collect();
-            let diffs: Vec<String> = ids
-                .into_iter()
-                .filter(|id| in_file.get(id) != live.get(id))
-                .map(|id| match (in_file.get(id), live.get(id)) {
-                    (Some(_), None) => format!("{id} is only in the file"),
-                    (None, Some(_)) => format!("{id} is only on the server"),
-                    (Some(a), Some(b)) => format!(
-                        "{id} comment: file {} -> live {}",
-                        a.unwrap_or("(not set)"),
-                        b.unwrap_or("(not set)")
-                    ),
-                    (None, None) => String::new(),
-                })
-                .collect();
-            plan.report.warnings.push(format!(
+        if in_file != live && !adopt {
+            report.warnings.push(format!(
                 "{pools_rel} differs from the server ({}); the file is left as it is (/sync --adopt takes the server's pools)",
-                diffs.join("; ")
+                pool_diffs(&in_file, &live).join("; ")
             ));
             write_pools = false;
             pool_idents = existing.state.pool_idents.clone();
         }
     }
+    (pool_idents, write_pools)
+}
 
+/// Each pool that differs between `pools.tf` and the server, in id order.
+fn pool_diffs(
+    in_file: &BTreeMap<&str, Option<&str>>,
+    live: &BTreeMap<&str, Option<&str>>,
+) -> Vec<String> {
+    let ids: BTreeSet<&str> = in_file.keys().chain(live.keys()).copied().collect();
+    ids.into_iter()
+        .filter(|id| in_file.get(id) != live.get(id))
+        .map(|id| match (in_file.get(id), live.get(id)) {
+            (Some(_), None) => format!("{id} is only in the file"),
+            (None, Some(_)) => format!("{id} is only on the server"),
+            (Some(a), Some(b)) => format!(
+                "{id} comment: file {} -> live {}",
+                a.unwrap_or("(not set)"),
+                b.unwrap_or("(not set)")
+            ),
+            (None, None) => String::new(),
+        })
+        .collect()
+}
+
+/// Renders every live guest's file and reports every guest, live or gone, sorted by vmid.
+/// Returns the guests whose spec is written, each as its file says it.
+fn plan_guest_files<'a>(
+    plan: &mut SyncPlan,
+    templates: &Templates,
+    snapshot: &'a ClusterSnapshot,
+    known: &'a KnownFiles<'a>,
+    pool_idents: &BTreeMap<String, String>,
+    options: SyncOptions,
+) -> Result<Vec<(&'a str, &'a Guest)>, IacError> {
     let mut spec_guests: Vec<(&str, &Guest)> = Vec::new();
     for guest in &snapshot.guests {
-        let ident = &idents[&guest.vmid];
-        let rendered = terraform::render_guest(templates, guest, ident, &pool_idents)?;
-        let (file, outcome) = match by_vmid.get(&guest.vmid) {
+        let ident = &known.idents[&guest.vmid];
+        let rendered = terraform::render_guest(templates, guest, ident, pool_idents)?;
+        let (file, outcome) = match known.by_vmid.get(&guest.vmid) {
             None => {
                 let file = format!("{ROOT_MODULE}/{ident}.tf");
                 plan.put(file.clone(), rendered.text);
@@ -402,7 +486,7 @@ pub fn plan_sync_with(
                 (file, GuestOutcome::New)
             }
             Some(existing) => {
-                let file = moved_to(&existing.path);
+                let file = moved_to(&known.moves, &existing.path);
                 let drift = guest_drift(&existing.guest, guest);
                 if drift.is_empty() {
                     spec_guests.push((ident, guest));
@@ -426,11 +510,12 @@ pub fn plan_sync_with(
             warnings: rendered.view.warnings,
         });
     }
-    for (vmid, f) in &by_vmid {
-        if live.contains_key(vmid) {
+    let live: BTreeSet<u32> = snapshot.guests.iter().map(|g| g.vmid).collect();
+    for (vmid, f) in &known.by_vmid {
+        if live.contains(vmid) {
             continue;
         }
-        let file = moved_to(&f.path);
+        let file = moved_to(&known.moves, &f.path);
         let outcome = if options.prune {
             plan.removes.push(file.clone());
             plan.removes.push(format!("tests/{}.yml", f.ident));
@@ -447,14 +532,17 @@ pub fn plan_sync_with(
         });
     }
     plan.report.guests.sort_by_key(|g| g.vmid);
-    // A file to move that is also pruned is removed where it is.
-    for (from, to) in moves {
-        match plan.removes.iter().position(|r| *r == to) {
-            Some(i) => plan.removes[i] = from,
-            None => plan.moves.push((from, to)),
-        }
-    }
+    Ok(spec_guests)
+}
 
+/// The generated Terraform files besides the guests'.
+fn plan_terraform_files(
+    plan: &mut SyncPlan,
+    templates: &Templates,
+    snapshot: &ClusterSnapshot,
+    storage_configs: &StorageConfigs,
+    write_pools: bool,
+) -> Result<(), IacError> {
     plan.put(
         "terraform/provider.tf".into(),
         terraform::render_provider(templates, snapshot)?,
@@ -477,10 +565,21 @@ pub fn plan_sync_with(
         terraform::render_storages(templates, &snapshot.storages, storage_configs)?;
     plan.put("terraform/storages.tf".into(), storages);
     plan.report.warnings.extend(skipped);
+    Ok(())
+}
 
+/// The Ansible files, the guests' specs and the inventory doc.
+fn plan_other_files(
+    plan: &mut SyncPlan,
+    templates: &Templates,
+    snapshot: &ClusterSnapshot,
+    idents: &BTreeMap<u32, String>,
+    agent_addresses: &BTreeMap<u32, String>,
+    spec_guests: &[(&str, &Guest)],
+) -> Result<(), IacError> {
     plan.put(
         "ansible/inventory.yml".into(),
-        ansible::render_inventory_with(templates, snapshot, &idents, agent_addresses)?,
+        ansible::render_inventory_with(templates, snapshot, idents, agent_addresses)?,
     );
     plan.put(
         "ansible/provision.yml".into(),
@@ -488,15 +587,15 @@ pub fn plan_sync_with(
     );
     plan.put(
         "ansible/site.yml".into(),
-        ansible::render_site(templates, snapshot, &idents)?,
+        ansible::render_site(templates, snapshot, idents)?,
     );
-    for (group, _) in ansible::role_groups(snapshot, &idents) {
+    for (group, _) in ansible::role_groups(snapshot, idents) {
         let path = format!("ansible/roles/{group}/tasks/main.yml");
-        if !root.join(&path).exists() {
+        if !plan.root.join(&path).exists() {
             plan.put(path, ansible::render_role_tasks(templates, &group)?);
         }
     }
-    for (ident, guest) in &spec_guests {
+    for (ident, guest) in spec_guests {
         plan.put(
             format!("tests/{ident}.yml"),
             spec::render_spec(templates, guest)?,
@@ -506,7 +605,7 @@ pub fn plan_sync_with(
         "docs/inventory.md".into(),
         docs::render_inventory_doc(templates, snapshot)?,
     );
-    Ok(plan)
+    Ok(())
 }
 
 /// Writes the plan's files (only those whose content differs) and removes the pruned ones.
