@@ -6,6 +6,7 @@
 //! unless `--yes`. Afterwards: an audit-log entry, a new snapshot, and the summary of what was
 //! done, what failed and why, and what was not attempted.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -15,9 +16,13 @@ use crate::commands::plan::{files_hash, make_plan, observe, save, state_db, work
 use crate::commands::{Ctx, Report, connect};
 use crate::error::CommandError;
 use crate::plan::Plan;
-use crate::plan::apply::{ApplyEvent, ApplyOptions, apply, missing_privileges, stale_reasons};
+use crate::plan::apply::{
+    ApplyEvent, ApplyOptions, ApplySummary, apply, missing_privileges, stale_reasons,
+};
 use crate::plan::lock::ApplyLock;
 use crate::plan::render::render_text;
+use crate::pve::Client;
+use crate::state::StateDb;
 use crate::ui::Item;
 
 /// What `/apply` was asked.
@@ -36,10 +41,21 @@ fn load(data: &str, id: i64) -> Result<Plan, CommandError> {
     })
 }
 
+/// What every stage of one `/apply` works with.
+struct Job {
+    root: PathBuf,
+    environment: String,
+    token_id: String,
+    db: StateDb,
+    client: Client,
+    endpoint: String,
+}
+
 /// Runs `/apply`.
 pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> Result<Report, CommandError> {
     let root = ctx.workspace()?.root().to_path_buf();
     let lock_path = ctx.workspace()?.dot_dir().join("apply.lock");
+    // Held until the apply returns.
     let lock = ApplyLock::acquire(&lock_path).map_err(|e| {
         CommandError::user(e.to_string()).hint("only one apply runs at a time in a workspace")
     })?;
@@ -51,11 +67,43 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> Result<Report, CommandError
         )));
     }
     let config = ctx.config()?.clone();
-    let environment = config.active.clone();
-    let token_id = config.active_env().token_id.clone();
     let db = state_db(ctx).await?;
     let (client, endpoint) = workspace_client(ctx)?;
+    let job = Job {
+        root,
+        environment: config.active.clone(),
+        token_id: config.active_env().token_id.clone(),
+        db,
+        client,
+        endpoint,
+    };
 
+    let (plan_id, plan, resumed) = select_plan(ctx, &job, args, &mut items).await?;
+    if plan.is_empty() {
+        return finish_empty(&job, plan_id, items).await;
+    }
+    check_applicable(&job, &plan, &mut items).await?;
+    // A resumed apply was confirmed when it started.
+    let go = resumed || args.yes || ctx.assume_yes || ask_to_apply(ctx, &plan, &mut items)?;
+    if !go {
+        items.push(Item::Status("Apply cancelled; nothing was changed.".into()));
+        return Ok(items);
+    }
+    let opts = options(ctx, args)?;
+    let summary = apply_with_progress(ctx, &job, plan_id, &plan, opts).await?;
+    finish(&job, plan_id, &plan, &summary, items).await
+}
+
+/// Picks the plan: an interrupted apply's (resumed as is), else the pending one from `/plan`
+/// unless stale (then discarded), else a fresh one; a new plan is narrowed to `--target`.
+/// Returns its id, the plan, and whether it is resumed.
+async fn select_plan(
+    ctx: &mut Ctx,
+    job: &Job,
+    args: &ApplyArgs,
+    items: &mut Report,
+) -> Result<(i64, Plan, bool), CommandError> {
+    let db = &job.db;
     let (plan_id, plan, resumed) = if let Some(stored) = db.latest_plan_with(&["applying"]).await? {
         items.push(Item::Status(format!(
             "Resuming the interrupted apply of plan {} (made {}).",
@@ -65,13 +113,13 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> Result<Report, CommandError
     } else if let Some(stored) = db.latest_plan_with(&["pending"]).await? {
         let plan = load(&stored.data, stored.id)?;
         let mut reasons = Vec::new();
-        if plan.files_hash.as_deref() != Some(files_hash(&root).as_str()) {
+        if plan.files_hash.as_deref() != Some(files_hash(&job.root).as_str()) {
             reasons.push("the .tf files changed since it was made".to_string());
         }
         reasons.extend(
-            stale_reasons(&client, &plan)
+            stale_reasons(&job.client, &plan)
                 .await
-                .map_err(|e| connect::pve_error(e, &endpoint))?,
+                .map_err(|e| connect::pve_error(e, &job.endpoint))?,
         );
         if !reasons.is_empty() {
             db.set_plan_status(stored.id, "discarded").await?;
@@ -85,7 +133,7 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> Result<Report, CommandError
         (stored.id, plan, false)
     } else {
         let (plan, _, _) = make_plan(ctx, false).await?;
-        let id = save(&db, &environment, &plan).await?;
+        let id = save(db, &job.environment, &plan).await?;
         (id, plan, false)
     };
     let plan = if resumed {
@@ -95,27 +143,36 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> Result<Report, CommandError
             CommandError::user(e).hint("name a guest (or vmid) that /plan lists as changing")
         })?
     };
-    if plan.is_empty() {
-        db.set_plan_status(plan_id, "applied").await?;
-        // An apply killed after its last step but before its write-back left created guests'
-        // files without their import block; the stored snapshot says where they are.
-        if let Ok((observed, _)) = crate::commands::plan::last_snapshot(&db).await {
-            match repair_imports(&root, &observed) {
-                Ok(files) if !files.is_empty() => items.push(Item::Status(format!(
-                    "Added the import blocks an interrupted apply did not write: {}.",
-                    files.join(", ")
-                ))),
-                Ok(_) => {}
-                Err(e) => items.push(Item::Warning(format!(
-                    "could not add missing import blocks: {e}; run /sync to refresh the files"
-                ))),
-            }
+    Ok((plan_id, plan, resumed))
+}
+
+/// Closes a plan with nothing to do, first adding any import block an interrupted apply left
+/// unwritten.
+async fn finish_empty(job: &Job, plan_id: i64, mut items: Report) -> Result<Report, CommandError> {
+    job.db.set_plan_status(plan_id, "applied").await?;
+    // An apply killed after its last step but before its write-back left created guests'
+    // files without their import block; the stored snapshot says where they are.
+    if let Ok((observed, _)) = crate::commands::plan::last_snapshot(&job.db).await {
+        match repair_imports(&job.root, &observed) {
+            Ok(files) if !files.is_empty() => items.push(Item::Status(format!(
+                "Added the import blocks an interrupted apply did not write: {}.",
+                files.join(", ")
+            ))),
+            Ok(_) => {}
+            Err(e) => items.push(Item::Warning(format!(
+                "could not add missing import blocks: {e}; run /sync to refresh the files"
+            ))),
         }
-        items.push(Item::Status(
-            "No changes. The cluster matches the files.".into(),
-        ));
-        return Ok(items);
     }
+    items.push(Item::Status(
+        "No changes. The cluster matches the files.".into(),
+    ));
+    Ok(items)
+}
+
+/// Refuses a plan that has refusals, or that the token lacks the privileges for (that error
+/// carries `items`).
+async fn check_applicable(job: &Job, plan: &Plan, items: &mut Report) -> Result<(), CommandError> {
     let refusals = plan.refusals();
     if !refusals.is_empty() {
         return Err(CommandError::user(format!(
@@ -124,50 +181,53 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> Result<Report, CommandError
         ))
         .hint("change the files as the reasons say, then /plan again"));
     }
-
-    let missing = missing_privileges(&client, &plan)
+    let missing = missing_privileges(&job.client, plan)
         .await
-        .map_err(|e| connect::pve_error(e, &endpoint))?;
+        .map_err(|e| connect::pve_error(e, &job.endpoint))?;
     if !missing.is_empty() {
         return Err(CommandError::user(format!(
-            "the token {token_id} may not make these changes; nothing was changed. Missing: {}",
+            "the token {} may not make these changes; nothing was changed. Missing: {}",
+            job.token_id,
             missing.join("; ")
         ))
         .hint("grant the privileges to the token (and, with privilege separation, to its user) in Datacenter > Permissions, or use another token")
-        .with_report(items));
+        .with_report(std::mem::take(items)));
     }
-    if !(resumed || args.yes || ctx.assume_yes) {
-        let destroys: Vec<String> = plan
-            .actionable()
-            .filter(|c| c.is_destructive())
-            .map(|c| c.address())
-            .collect();
-        if !ctx.interactive {
-            let mut output = items;
-            output.push(Item::Text(render_text(&plan)));
-            return Err(CommandError::user(
-                "apply changes the cluster and needs a confirmation; nobody is at a terminal to give it",
-            )
-            .hint("review the plan above and run `proxmox-mpc apply --yes`")
-            .with_report(output));
-        }
-        ctx.ui.render(&Item::Text(render_text(&plan)));
-        let question = if destroys.is_empty() {
-            "Apply these changes? Type yes".to_string()
-        } else {
-            format!(
-                "Apply these changes? This DESTROYS {}. Type yes",
-                destroys.join(", ")
-            )
-        };
-        if ctx.ui.ask(&question, None).as_deref() != Some("yes") {
-            items.push(Item::Status("Apply cancelled; nothing was changed.".into()));
-            return Ok(items);
-        }
-    }
+    Ok(())
+}
 
+/// Shows the plan and asks for `yes`, naming what it destroys. Without a person at the terminal
+/// it fails with the plan in the report (`items` moved into the error).
+fn ask_to_apply(ctx: &mut Ctx, plan: &Plan, items: &mut Report) -> Result<bool, CommandError> {
+    let destroys: Vec<String> = plan
+        .actionable()
+        .filter(|c| c.is_destructive())
+        .map(|c| c.address())
+        .collect();
+    if !ctx.interactive {
+        let mut output = std::mem::take(items);
+        output.push(Item::Text(render_text(plan)));
+        return Err(CommandError::user(
+            "apply changes the cluster and needs a confirmation; nobody is at a terminal to give it",
+        )
+        .hint("review the plan above and run `proxmox-mpc apply --yes`")
+        .with_report(output));
+    }
+    ctx.ui.render(&Item::Text(render_text(plan)));
+    let question = if destroys.is_empty() {
+        "Apply these changes? Type yes".to_string()
+    } else {
+        format!(
+            "Apply these changes? This DESTROYS {}. Type yes",
+            destroys.join(", ")
+        )
+    };
+    Ok(ctx.ui.ask(&question, None).as_deref() == Some("yes"))
+}
+
+/// The apply's options: `--parallelism`, else config.yml's `defaults.parallelism`.
+fn options(ctx: &mut Ctx, args: &ApplyArgs) -> Result<ApplyOptions, CommandError> {
     let mut opts = ApplyOptions::default();
-    // --parallelism, else config.yml's defaults.parallelism.
     let parallelism = args
         .parallelism
         .unwrap_or(ctx.config()?.active_env().defaults.parallelism as usize)
@@ -183,6 +243,17 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> Result<Report, CommandError
             false
         }));
     }
+    Ok(opts)
+}
+
+/// Carries out the plan, its progress on a spinner and passed to the context's event sink.
+async fn apply_with_progress(
+    ctx: &Ctx,
+    job: &Job,
+    plan_id: i64,
+    plan: &Plan,
+    opts: ApplyOptions,
+) -> Result<ApplySummary, CommandError> {
     let total = plan.actionable().count();
     let finished = Arc::new(AtomicUsize::new(0));
     let spinner = Arc::new(ctx.ui.spinner(&format!("Applying 0/{total} steps")));
@@ -197,9 +268,20 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> Result<Report, CommandError
             show_progress(&spinner, &finished, total, event)
         }
     };
-    let result = apply(&client, &db, plan_id, &plan, opts, events).await;
+    let result = apply(&job.client, &job.db, plan_id, plan, opts, events).await;
     drop(spinner);
-    let summary = result.map_err(|e| CommandError::user(e.to_string()))?;
+    result.map_err(|e| CommandError::user(e.to_string()))
+}
+
+/// After the steps: the audit-log entry, a new snapshot, the step lines, the write-back of the
+/// server's choices, and the outcome.
+async fn finish(
+    job: &Job,
+    plan_id: i64,
+    plan: &Plan,
+    summary: &ApplySummary,
+    mut items: Report,
+) -> Result<Report, CommandError> {
     let (done, failed, not_attempted) = summary.counts();
     let outcome = if summary.succeeded() {
         "applied"
@@ -207,7 +289,7 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> Result<Report, CommandError
         "failed"
     };
     let detail = json!({
-        "token": token_id,
+        "token": job.token_id,
         "plan_id": plan_id,
         "outcome": outcome,
         "done": done,
@@ -215,15 +297,16 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> Result<Report, CommandError
         "not_attempted": not_attempted,
         "steps": summary.lines(),
     });
-    db.audit(
-        &environment,
-        "apply",
-        &format!("plan {plan_id}"),
-        Some(&detail.to_string()),
-    )
-    .await?;
+    job.db
+        .audit(
+            &job.environment,
+            "apply",
+            &format!("plan {plan_id}"),
+            Some(&detail.to_string()),
+        )
+        .await?;
     // What the cluster is now, for the next plan and /status.
-    if let Err(e) = observe(&client, &db, &environment).await {
+    if let Err(e) = observe(&job.client, &job.db, &job.environment).await {
         items.push(Item::Warning(format!(
             "the apply finished but the cluster could not be read afterwards: {}",
             e.message
@@ -232,7 +315,7 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> Result<Report, CommandError
     for line in summary.lines() {
         items.push(Item::Status(line));
     }
-    match write_back(&root, &plan, &summary) {
+    match write_back(&job.root, plan, summary) {
         Ok(files) if !files.is_empty() => items.push(Item::Status(format!(
             "Wrote the server's choices back: {}.",
             files.join(", ")
@@ -248,7 +331,7 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> Result<Report, CommandError
             "Apply complete: {} added, {} changed, {} destroyed.",
             counts.add, counts.change, counts.destroy
         )));
-        items.extend(plan_items_note(&plan));
+        items.extend(plan_items_note(plan));
         Ok(items)
     } else {
         Err(CommandError::user(format!(

@@ -77,17 +77,10 @@ pub async fn fetch_fingerprint(endpoint: &str) -> Result<String, CommandError> {
         .map_err(|e| pve_error(e, endpoint))
 }
 
-/// Connects with `token` and returns the server version and nodes.
-pub async fn probe(env: &Environment, token: &Token) -> Result<ServerInfo, CommandError> {
-    let client = client(env, token)?;
-    let version = client
-        .version()
-        .await
-        .map_err(|e| pve_error(e, &env.endpoint))?;
-    let nodes = client
-        .nodes()
-        .await
-        .map_err(|e| pve_error(e, &env.endpoint))?;
+/// Asks `client` (talking to `endpoint`) for the server version and nodes.
+pub async fn probe(client: &Client, endpoint: &str) -> Result<ServerInfo, CommandError> {
+    let version = client.version().await.map_err(|e| pve_error(e, endpoint))?;
+    let nodes = client.nodes().await.map_err(|e| pve_error(e, endpoint))?;
     let mut nodes: Vec<NodeInfo> = nodes
         .into_iter()
         .map(|n| NodeInfo {
@@ -139,14 +132,10 @@ fn holds(perms: &pve::types::Permissions, privilege: &str, path: &str) -> bool {
     }
 }
 
-/// Checks the token's privileges (`/access/permissions`) against what the commands need, and
-/// the first online node's clock.
-pub async fn privilege_checks(env: &Environment, token: &Token) -> Vec<Check> {
+/// Checks the privileges of the token `client` uses (`token_id`, from `/access/permissions`)
+/// against what the commands need, and the first online node's clock.
+pub async fn privilege_checks(client: &Client, token_id: &str) -> Vec<Check> {
     let mut checks = Vec::new();
-    let client = match client(env, token) {
-        Ok(c) => c,
-        Err(_) => return checks,
-    };
     match client.permissions().await {
         Err(e) => checks.push(Check {
             name: "privileges",
@@ -173,8 +162,7 @@ pub async fn privilege_checks(env: &Environment, token: &Token) -> Vec<Check> {
                     level: Level::Warn,
                     detail: format!("missing: {}", missing.join("; ")),
                     fix: format!(
-                        "grant them to {} (pveum acl modify PATH --tokens {} --roles ROLE); without them those commands fail",
-                        token.id, token.id
+                        "grant them to {token_id} (pveum acl modify PATH --tokens {token_id} --roles ROLE); without them those commands fail"
                     ),
                 });
             }

@@ -1,13 +1,15 @@
 //! `Ctx`: what every command runs with — the Ui, the current folder, the workspace (found from
 //! any subfolder), and the configuration and state database, each opened only when a command
-//! needs it so that starting the console stays fast. The one place environment variables are
-//! read.
+//! needs it so that starting the console stays fast; and the API client built from an
+//! environment's token. The one place environment variables are read.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::commands::connect;
 use crate::error::CommandError;
+use crate::pve::Client;
 use crate::state::StateDb;
 use crate::ui::Ui;
 use crate::workspace::Workspace;
@@ -247,6 +249,20 @@ impl Ctx {
             id: env.token_id.clone(),
             secret,
         })
+    }
+
+    /// Builds an API client for the active environment (see [`Ctx::client_for`]).
+    pub fn client(&mut self) -> Result<Client, CommandError> {
+        let env = self.config()?.active_env().clone();
+        self.client_for(&env)
+    }
+
+    /// Builds an API client for `env` (during `/init` one not saved yet) with the token its
+    /// secret reference points at, on the interactive budget of [`connect::client`]. The one
+    /// way commands get a client, so every one reads the secret and reports a missing one alike.
+    pub fn client_for(&mut self, env: &Environment) -> Result<Client, CommandError> {
+        let token = self.resolve_token(env)?;
+        connect::client(env, &token)
     }
 
     /// Asks before a destructive step: yes, no, or yes for the rest of this session. Without a

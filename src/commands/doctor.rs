@@ -8,6 +8,7 @@ use crate::commands::connect;
 use crate::commands::{Ctx, Report};
 use crate::error::CommandError;
 use crate::ui::{Item, Table};
+use crate::workspace::config::Environment;
 
 /// The outcome of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +73,6 @@ fn writable(dir: &std::path::Path) -> bool {
 pub async fn run(ctx: &mut Ctx) -> Result<Report, CommandError> {
     let root = ctx.workspace()?.root().to_path_buf();
     let mut checks = Vec::new();
-
     let config = match ctx.config() {
         Ok(c) => {
             checks.push(check("configuration", Level::Ok, "config.yml is valid", ""));
@@ -88,164 +88,190 @@ pub async fn run(ctx: &mut Ctx) -> Result<Report, CommandError> {
             None
         }
     };
-
     if let Some(config) = &config {
-        let env = config.active_env().clone();
-        if env.tls.insecure {
-            checks.push(check(
-                "tls",
-                Level::Warn,
-                "certificate verification is off",
-                "pin the fingerprint: /config set tls.fingerprint FP, then /config set tls.insecure false",
-            ));
-        } else if env.endpoint.starts_with("http://") {
-            checks.push(check(
-                "tls",
-                Level::Warn,
-                "the endpoint uses plain http",
-                "use https://",
-            ));
-        } else if let Some(fp) = &env.tls.fingerprint {
-            checks.push(check(
-                "tls",
-                Level::Ok,
-                format!("pinned SHA-256 {}…", &fp[..fp.len().min(11)]),
-                "",
-            ));
-        } else if let Some(ca) = &env.tls.ca_file {
-            checks.push(check("tls", Level::Ok, format!("CA file {ca}"), ""));
-        } else {
-            checks.push(check("tls", Level::Ok, "system certificate roots", ""));
-        }
-        match ctx.resolve_token(&env) {
-            Err(e) => checks.push(check("secret", Level::Fail, e.message, e.hints.join("; "))),
-            Ok(token) => {
-                checks.push(check(
-                    "secret",
-                    Level::Ok,
-                    format!("read from {}", env.secret),
-                    "",
-                ));
-                let probe = {
-                    let _spinner = ctx.ui.spinner(&format!("Checking {}", env.endpoint));
-                    connect::probe(&env, &token).await
-                };
-                match probe {
-                    Err(e) => checks.push(check(
-                        "connection",
-                        Level::Fail,
-                        e.message,
-                        e.hints.join("; "),
-                    )),
-                    Ok(info) => {
-                        let online = info.nodes.iter().filter(|n| n.online).count();
-                        checks.push(check(
-                            "connection",
-                            Level::Ok,
-                            format!(
-                                "{} answers; {online}/{} nodes online",
-                                env.endpoint,
-                                info.nodes.len()
-                            ),
-                            "",
-                        ));
-                        let major: u32 = info
-                            .version
-                            .split('.')
-                            .next()
-                            .and_then(|m| m.parse().ok())
-                            .unwrap_or(0);
-                        let level = if major >= 8 { Level::Ok } else { Level::Warn };
-                        checks.push(check(
-                            "pve version",
-                            level,
-                            format!("Proxmox VE {}", info.version),
-                            if level == Level::Ok {
-                                ""
-                            } else {
-                                "proxmox-mpc is tested with PVE 8.4 and 9.x; upgrade the cluster"
-                            },
-                        ));
-                        for c in connect::privilege_checks(&env, &token).await {
-                            checks.push(c);
-                        }
-                    }
-                }
-            }
-        }
+        let env = config.active_env();
+        checks.push(tls_check(env));
+        checks.extend(server_checks(ctx, env).await);
     }
+    checks.push(database_check(ctx).await);
+    checks.push(files_check(&root));
+    checks.extend(tool_checks());
+    report(&checks)
+}
 
+/// How the active environment trusts the server's certificate.
+fn tls_check(env: &Environment) -> Check {
+    if env.tls.insecure {
+        check(
+            "tls",
+            Level::Warn,
+            "certificate verification is off",
+            "pin the fingerprint: /config set tls.fingerprint FP, then /config set tls.insecure false",
+        )
+    } else if env.endpoint.starts_with("http://") {
+        check(
+            "tls",
+            Level::Warn,
+            "the endpoint uses plain http",
+            "use https://",
+        )
+    } else if let Some(fp) = &env.tls.fingerprint {
+        check(
+            "tls",
+            Level::Ok,
+            format!("pinned SHA-256 {}…", &fp[..fp.len().min(11)]),
+            "",
+        )
+    } else if let Some(ca) = &env.tls.ca_file {
+        check("tls", Level::Ok, format!("CA file {ca}"), "")
+    } else {
+        check("tls", Level::Ok, "system certificate roots", "")
+    }
+}
+
+/// The secret, then (when it reads) the connection, the PVE version, the token's privileges and
+/// the node clock.
+async fn server_checks(ctx: &mut Ctx, env: &Environment) -> Vec<Check> {
+    // The secret is a check of its own, told apart from a failing connection; the client reads
+    // it again below.
+    if let Err(e) = ctx.resolve_token(env) {
+        return vec![check("secret", Level::Fail, e.message, e.hints.join("; "))];
+    }
+    let mut checks = vec![check(
+        "secret",
+        Level::Ok,
+        format!("read from {}", env.secret),
+        "",
+    )];
+    let probe = match ctx.client_for(env) {
+        Err(e) => Err(e),
+        Ok(client) => {
+            let _spinner = ctx.ui.spinner(&format!("Checking {}", env.endpoint));
+            connect::probe(&client, &env.endpoint)
+                .await
+                .map(|info| (client, info))
+        }
+    };
+    let (client, info) = match probe {
+        Err(e) => {
+            checks.push(check(
+                "connection",
+                Level::Fail,
+                e.message,
+                e.hints.join("; "),
+            ));
+            return checks;
+        }
+        Ok(answer) => answer,
+    };
+    let online = info.nodes.iter().filter(|n| n.online).count();
+    checks.push(check(
+        "connection",
+        Level::Ok,
+        format!(
+            "{} answers; {online}/{} nodes online",
+            env.endpoint,
+            info.nodes.len()
+        ),
+        "",
+    ));
+    let major: u32 = info
+        .version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    let level = if major >= 8 { Level::Ok } else { Level::Warn };
+    checks.push(check(
+        "pve version",
+        level,
+        format!("Proxmox VE {}", info.version),
+        if level == Level::Ok {
+            ""
+        } else {
+            "proxmox-mpc is tested with PVE 8.4 and 9.x; upgrade the cluster"
+        },
+    ));
+    checks.extend(connect::privilege_checks(&client, &env.token_id).await);
+    checks
+}
+
+/// Whether state.db opens and passes SQLite's integrity check.
+async fn database_check(ctx: &mut Ctx) -> Check {
     match ctx.state().await {
-        Err(e) => checks.push(check(
-            "database",
-            Level::Fail,
-            e.message,
-            e.hints.join("; "),
-        )),
+        Err(e) => check("database", Level::Fail, e.message, e.hints.join("; ")),
         Ok(db) => match db.integrity_problems().await {
-            Ok(p) if p.is_empty() => checks.push(check(
+            Ok(p) if p.is_empty() => check(
                 "database",
                 Level::Ok,
                 "state.db passes the integrity check",
                 "",
-            )),
-            Ok(p) => checks.push(check(
+            ),
+            Ok(p) => check(
                 "database",
                 Level::Fail,
                 format!("state.db is damaged: {}", p.join("; ")),
                 "restore .proxmox/state.db from a backup",
-            )),
-            Err(e) => checks.push(check(
+            ),
+            Err(e) => check(
                 "database",
                 Level::Fail,
                 e.to_string(),
                 "restore .proxmox/state.db from a backup",
-            )),
+            ),
         },
     }
+}
 
+/// Whether the workspace folders under `root` can be written.
+fn files_check(root: &std::path::Path) -> Check {
     let not_writable: Vec<String> = [".proxmox", "terraform", "ansible", "tests", "docs"]
         .iter()
         .filter(|d| !writable(&root.join(d)))
         .map(|d| d.to_string())
         .collect();
     if not_writable.is_empty() {
-        checks.push(check(
-            "files",
-            Level::Ok,
-            "workspace folders are writable",
-            "",
-        ));
+        check("files", Level::Ok, "workspace folders are writable", "")
     } else {
-        checks.push(check(
+        check(
             "files",
             Level::Fail,
             format!("not writable: {}", not_writable.join(", ")),
             "fix the permissions (chmod u+w) or recreate the missing folders",
-        ));
+        )
     }
-    for (tool, why) in [
+}
+
+/// Whether the optional tools the generated files are for are on PATH.
+fn tool_checks() -> Vec<Check> {
+    [
         (
             "terraform",
             "to run `terraform plan` on the generated files",
         ),
         ("ansible-playbook", "to run the generated playbooks"),
-    ] {
+    ]
+    .into_iter()
+    .map(|(tool, why)| {
         if on_path(tool) {
-            checks.push(check("tools", Level::Ok, format!("{tool} found"), ""));
+            check("tools", Level::Ok, format!("{tool} found"), "")
         } else {
-            checks.push(check(
+            check(
                 "tools",
                 Level::Warn,
                 format!("{tool} not on PATH"),
                 format!("install it {why} (optional)"),
-            ));
+            )
         }
-    }
+    })
+    .collect()
+}
 
+/// The checks as a table (and JSON); an error carrying it when any check failed.
+fn report(checks: &[Check]) -> Result<Report, CommandError> {
     let mut table = Table::new(&["check", "result", "detail", "fix"]);
     let mut values = Vec::new();
-    for c in &checks {
+    for c in checks {
         table.row(vec![
             c.name.into(),
             c.level.as_str().into(),

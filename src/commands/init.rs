@@ -73,7 +73,27 @@ pub async fn run(ctx: &mut Ctx, args: &InitArgs) -> Result<Report, CommandError>
             outer.root().display()
         )));
     }
+    let mut env = gather_environment(ctx, args)?;
+    if !args.no_connect {
+        // Read the secret now, so a missing one fails before any certificate question (the
+        // client reads it again when the connection is tested).
+        ctx.resolve_token(&env)?;
+    }
+    trust_tls(ctx, args, &mut env, &mut items).await?;
+    if args.no_connect {
+        items.push(Item::Warning(
+            "the connection was not tested (--no-connect)".into(),
+        ));
+    } else {
+        // Test the connection before anything is written.
+        items.push(test_connection(ctx, &mut env).await?);
+    }
+    write_workspace(ctx, workspace, env, items).await
+}
 
+/// Gathers endpoint, token id and secret reference from the flags, the bpg provider's
+/// variables, or questions, each checked before the next is asked.
+fn gather_environment(ctx: &Ctx, args: &InitArgs) -> Result<Environment, CommandError> {
     // The bpg provider's variables fill in what the flags do not give.
     let env_token = ctx.env_var(ENV_API_TOKEN);
     let env_token_id = env_token
@@ -95,7 +115,7 @@ pub async fn run(ctx: &mut Ctx, args: &InitArgs) -> Result<Report, CommandError>
         CommandError::user(m).hint("nothing was written; give the address as https://HOST:8006")
     })?;
 
-    let token_id = match args.token_id.clone().or_else(|| env_token_id.clone()) {
+    let token_id = match args.token_id.clone().or(env_token_id) {
         Some(t) => t,
         None => ask_or_fail(
             ctx,
@@ -124,20 +144,24 @@ pub async fn run(ctx: &mut Ctx, args: &InitArgs) -> Result<Report, CommandError>
     };
     SecretRef::parse(&secret).map_err(|m| CommandError::user(m).hint("nothing was written"))?;
 
-    let mut env = Environment {
-        endpoint: endpoint.clone(),
-        token_id: token_id.clone(),
+    Ok(Environment {
+        endpoint,
+        token_id,
         secret,
         tls: Tls::default(),
         defaults: Defaults::default(),
-    };
-    let token = if args.no_connect {
-        None
-    } else {
-        Some(ctx.resolve_token(&env)?)
-    };
+    })
+}
 
-    // TLS trust.
+/// Decides how `env` trusts the server's certificate: no verification (`--insecure` or the bpg
+/// variable), a CA file, or for https a pinned fingerprint.
+async fn trust_tls(
+    ctx: &mut Ctx,
+    args: &InitArgs,
+    env: &mut Environment,
+    items: &mut Report,
+) -> Result<(), CommandError> {
+    let endpoint = env.endpoint.clone();
     let insecure = args.insecure || ctx.env_var(ENV_INSECURE).is_some_and(|v| truthy(&v));
     if insecure {
         env.tls.insecure = true;
@@ -178,90 +202,115 @@ pub async fn run(ctx: &mut Ctx, args: &InitArgs) -> Result<Report, CommandError>
                     .hint("check that this is the right server (someone may be intercepting the connection); if its certificate was renewed, pass the new fingerprint; nothing was written"));
                 }
                 Some(fp) => env.tls.fingerprint = Some(fp),
-                None => {
-                    let shown =
-                        format!("The server's certificate SHA-256 fingerprint is\n  {seen}");
-                    if ctx.interactive && !args.yes {
-                        // Shown now: the question below is about it.
-                        ctx.ui.status(&shown);
-                    } else {
-                        items.push(Item::Status(shown));
-                    }
-                    let accepted = if args.yes {
-                        true
-                    } else if ctx.interactive {
-                        match ctx.ui.ask(
-                            "Pin this fingerprint and trust it from now on? (yes/no)",
-                            Some("yes"),
-                        ) {
-                            Some(a) => matches!(a.to_ascii_lowercase().as_str(), "y" | "yes"),
-                            None => {
-                                return Err(CommandError::interrupted()
-                                    .hint("/init was cancelled; nothing was written"));
-                            }
-                        }
-                    } else {
-                        return Err(CommandError::user(format!(
-                            "the certificate of {endpoint} is not trusted yet (fingerprint {seen})"
-                        ))
-                        .hint(format!(
-                            "compare it with the one shown on the server (pvenode cert info), then pass --fingerprint {seen} or --yes; nothing was written"
-                        )));
-                    };
-                    if accepted {
-                        env.tls.fingerprint = Some(seen);
-                    } else {
-                        // Not pinned: a CA file is the other way to trust it.
-                        let ca = ctx
-                            .ui
-                            .ask("Path of a CA file (PEM) that signs the server's certificate, empty to stop", None)
-                            .unwrap_or_default();
-                        let path = ctx.resolve_path(std::path::Path::new(&ca));
-                        if ca.is_empty() || !path.is_file() {
-                            return Err(CommandError::user("the server's certificate is not trusted")
-                                .hint("run /init again and pin the fingerprint, or pass --ca-file PATH (or --insecure, unsafe); nothing was written"));
-                        }
-                        env.tls.ca_file = Some(ca);
-                    }
-                }
+                None => trust_on_first_use(ctx, args, env, seen, items)?,
             }
         }
     }
+    Ok(())
+}
 
-    // Test the connection before anything is written.
-    if let Some(token) = &token {
-        let info = {
-            let _spinner = ctx.ui.spinner(&format!("Connecting to {endpoint}"));
-            connect::probe(&env, token).await?
-        };
-        let online: Vec<&str> = info
-            .nodes
-            .iter()
-            .filter(|n| n.online)
-            .map(|n| n.name.as_str())
-            .collect();
-        let offline = info.nodes.len() - online.len();
-        items.push(Item::Status(format!(
-            "Connected to Proxmox VE {} at {endpoint}: {} node(s) online ({}){}.",
-            info.version,
-            online.len(),
-            online.join(", "),
-            if offline > 0 {
-                format!(", {offline} offline")
-            } else {
-                String::new()
+/// Shows the certificate `seen` that no flag vouches for and pins it if the person (or
+/// `--yes`) accepts; refused, a CA file is the other way to trust it.
+fn trust_on_first_use(
+    ctx: &mut Ctx,
+    args: &InitArgs,
+    env: &mut Environment,
+    seen: String,
+    items: &mut Report,
+) -> Result<(), CommandError> {
+    let endpoint = &env.endpoint;
+    let shown = format!("The server's certificate SHA-256 fingerprint is\n  {seen}");
+    if ctx.interactive && !args.yes {
+        // Shown now: the question below is about it.
+        ctx.ui.status(&shown);
+    } else {
+        items.push(Item::Status(shown));
+    }
+    let accepted = if args.yes {
+        true
+    } else if ctx.interactive {
+        match ctx.ui.ask(
+            "Pin this fingerprint and trust it from now on? (yes/no)",
+            Some("yes"),
+        ) {
+            Some(a) => matches!(a.to_ascii_lowercase().as_str(), "y" | "yes"),
+            None => {
+                return Err(
+                    CommandError::interrupted().hint("/init was cancelled; nothing was written")
+                );
             }
-        )));
-        if env.defaults.node.is_none() {
-            env.defaults.node = online.first().map(|n| n.to_string());
         }
     } else {
-        items.push(Item::Warning(
-            "the connection was not tested (--no-connect)".into(),
-        ));
+        return Err(CommandError::user(format!(
+            "the certificate of {endpoint} is not trusted yet (fingerprint {seen})"
+        ))
+        .hint(format!(
+            "compare it with the one shown on the server (pvenode cert info), then pass --fingerprint {seen} or --yes; nothing was written"
+        )));
+    };
+    if accepted {
+        env.tls.fingerprint = Some(seen);
+    } else {
+        // Not pinned: a CA file is the other way to trust it.
+        let ca = ctx
+            .ui
+            .ask(
+                "Path of a CA file (PEM) that signs the server's certificate, empty to stop",
+                None,
+            )
+            .unwrap_or_default();
+        let path = ctx.resolve_path(std::path::Path::new(&ca));
+        if ca.is_empty() || !path.is_file() {
+            return Err(CommandError::user("the server's certificate is not trusted")
+                .hint("run /init again and pin the fingerprint, or pass --ca-file PATH (or --insecure, unsafe); nothing was written"));
+        }
+        env.tls.ca_file = Some(ca);
     }
+    Ok(())
+}
 
-    // Write: layout, database, then config.yml last.
+/// Connects with `env` and returns the line saying what answered; the first online node
+/// becomes the default node.
+async fn test_connection(ctx: &mut Ctx, env: &mut Environment) -> Result<Item, CommandError> {
+    let endpoint = env.endpoint.clone();
+    let client = ctx.client_for(env)?;
+    let info = {
+        let _spinner = ctx.ui.spinner(&format!("Connecting to {endpoint}"));
+        connect::probe(&client, &endpoint).await?
+    };
+    let online: Vec<&str> = info
+        .nodes
+        .iter()
+        .filter(|n| n.online)
+        .map(|n| n.name.as_str())
+        .collect();
+    let offline = info.nodes.len() - online.len();
+    if env.defaults.node.is_none() {
+        env.defaults.node = online.first().map(|n| n.to_string());
+    }
+    Ok(Item::Status(format!(
+        "Connected to Proxmox VE {} at {endpoint}: {} node(s) online ({}){}.",
+        info.version,
+        online.len(),
+        online.join(", "),
+        if offline > 0 {
+            format!(", {offline} offline")
+        } else {
+            String::new()
+        }
+    )))
+}
+
+/// Writes the workspace: layout, database, then config.yml last (its presence is what makes
+/// the folder a workspace), and switches the context to it.
+async fn write_workspace(
+    ctx: &mut Ctx,
+    workspace: Workspace,
+    env: Environment,
+    mut items: Report,
+) -> Result<Report, CommandError> {
+    let endpoint = env.endpoint.clone();
+    let token_id = env.token_id.clone();
     workspace.create_layout()?;
     let db = StateDb::open(&workspace.state_db_path()).await?;
     crate::workspace::restrict_to_owner(&workspace.state_db_path())?;

@@ -86,16 +86,16 @@ pub fn files_hash(root: &Path) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// A connected client for the active environment (with the normal retry budget).
+/// A client for the active environment and its endpoint. Reading or changing the whole cluster
+/// (`/plan`, `/apply`, `/sync`) allows the client's normal retries rather than the interactive
+/// single retry.
 pub fn workspace_client(ctx: &mut Ctx) -> Result<(Client, String), CommandError> {
-    let config = ctx.config()?.clone();
-    let env = config.active_env().clone();
-    let token = ctx.resolve_token(&env)?;
-    let client = connect::client(&env, &token)?;
+    let client = ctx.client()?;
+    let endpoint = ctx.config()?.active_env().endpoint.clone();
     let mut client_config = client.config().clone();
     client_config.retries = 3;
-    let client = Client::new(client_config).map_err(|e| connect::pve_error(e, &env.endpoint))?;
-    Ok((client, env.endpoint.clone()))
+    let client = Client::new(client_config).map_err(|e| connect::pve_error(e, &endpoint))?;
+    Ok((client, endpoint))
 }
 
 /// Returns the state database, opened.

@@ -82,9 +82,9 @@ pub async fn run(ctx: &mut Ctx, live: bool) -> Result<Report, CommandError> {
 
     let mut items = Vec::new();
     if live {
-        let token = ctx.resolve_token(&env)?;
+        let client = ctx.client()?;
         let _spinner = ctx.ui.spinner(&format!("Asking {}", env.endpoint));
-        let info = connect::probe(&env, &token).await?;
+        let info = connect::probe(&client, &env.endpoint).await?;
         let online: Vec<&str> = info
             .nodes
             .iter()

@@ -12,6 +12,7 @@ use std::path::Path;
 
 use serde_json::json;
 
+use crate::commands::plan::{state_db, workspace_client};
 use crate::commands::{Ctx, Report, connect};
 use crate::error::CommandError;
 use crate::iac::fidelity::GuestPlan;
@@ -272,26 +273,16 @@ pub async fn run(ctx: &mut Ctx, options: SyncOptions) -> Result<Report, CommandE
             "wait for the running apply or sync in this workspace to finish, then run /sync again",
         )
     })?;
-    let config = ctx.config()?.clone();
-    let env = config.active_env().clone();
-    let token = ctx.resolve_token(&env)?;
-    let client = connect::client(&env, &token)?;
-    // Discovery reads every guest: allow the client's normal retries rather than the
-    // interactive single retry.
-    let mut client_config = client.config().clone();
-    client_config.retries = 3;
-    let client = Client::new(client_config).map_err(|e| connect::pve_error(e, &env.endpoint))?;
-    ctx.state().await?;
-    let db = ctx
-        .state_if_open()
-        .cloned()
-        .ok_or_else(|| CommandError::internal("the state database did not open"))?;
-    let spinner = ctx.ui.spinner(&format!("Reading {}", env.endpoint));
+    // Discovery reads every guest: the workspace client's normal retries.
+    let (client, endpoint) = workspace_client(ctx)?;
+    let environment = ctx.config()?.active.clone();
+    let db = state_db(ctx).await?;
+    let spinner = ctx.ui.spinner(&format!("Reading {endpoint}"));
     let agent_ips = options.agent_ips;
     let run = sync_with(
         &client,
         &root,
-        Some((&db, config.active.as_str())),
+        Some((&db, environment.as_str())),
         options,
         |done, total| {
             if agent_ips && done == total {
@@ -322,7 +313,49 @@ fn outcome_word(outcome: &GuestOutcome) -> &'static str {
 /// by field, warnings, and one status line.
 pub fn render(run: &SyncRun) -> Report {
     let report = &run.report;
-    let mut items = Vec::new();
+    let counts = report.counts();
+    let mut items = vec![guest_table(run, &counts)];
+    items.extend(guest_warnings(report));
+    if let Some(agents) = &run.agents {
+        items.push(Item::Status(format!(
+            "Asked {} guest agents for addresses (one request each, short timeout): {} answered with an address used as ansible_host.",
+            agents.asked,
+            agents.addresses.len()
+        )));
+    }
+    for w in run.discovery_warnings.iter().chain(&report.warnings) {
+        items.push(Item::Warning(w.clone()));
+    }
+    items.push(summary_line(run, &counts));
+    for plan in &run.terraform_changes {
+        items.push(Item::Warning(format!(
+            "{} ({}): terraform plan would still change it after import: {}",
+            plan.name,
+            plan.file,
+            plan.lines().join("; ")
+        )));
+    }
+    if !report.moved.is_empty() {
+        items.push(moved_line(&report.moved));
+    }
+    let n = |k: &str| counts.get(k).copied().unwrap_or(0);
+    if n("drift") > 0 {
+        items.push(Item::Hint(
+            "keep the files and change the server with /plan and /apply, or take the live values with /sync --adopt".into(),
+        ));
+    }
+    if n("gone") > 0 {
+        items.push(Item::Hint(
+            "remove the files of gone guests with /sync --prune".into(),
+        ));
+    }
+    items
+}
+
+/// The guests that are not unchanged (or one line saying all match), with the whole run as
+/// data for `-o json`.
+fn guest_table(run: &SyncRun, counts: &BTreeMap<&'static str, usize>) -> Item {
+    let report = &run.report;
     let mut table = Table::new(&["vmid", "name", "outcome", "file"]);
     for g in report
         .guests
@@ -343,8 +376,7 @@ pub fn render(run: &SyncRun) -> Report {
             report.guests.len()
         )]);
     }
-    let counts = report.counts();
-    items.push(Item::Data {
+    Item::Data {
         value: json!({
             "serial": run.serial,
             "guests": report.guests,
@@ -359,7 +391,12 @@ pub fn render(run: &SyncRun) -> Report {
             "agents": run.agents,
         }),
         table,
-    });
+    }
+}
+
+/// Per guest: drift field by field, a gone guest, and the warnings of guests not unchanged.
+fn guest_warnings(report: &SyncReport) -> Vec<Item> {
+    let mut items = Vec::new();
     for g in &report.guests {
         match &g.outcome {
             GuestOutcome::Drift(fields) | GuestOutcome::Adopted(fields) => {
@@ -398,16 +435,12 @@ pub fn render(run: &SyncRun) -> Report {
             }
         }
     }
-    if let Some(agents) = &run.agents {
-        items.push(Item::Status(format!(
-            "Asked {} guest agents for addresses (one request each, short timeout): {} answered with an address used as ansible_host.",
-            agents.asked,
-            agents.addresses.len()
-        )));
-    }
-    for w in run.discovery_warnings.iter().chain(&report.warnings) {
-        items.push(Item::Warning(w.clone()));
-    }
+    items
+}
+
+/// The one status line: the guests per outcome and what was written.
+fn summary_line(run: &SyncRun, counts: &BTreeMap<&'static str, usize>) -> Item {
+    let report = &run.report;
     let n = |k: &str| counts.get(k).copied().unwrap_or(0);
     let summary = format!(
         "{} new, {} unchanged, {} drift, {} adopted, {} gone, {} pruned",
@@ -423,56 +456,38 @@ pub fn render(run: &SyncRun) -> Report {
         .map(|s| format!(" (snapshot {s})"))
         .unwrap_or_default();
     if report.changed_nothing() {
-        items.push(Item::Status(format!(
+        Item::Status(format!(
             "Synced {} guests{serial}: {summary}. Nothing changed: no file was written.",
             run.snapshot.guests.len()
-        )));
+        ))
     } else {
-        items.push(Item::Status(format!(
+        Item::Status(format!(
             "Synced {} guests{serial}: {summary}. Wrote {} files, removed {}, {} unchanged.",
             run.snapshot.guests.len(),
             report.written.len(),
             report.removed.len(),
             report.unchanged_files
-        )));
+        ))
     }
-    for plan in &run.terraform_changes {
-        items.push(Item::Warning(format!(
-            "{} ({}): terraform plan would still change it after import: {}",
-            plan.name,
-            plan.file,
-            plan.lines().join("; ")
-        )));
-    }
-    if !report.moved.is_empty() {
-        // A long list says how many; every pair is in `-o json` ("moved").
-        let pairs: Vec<String> = report
-            .moved
-            .iter()
-            .take(5)
-            .map(|(from, to)| format!("{from} -> {to}"))
-            .collect();
-        let more = report.moved.len().saturating_sub(pairs.len());
-        items.push(Item::Status(format!(
-            "Moved {} guest files from terraform/guests/ into the root module terraform/, where Terraform loads them, as they were (hand edits included): {}{}",
-            report.moved.len(),
-            pairs.join(", "),
-            if more > 0 {
-                format!(" and {more} more (all with -o json)")
-            } else {
-                String::new()
-            }
-        )));
-    }
-    if n("drift") > 0 {
-        items.push(Item::Hint(
-            "keep the files and change the server with /plan and /apply, or take the live values with /sync --adopt".into(),
-        ));
-    }
-    if n("gone") > 0 {
-        items.push(Item::Hint(
-            "remove the files of gone guests with /sync --prune".into(),
-        ));
-    }
-    items
+}
+
+/// The guest files moved into the root module, the first few by name.
+fn moved_line(moved: &[(String, String)]) -> Item {
+    // A long list says how many; every pair is in `-o json` ("moved").
+    let pairs: Vec<String> = moved
+        .iter()
+        .take(5)
+        .map(|(from, to)| format!("{from} -> {to}"))
+        .collect();
+    let more = moved.len().saturating_sub(pairs.len());
+    Item::Status(format!(
+        "Moved {} guest files from terraform/guests/ into the root module terraform/, where Terraform loads them, as they were (hand edits included): {}{}",
+        moved.len(),
+        pairs.join(", "),
+        if more > 0 {
+            format!(" and {more} more (all with -o json)")
+        } else {
+            String::new()
+        }
+    ))
 }

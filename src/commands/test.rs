@@ -9,6 +9,7 @@ use crate::commands::{Ctx, Report, connect};
 use crate::error::CommandError;
 use crate::iac::sync::write_atomic;
 use crate::infratest::{RunOptions, TestRun, report, run_suite};
+use crate::pve::{Auth, Client};
 use crate::ui::{Item, Table};
 
 /// What `/test` was asked for.
@@ -35,23 +36,29 @@ pub fn render(run: &TestRun) -> Report {
     items
 }
 
+/// The token secret `client` sends: the no-secrets check looks for it in the workspace files.
+fn token_secret(client: &Client) -> Vec<String> {
+    match &client.config().auth {
+        Auth::Token { secret, .. } => vec![secret.expose().to_string()],
+        Auth::Password { .. } => Vec::new(),
+    }
+}
+
 /// Runs `/test` in the current workspace.
 pub async fn run(ctx: &mut Ctx, args: &TestArgs) -> Result<Report, CommandError> {
     let root = ctx.workspace()?.root().to_path_buf();
-    let config = ctx.config()?.clone();
-    let env = config.active_env().clone();
-    let token = ctx.resolve_token(&env)?;
-    let client = connect::client(&env, &token)?;
+    let endpoint = ctx.config()?.active_env().endpoint.clone();
+    let client = ctx.client()?;
     let options = RunOptions {
         filter: args.filter.clone(),
         tag: args.tag.clone(),
-        known_secrets: vec![token.secret.clone()],
+        known_secrets: token_secret(&client),
         ..RunOptions::default()
     };
-    let spinner = ctx.ui.spinner(&format!("Testing against {}", env.endpoint));
+    let spinner = ctx.ui.spinner(&format!("Testing against {endpoint}"));
     let result = run_suite(&client, &root, &options).await;
     drop(spinner);
-    let run = result.map_err(|e| connect::pve_error(e, &env.endpoint))?;
+    let run = result.map_err(|e| connect::pve_error(e, &endpoint))?;
     let mut items = render(&run);
     if let Some(path) = &args.junit {
         let path = if path.is_absolute() {

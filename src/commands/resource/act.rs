@@ -28,13 +28,15 @@ fn label(t: &Target) -> String {
     format!("{} {} (vmid {})", kind_word(t.kind), t.name, t.vmid)
 }
 
-/// A client for the active environment.
+/// A client for the active environment, with that environment's name and endpoint.
 async fn client(ctx: &mut Ctx) -> Result<(Client, String, String), CommandError> {
-    let config = ctx.config()?.clone();
-    let env = config.active_env().clone();
-    let token = ctx.resolve_token(&env)?;
-    let client = connect::client(&env, &token)?;
-    Ok((client, config.active.clone(), env.endpoint))
+    let client = ctx.client()?;
+    let config = ctx.config()?;
+    Ok((
+        client,
+        config.active.clone(),
+        config.active_env().endpoint.clone(),
+    ))
 }
 
 /// Follows a task to its end with a spinner showing its last log line; Ctrl-C stops waiting

@@ -191,10 +191,7 @@ async fn container_templates(
     loaded: &Loaded,
     syntax: &grammar::Syntax,
 ) -> Option<Vec<String>> {
-    let config = ctx.config().ok()?.clone();
-    let env = config.active_env().clone();
-    let token = ctx.resolve_token(&env).ok()?;
-    let client = crate::commands::connect::client(&env, &token).ok()?;
+    let client = ctx.client().ok()?;
     let node_flag = syntax
         .flags
         .iter()
