@@ -470,54 +470,103 @@ pub fn load_checks(root: &Path, code_guests: &[Guest]) -> LoadedChecks {
 
 /// Checks of one generated spec.
 fn spec_checks(file: &str, text: &str, code: &CodeGuests<'_>) -> Vec<Check> {
+    let spec = match parse_spec(file, text) {
+        Ok(spec) => spec,
+        Err(check) => return vec![*check],
+    };
+    let subject = match spec_subject(file, text, &spec.guest, code) {
+        Ok(subject) => subject,
+        Err(check) => return vec![*check],
+    };
+    let mut e = spec.expect;
+    let keyed = keyed_expectations(e.disks.take(), e.nics.take());
+    let list = field_expectations(e);
+    let mut checks: Vec<Check> = list
+        .into_iter()
+        .map(|(name, key, x)| Check {
+            subject: subject.clone(),
+            name,
+            source: at(file, line_of(text, key)),
+            tags: Vec::new(),
+            kind: CheckKind::Field(x),
+        })
+        .collect();
+    for (name, key, x) in keyed {
+        let line =
+            line_of(text, &format!("\"{key}\":")).or_else(|| line_of(text, &format!("{key}:")));
+        checks.push(Check {
+            subject: subject.clone(),
+            name,
+            source: at(file, line),
+            tags: Vec::new(),
+            kind: CheckKind::Field(x),
+        });
+    }
+    checks
+}
+
+/// Parses a generated spec of a known format version, or says why not.
+fn parse_spec(file: &str, text: &str) -> Result<SpecFile, Box<Check>> {
     let spec: SpecFile = match yaml_serde::from_str(text) {
         Ok(s) => s,
         Err(e) => {
             let (line, message) = yaml_error(&e);
-            return vec![broken(file, line, message)];
+            return Err(Box::new(broken(file, line, message)));
         }
     };
     if spec.version != 1 {
-        return vec![broken(
+        return Err(Box::new(broken(
             file,
             line_of(text, "version:"),
             format!(
                 "spec format version {} is not known to this build (it reads version 1)",
                 spec.version
             ),
-        )];
+        )));
     }
-    let vmid = spec.guest.vmid;
+    Ok(spec)
+}
+
+/// The guest a spec is about: it must be in the code, as the kind the spec says.
+fn spec_subject(
+    file: &str,
+    text: &str,
+    guest: &SpecGuest,
+    code: &CodeGuests<'_>,
+) -> Result<Subject, Box<Check>> {
+    let vmid = guest.vmid;
     let Some(code_guest) = code.by_vmid.get(&vmid) else {
-        return vec![broken(
+        return Err(Box::new(broken(
             file,
             line_of(text, "vmid:"),
             format!(
                 "guest {vmid} is not in the code (no terraform/*.tf describes it); remove this spec or run /sync"
             ),
-        )];
+        )));
     };
-    if let Some(kind) = &spec.guest.kind
+    if let Some(kind) = &guest.kind
         && kind != code_guest.kind.as_str()
     {
-        return vec![broken(
+        return Err(Box::new(broken(
             file,
             line_of(text, "kind:"),
             format!(
                 "guest {vmid} is a {} in the code, but this spec says {kind}",
                 code_guest.kind
             ),
-        )];
+        )));
     }
-    let subject = Subject::Guest {
+    Ok(Subject::Guest {
         vmid,
-        name: spec
-            .guest
+        name: guest
             .name
             .clone()
             .unwrap_or_else(|| code_guest.name.clone()),
-    };
-    let e = spec.expect;
+    })
+}
+
+/// The top-level expectations: (check name, YAML key for the line, expectation).
+fn field_expectations(e: Expect) -> Vec<(String, &'static str, Expectation)> {
     let mut list: Vec<(String, &str, Expectation)> = Vec::new();
     let mut push = |name: String, key: &'static str, x: Expectation| list.push((name, key, x));
     if let Some(exists) = e.exists {
@@ -555,8 +604,16 @@ fn spec_checks(file: &str, text: &str, code: &CodeGuests<'_>) -> Vec<Check> {
     if let Some(v) = e.ip {
         push("ip".into(), "ip:", Expectation::Ip(v));
     }
+    list
+}
+
+/// The per-disk and per-NIC expectations: (check name, slot or NIC key, expectation).
+fn keyed_expectations(
+    disks: Option<BTreeMap<String, DiskExpect>>,
+    nics: Option<BTreeMap<String, NicExpect>>,
+) -> Vec<(String, String, Expectation)> {
     let mut keyed: Vec<(String, String, Expectation)> = Vec::new();
-    for (slot, d) in e.disks.unwrap_or_default() {
+    for (slot, d) in disks.unwrap_or_default() {
         if let Some(storage) = d.storage {
             keyed.push((
                 format!("disk {slot} storage"),
@@ -578,60 +635,46 @@ fn spec_checks(file: &str, text: &str, code: &CodeGuests<'_>) -> Vec<Check> {
             ));
         }
     }
-    for (key, n) in e.nics.unwrap_or_default() {
-        if let Some(bridge) = n.bridge {
-            keyed.push((
-                format!("nic {key} bridge"),
-                key.clone(),
-                Expectation::NicBridge {
-                    key: key.clone(),
-                    bridge,
-                },
-            ));
-        }
-        if let Some(model) = n.model {
-            keyed.push((
-                format!("nic {key} model"),
-                key.clone(),
-                Expectation::NicModel {
-                    key: key.clone(),
-                    model,
-                },
-            ));
-        }
-        if let Some(vlan) = n.vlan {
-            keyed.push((
-                format!("nic {key} vlan"),
-                key.clone(),
-                Expectation::NicVlan {
-                    key: key.clone(),
-                    vlan,
-                },
-            ));
-        }
+    for (key, n) in nics.unwrap_or_default() {
+        keyed.extend(nic_expectations(key, n));
     }
-    let mut checks: Vec<Check> = list
-        .into_iter()
-        .map(|(name, key, x)| Check {
-            subject: subject.clone(),
-            name,
-            source: at(file, line_of(text, key)),
-            tags: Vec::new(),
-            kind: CheckKind::Field(x),
-        })
-        .collect();
-    for (name, key, x) in keyed {
-        let line =
-            line_of(text, &format!("\"{key}\":")).or_else(|| line_of(text, &format!("{key}:")));
-        checks.push(Check {
-            subject: subject.clone(),
-            name,
-            source: at(file, line),
-            tags: Vec::new(),
-            kind: CheckKind::Field(x),
-        });
+    keyed
+}
+
+/// The expectations of one NIC, in bridge, model, vlan order.
+fn nic_expectations(key: String, n: NicExpect) -> Vec<(String, String, Expectation)> {
+    let mut keyed = Vec::new();
+    if let Some(bridge) = n.bridge {
+        keyed.push((
+            format!("nic {key} bridge"),
+            key.clone(),
+            Expectation::NicBridge {
+                key: key.clone(),
+                bridge,
+            },
+        ));
     }
-    checks
+    if let Some(model) = n.model {
+        keyed.push((
+            format!("nic {key} model"),
+            key.clone(),
+            Expectation::NicModel {
+                key: key.clone(),
+                model,
+            },
+        ));
+    }
+    if let Some(vlan) = n.vlan {
+        keyed.push((
+            format!("nic {key} vlan"),
+            key.clone(),
+            Expectation::NicVlan {
+                key: key.clone(),
+                vlan,
+            },
+        ));
+    }
+    keyed
 }
 
 /// Lines where the entries of the top-level `checks:` list start (1-based).

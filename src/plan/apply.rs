@@ -502,130 +502,11 @@ pub async fn apply(
         storages: Mutex::new(HashMap::new()),
     });
 
-    let steps: Vec<&Change> = plan.actionable().collect();
-    let mut outcomes: BTreeMap<usize, (StepOutcome, Option<u32>)> = BTreeMap::new();
-    for c in &steps {
-        if history.get(&c.id).and_then(|h| h.finished.as_deref()) == Some("done") {
-            let vmid = history
-                .get(&c.id)
-                .and_then(|h| h.vmids.last().copied())
-                .or(c.vmid);
-            outcomes.insert(c.id, (StepOutcome::AlreadyDone, vmid));
-        }
-    }
-    let mut running: JoinSet<(usize, StepResult)> = JoinSet::new();
-    let mut launched: BTreeSet<usize> = outcomes.keys().copied().collect();
-    let mut interrupted = false;
-    loop {
-        // Launch every step whose dependencies are settled.
-        for c in &steps {
-            if launched.contains(&c.id) {
-                continue;
-            }
-            let deps: Vec<&(StepOutcome, Option<u32>)> = c
-                .depends_on
-                .iter()
-                .filter_map(|d| outcomes.get(d))
-                .collect();
-            let relevant = c
-                .depends_on
-                .iter()
-                .filter(|d| steps.iter().any(|s| s.id == **d))
-                .count();
-            if deps.len() < relevant {
-                continue;
-            }
-            launched.insert(c.id);
-            if let Some(bad) = c.depends_on.iter().find(|d| {
-                outcomes.get(d).is_some_and(|(o, _)| {
-                    !matches!(o, StepOutcome::Done { .. } | StepOutcome::AlreadyDone)
-                })
-            }) {
-                let because = format!(
-                    "it depends on {}, which did not succeed",
-                    plan.changes[*bad].address()
-                );
-                let outcome = StepOutcome::Skipped { because };
-                let _ = shared.journal(c, "skipped", None, None).await;
-                shared.emit(ApplyEvent::StepFinished {
-                    step: c.id,
-                    outcome: outcome.clone(),
-                });
-                outcomes.insert(c.id, (outcome, c.vmid));
-                continue;
-            }
-            let change = (*c).clone();
-            let hist = history.get(&c.id).cloned().unwrap_or_default();
-            // The global slot is taken here, in plan order, so steps start in the order of the
-            // plan (with --parallelism 1, strictly one after another), whatever order the
-            // runtime would start spawned tasks in.
-            let slot = shared.global.clone().acquire_owned().await.ok();
-            let shared = shared.clone();
-            running.spawn(async move {
-                let id = change.id;
-                let result = run_step(&shared, &change, &hist).await;
-                drop(slot);
-                (id, result)
-            });
-        }
-        let Some(joined) = running.join_next().await else {
-            break;
-        };
-        match joined {
-            Ok((id, StepResult::Outcome(outcome, vmid))) => {
-                outcomes.insert(id, (outcome, vmid));
-            }
-            Ok((_, StepResult::Halted)) => {
-                interrupted = true;
-                running.abort_all();
-                while running.join_next().await.is_some() {}
-                break;
-            }
-            Err(e) => {
-                // A panicking step is a bug; report it on that step and carry on.
-                let id = steps
-                    .iter()
-                    .map(|c| c.id)
-                    .find(|id| !outcomes.contains_key(id) && launched.contains(id));
-                if let Some(id) = id {
-                    outcomes.insert(
-                        id,
-                        (
-                            StepOutcome::Failed {
-                                error: format!("internal error: {e}"),
-                            },
-                            None,
-                        ),
-                    );
-                }
-            }
-        }
-        // Steps never launched because everything is settled get settled on the next pass.
-        if running.is_empty() && steps.iter().all(|c| launched.contains(&c.id)) {
-            break;
-        }
-    }
-
-    let reports: Vec<StepReport> = steps
-        .iter()
-        .map(|c| {
-            let (outcome, vmid) = outcomes
-                .get(&c.id)
-                .cloned()
-                .unwrap_or((StepOutcome::NotAttempted, c.vmid));
-            StepReport {
-                step: c.id,
-                name: c.name.clone(),
-                address: c.address(),
-                action: c.action,
-                vmid,
-                outcome,
-            }
-        })
-        .collect();
+    let mut run = Launcher::new(plan, history, shared);
+    let interrupted = run.run().await;
     let summary = ApplySummary {
         plan_id,
-        steps: reports,
+        steps: run.reports(),
         interrupted,
     };
     if !interrupted {
@@ -637,6 +518,189 @@ pub async fn apply(
         db.set_plan_status(plan_id, status).await?;
     }
     Ok(summary)
+}
+
+/// One run of a plan's steps: launches each step once its dependencies are settled and
+/// records how every step settled.
+struct Launcher<'a> {
+    plan: &'a Plan,
+    steps: Vec<&'a Change>,
+    history: BTreeMap<usize, StepHistory>,
+    shared: Arc<Shared>,
+    outcomes: BTreeMap<usize, (StepOutcome, Option<u32>)>,
+    launched: BTreeSet<usize>,
+    running: JoinSet<(usize, StepResult)>,
+}
+
+impl<'a> Launcher<'a> {
+    /// Steps the journal says are done count as settled (and launched) from the start.
+    fn new(plan: &'a Plan, history: BTreeMap<usize, StepHistory>, shared: Arc<Shared>) -> Self {
+        let steps: Vec<&Change> = plan.actionable().collect();
+        let mut outcomes: BTreeMap<usize, (StepOutcome, Option<u32>)> = BTreeMap::new();
+        for c in &steps {
+            if history.get(&c.id).and_then(|h| h.finished.as_deref()) == Some("done") {
+                let vmid = history
+                    .get(&c.id)
+                    .and_then(|h| h.vmids.last().copied())
+                    .or(c.vmid);
+                outcomes.insert(c.id, (StepOutcome::AlreadyDone, vmid));
+            }
+        }
+        let launched: BTreeSet<usize> = outcomes.keys().copied().collect();
+        Self {
+            plan,
+            steps,
+            history,
+            shared,
+            outcomes,
+            launched,
+            running: JoinSet::new(),
+        }
+    }
+
+    /// Runs until every step is settled; returns true when the crash hook halted the apply.
+    async fn run(&mut self) -> bool {
+        let mut interrupted = false;
+        loop {
+            self.launch_ready().await;
+            let Some(joined) = self.running.join_next().await else {
+                break;
+            };
+            match joined {
+                Ok((id, StepResult::Outcome(outcome, vmid))) => {
+                    self.outcomes.insert(id, (outcome, vmid));
+                }
+                Ok((_, StepResult::Halted)) => {
+                    interrupted = true;
+                    self.running.abort_all();
+                    while self.running.join_next().await.is_some() {}
+                    break;
+                }
+                Err(e) => self.record_panic(&e),
+            }
+            // Steps never launched because everything is settled get settled on the next pass.
+            if self.running.is_empty() && self.steps.iter().all(|c| self.launched.contains(&c.id)) {
+                break;
+            }
+        }
+        interrupted
+    }
+
+    /// Launch every step whose dependencies are settled.
+    async fn launch_ready(&mut self) {
+        for i in 0..self.steps.len() {
+            let c = self.steps[i];
+            if self.launched.contains(&c.id) || !self.dependencies_settled(c) {
+                continue;
+            }
+            self.launched.insert(c.id);
+            match self.failed_dependency(c) {
+                Some(bad) => self.skip(c, bad).await,
+                None => self.spawn(c).await,
+            }
+        }
+    }
+
+    /// True when every dependency that is a step of this run has an outcome.
+    fn dependencies_settled(&self, c: &Change) -> bool {
+        let deps: Vec<&(StepOutcome, Option<u32>)> = c
+            .depends_on
+            .iter()
+            .filter_map(|d| self.outcomes.get(d))
+            .collect();
+        let relevant = c
+            .depends_on
+            .iter()
+            .filter(|d| self.steps.iter().any(|s| s.id == **d))
+            .count();
+        deps.len() >= relevant
+    }
+
+    /// The first dependency that settled without succeeding.
+    fn failed_dependency(&self, c: &Change) -> Option<usize> {
+        c.depends_on
+            .iter()
+            .find(|d| {
+                self.outcomes.get(d).is_some_and(|(o, _)| {
+                    !matches!(o, StepOutcome::Done { .. } | StepOutcome::AlreadyDone)
+                })
+            })
+            .copied()
+    }
+
+    /// Settles a step as skipped because dependency `bad` did not succeed.
+    async fn skip(&mut self, c: &Change, bad: usize) {
+        let because = format!(
+            "it depends on {}, which did not succeed",
+            self.plan.changes[bad].address()
+        );
+        let outcome = StepOutcome::Skipped { because };
+        let _ = self.shared.journal(c, "skipped", None, None).await;
+        self.shared.emit(ApplyEvent::StepFinished {
+            step: c.id,
+            outcome: outcome.clone(),
+        });
+        self.outcomes.insert(c.id, (outcome, c.vmid));
+    }
+
+    /// Takes the global slot and starts the step in the background.
+    async fn spawn(&mut self, c: &Change) {
+        let change = c.clone();
+        let hist = self.history.get(&c.id).cloned().unwrap_or_default();
+        // The global slot is taken here, in plan order, so steps start in the order of the
+        // plan (with --parallelism 1, strictly one after another), whatever order the
+        // runtime would start spawned tasks in.
+        let slot = self.shared.global.clone().acquire_owned().await.ok();
+        let shared = self.shared.clone();
+        self.running.spawn(async move {
+            let id = change.id;
+            let result = run_step(&shared, &change, &hist).await;
+            drop(slot);
+            (id, result)
+        });
+    }
+
+    fn record_panic(&mut self, e: &tokio::task::JoinError) {
+        // A panicking step is a bug; report it on that step and carry on.
+        let id = self
+            .steps
+            .iter()
+            .map(|c| c.id)
+            .find(|id| !self.outcomes.contains_key(id) && self.launched.contains(id));
+        if let Some(id) = id {
+            self.outcomes.insert(
+                id,
+                (
+                    StepOutcome::Failed {
+                        error: format!("internal error: {e}"),
+                    },
+                    None,
+                ),
+            );
+        }
+    }
+
+    /// One report per step, in plan order; a step without an outcome was not attempted.
+    fn reports(&self) -> Vec<StepReport> {
+        self.steps
+            .iter()
+            .map(|c| {
+                let (outcome, vmid) = self
+                    .outcomes
+                    .get(&c.id)
+                    .cloned()
+                    .unwrap_or((StepOutcome::NotAttempted, c.vmid));
+                StepReport {
+                    step: c.id,
+                    name: c.name.clone(),
+                    address: c.address(),
+                    action: c.action,
+                    vmid,
+                    outcome,
+                }
+            })
+            .collect()
+    }
 }
 
 /// The node and storage slots of a step (the global slot is taken when it is launched).

@@ -10,7 +10,7 @@ use futures::StreamExt;
 
 use super::client::Client;
 use super::error::PveError;
-use super::types::{ClusterResource, NetworkInterface, NodeStorage};
+use super::types::{ClusterResource, ClusterStatusEntry, NetworkInterface, NodeStorage, PoolEntry};
 use crate::model::{
     ClusterSnapshot, Guest, GuestKind, GuestStatus, Node, NodeNetwork, NodeStatus, Pool, Storage,
     guest_from_config,
@@ -99,49 +99,7 @@ impl Client {
             .iter()
             .find(|e| e.kind == "cluster")
             .and_then(|e| e.name.clone());
-        let ips: BTreeMap<String, String> = status
-            .iter()
-            .filter(|e| e.kind == "node")
-            .filter_map(|e| Some((e.name.clone()?, e.ip.clone()?)))
-            .collect();
-
-        let mut nodes: Vec<Node> = resources
-            .iter()
-            .filter(|r| r.kind == "node")
-            .filter_map(|r| {
-                let name = r.node.clone()?;
-                Some(Node {
-                    ip: ips.get(&name).cloned(),
-                    status: node_status(r.status.as_deref()),
-                    cpus: r.maxcpu.map(|c| c as u32),
-                    memory_bytes: r.maxmem,
-                    memory_used_bytes: r.mem,
-                    uptime_seconds: r.uptime,
-                    name,
-                })
-            })
-            .collect();
-        // A node /cluster/status knows but resources omitted (no RRD data yet).
-        for entry in status.iter().filter(|e| e.kind == "node") {
-            if let Some(name) = &entry.name
-                && !nodes.iter().any(|n| &n.name == name)
-            {
-                nodes.push(Node {
-                    name: name.clone(),
-                    status: match entry.online {
-                        Some(true) => NodeStatus::Online,
-                        Some(false) => NodeStatus::Offline,
-                        None => NodeStatus::Unknown,
-                    },
-                    ip: entry.ip.clone(),
-                    cpus: None,
-                    memory_bytes: None,
-                    memory_used_bytes: None,
-                    uptime_seconds: None,
-                });
-            }
-        }
-        nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        let nodes = nodes_of(&resources, &status);
         let online: BTreeSet<String> = nodes
             .iter()
             .filter(|n| n.status == NodeStatus::Online)
@@ -154,6 +112,35 @@ impl Client {
             ));
         }
 
+        let guests = self
+            .read_guests(&resources, &online, progress, &mut warnings)
+            .await?;
+        let (storages, networks) = self.read_node_details(&online).await?;
+        let pool_list = pools_of(pools, &guests);
+
+        Ok(Discovery {
+            snapshot: ClusterSnapshot {
+                nodes,
+                guests,
+                storages,
+                networks,
+                pools: pool_list,
+                version: version.version,
+                cluster_name,
+            },
+            warnings,
+        })
+    }
+
+    /// Reads the config of every guest on an online node, `max_concurrency` at a time, sorted
+    /// by vmid. A guest gone mid-read is left out with a warning.
+    async fn read_guests(
+        &self,
+        resources: &[ClusterResource],
+        online: &BTreeSet<String>,
+        progress: impl Fn(usize, usize),
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<Guest>, PveError> {
         let guest_entries: Vec<&ClusterResource> = resources
             .iter()
             .filter(|r| r.kind == "qemu" || r.kind == "lxc")
@@ -194,31 +181,19 @@ impl Client {
                 }
                 Err(e) => return Err(e),
             };
-            let status = entry
-                .status
-                .as_deref()
-                .map(GuestStatus::parse)
-                .unwrap_or(GuestStatus::Unknown);
-            let (mut guest, guest_warnings) =
-                guest_from_config(vmid, &node, kind, status, entry.pool.clone(), &raw);
-            if guest.name.is_empty()
-                && let Some(name) = &entry.name
-            {
-                // PVE shows `VM 100` for unnamed guests; keep the model's name empty then.
-                if !name.starts_with("VM ") && !name.starts_with("CT ") {
-                    guest.name = name.clone();
-                }
-            }
-            warnings.extend(
-                guest_warnings
-                    .into_iter()
-                    .map(|w| format!("guest {vmid}: {w}")),
-            );
-            guests.push(guest);
+            guests.push(guest_of(entry, vmid, &node, kind, &raw, warnings));
         }
         drop(fetches);
         guests.sort_by_key(|g| g.vmid);
+        Ok(guests)
+    }
 
+    /// Reads the storages and networks of every online node, sorted by node.
+    async fn read_node_details(
+        &self,
+        online: &BTreeSet<String>,
+    ) -> Result<(Vec<Storage>, Vec<NodeNetwork>), PveError> {
+        let concurrency = self.config().max_concurrency.max(1);
         let per_node = futures::stream::iter(online.iter().map(|node| async move {
             let (storages, networks) = tokio::try_join!(self.storages(node), self.networks(node))?;
             Ok::<_, PveError>((node.clone(), storages, networks))
@@ -235,33 +210,105 @@ impl Client {
         }
         storages.sort_by(|a, b| (&a.node, &a.id).cmp(&(&b.node, &b.id)));
         networks.sort_by(|a, b| (&a.node, &a.iface).cmp(&(&b.node, &b.iface)));
-
-        let mut pool_list: Vec<Pool> = pools
-            .into_iter()
-            .map(|p| Pool {
-                guests: guests
-                    .iter()
-                    .filter(|g| g.pool.as_deref() == Some(p.poolid.as_str()))
-                    .map(|g| g.vmid)
-                    .collect(),
-                storages: p.members.iter().filter_map(|m| m.storage.clone()).collect(),
-                id: p.poolid,
-                comment: p.comment.filter(|c| !c.is_empty()),
-            })
-            .collect();
-        pool_list.sort_by(|a, b| a.id.cmp(&b.id));
-
-        Ok(Discovery {
-            snapshot: ClusterSnapshot {
-                nodes,
-                guests,
-                storages,
-                networks,
-                pools: pool_list,
-                version: version.version,
-                cluster_name,
-            },
-            warnings,
-        })
+        Ok((storages, networks))
     }
+}
+
+/// The nodes of `/cluster/resources` plus those only `/cluster/status` knows, sorted by name.
+fn nodes_of(resources: &[ClusterResource], status: &[ClusterStatusEntry]) -> Vec<Node> {
+    let ips: BTreeMap<String, String> = status
+        .iter()
+        .filter(|e| e.kind == "node")
+        .filter_map(|e| Some((e.name.clone()?, e.ip.clone()?)))
+        .collect();
+
+    let mut nodes: Vec<Node> = resources
+        .iter()
+        .filter(|r| r.kind == "node")
+        .filter_map(|r| {
+            let name = r.node.clone()?;
+            Some(Node {
+                ip: ips.get(&name).cloned(),
+                status: node_status(r.status.as_deref()),
+                cpus: r.maxcpu.map(|c| c as u32),
+                memory_bytes: r.maxmem,
+                memory_used_bytes: r.mem,
+                uptime_seconds: r.uptime,
+                name,
+            })
+        })
+        .collect();
+    // A node /cluster/status knows but resources omitted (no RRD data yet).
+    for entry in status.iter().filter(|e| e.kind == "node") {
+        if let Some(name) = &entry.name
+            && !nodes.iter().any(|n| &n.name == name)
+        {
+            nodes.push(Node {
+                name: name.clone(),
+                status: match entry.online {
+                    Some(true) => NodeStatus::Online,
+                    Some(false) => NodeStatus::Offline,
+                    None => NodeStatus::Unknown,
+                },
+                ip: entry.ip.clone(),
+                cpus: None,
+                memory_bytes: None,
+                memory_used_bytes: None,
+                uptime_seconds: None,
+            });
+        }
+    }
+    nodes.sort_by(|a, b| a.name.cmp(&b.name));
+    nodes
+}
+
+/// One guest from its resource entry and config; its conversion warnings go to `warnings`.
+fn guest_of(
+    entry: &ClusterResource,
+    vmid: u32,
+    node: &str,
+    kind: GuestKind,
+    raw: &BTreeMap<String, serde_json::Value>,
+    warnings: &mut Vec<String>,
+) -> Guest {
+    let status = entry
+        .status
+        .as_deref()
+        .map(GuestStatus::parse)
+        .unwrap_or(GuestStatus::Unknown);
+    let (mut guest, guest_warnings) =
+        guest_from_config(vmid, node, kind, status, entry.pool.clone(), raw);
+    if guest.name.is_empty()
+        && let Some(name) = &entry.name
+    {
+        // PVE shows `VM 100` for unnamed guests; keep the model's name empty then.
+        if !name.starts_with("VM ") && !name.starts_with("CT ") {
+            guest.name = name.clone();
+        }
+    }
+    warnings.extend(
+        guest_warnings
+            .into_iter()
+            .map(|w| format!("guest {vmid}: {w}")),
+    );
+    guest
+}
+
+/// The pools, each with the guests that name it and its storage members, sorted by id.
+fn pools_of(pools: Vec<PoolEntry>, guests: &[Guest]) -> Vec<Pool> {
+    let mut pool_list: Vec<Pool> = pools
+        .into_iter()
+        .map(|p| Pool {
+            guests: guests
+                .iter()
+                .filter(|g| g.pool.as_deref() == Some(p.poolid.as_str()))
+                .map(|g| g.vmid)
+                .collect(),
+            storages: p.members.iter().filter_map(|m| m.storage.clone()).collect(),
+            id: p.poolid,
+            comment: p.comment.filter(|c| !c.is_empty()),
+        })
+        .collect();
+    pool_list.sort_by(|a, b| a.id.cmp(&b.id));
+    pool_list
 }

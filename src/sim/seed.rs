@@ -418,6 +418,20 @@ pub(crate) fn homelab() -> Cluster {
     }
     cl.storages = standard_storages(&names);
 
+    let mut guests = homelab_service_vms();
+    guests.extend(homelab_lab_vms());
+    guests.extend(homelab_vm_templates());
+    guests.extend(homelab_containers());
+    for g in guests {
+        cl.guests.insert(g.vmid, g);
+    }
+    homelab_pools(&mut cl);
+    cl
+}
+
+/// VMs 100-109: web, databases, the odd ones (passthrough, locked, unicode description) and
+/// the VLAN guests.
+fn homelab_service_vms() -> Vec<Guest> {
     let mut guests = Vec::new();
     let web = |vmid, node, name| VmSpec {
         tags: "prod;web",
@@ -445,6 +459,29 @@ pub(crate) fn homelab() -> Cluster {
         cloud_init: true,
         ..spec(103, "pve3", "db-02", false)
     }));
+    guests.push(gpu_box());
+    let mut locked = vm(&VmSpec {
+        tags: "prod",
+        ..spec(105, "pve1", "backup-target", true)
+    });
+    locked.config.insert("lock".into(), "backup".into());
+    guests.push(locked);
+    let mut described = vm(&VmSpec {
+        agent: true,
+        ..spec(106, "pve2", "wiki", true)
+    });
+    described.config.insert(
+        "description".into(),
+        "The team's \"wiki\" — naïve café ☕ 日本語\nsecond line with 'single quotes' & <html>"
+            .into(),
+    );
+    guests.push(described);
+    guests.extend(homelab_vlan_vms());
+    guests
+}
+
+/// VM 104: PCI and USB passthrough, serial console, q35 with OVMF.
+fn gpu_box() -> Guest {
     let mut gpu = vm(&VmSpec {
         memory: 16384,
         cores: 8,
@@ -462,23 +499,12 @@ pub(crate) fn homelab() -> Cluster {
         "efidisk0".into(),
         "local-lvm:vm-104-disk-1,efitype=4m,pre-enrolled-keys=1,size=4M".into(),
     );
-    guests.push(gpu);
-    let mut locked = vm(&VmSpec {
-        tags: "prod",
-        ..spec(105, "pve1", "backup-target", true)
-    });
-    locked.config.insert("lock".into(), "backup".into());
-    guests.push(locked);
-    let mut described = vm(&VmSpec {
-        agent: true,
-        ..spec(106, "pve2", "wiki", true)
-    });
-    described.config.insert(
-        "description".into(),
-        "The team's \"wiki\" — naïve café ☕ 日本語\nsecond line with 'single quotes' & <html>"
-            .into(),
-    );
-    guests.push(described);
+    gpu
+}
+
+/// VMs 107-109 on the VLAN-aware bridge.
+fn homelab_vlan_vms() -> Vec<Guest> {
+    let mut guests = Vec::new();
     for (vmid, node, name) in [(107, "pve3", "vlan30-a"), (108, "pve3", "vlan30-b")] {
         guests.push(vm(&VmSpec {
             bridge: "vmbr1",
@@ -496,6 +522,12 @@ pub(crate) fn homelab() -> Cluster {
         tags: "vlan40",
         ..spec(109, "pve1", "vlan40-a", true)
     }));
+    guests
+}
+
+/// VMs 110-115: small lab VMs spread over the nodes and two storages.
+fn homelab_lab_vms() -> Vec<Guest> {
+    let mut guests = Vec::new();
     for (i, node) in ["pve1", "pve2", "pve3", "pve1", "pve2", "pve3"]
         .iter()
         .enumerate()
@@ -512,6 +544,12 @@ pub(crate) fn homelab() -> Cluster {
             ..spec(vmid, node, name, i % 2 == 0)
         }));
     }
+    guests
+}
+
+/// VM templates 9000 and 9001 (cloud-init images).
+fn homelab_vm_templates() -> Vec<Guest> {
+    let mut guests = Vec::new();
     for (vmid, node, name) in [
         (9000, "pve1", "debian-12-cloudinit"),
         (9001, "pve2", "ubuntu-2404-cloudinit"),
@@ -531,6 +569,12 @@ pub(crate) fn homelab() -> Cluster {
         t.config.remove("onboot");
         guests.push(t);
     }
+    guests
+}
+
+/// Containers 200-209 and the container template 8000.
+fn homelab_containers() -> Vec<Guest> {
+    let mut guests = Vec::new();
     let cts: [(u32, &str, &str, bool, &str, &str); 10] = [
         (200, "pve1", "dns-01", true, "infra;dns", "local-lvm"),
         (201, "pve2", "proxy", true, "infra", "local-lvm"),
@@ -565,10 +609,11 @@ pub(crate) fn homelab() -> Cluster {
         .config
         .insert("rootfs".into(), "local-lvm:base-8000-disk-0,size=4G".into());
     guests.push(ct_template);
+    guests
+}
 
-    for g in guests {
-        cl.guests.insert(g.vmid, g);
-    }
+/// The pools, with their members' `pool` set (the guests must be in `cl` already).
+fn homelab_pools(cl: &mut Cluster) {
     let pools = [
         ("prod", "Production services", vec![100, 101, 102, 105, 208]),
         (
@@ -598,7 +643,6 @@ pub(crate) fn homelab() -> Cluster {
             }
         }
     }
-    cl
 }
 
 /// A large deterministic cluster.

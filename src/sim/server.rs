@@ -729,149 +729,50 @@ async fn handle(
         params: Vec::new(),
         token_id: None,
     };
-    let fail = |mut o: Outcome, e: ApiError| {
-        o.response = error_response(&e);
-        o
+    outcome.response = match serve_request(shared, method, uri, headers, body, &mut outcome).await {
+        Ok(response) => response,
+        Err(e) => error_response(&e),
     };
-    let Some(rest) = uri.path().strip_prefix("/api2/json") else {
-        return fail(outcome, ApiError::new(501, "no such uri"));
-    };
-    let segments: Vec<String> = rest
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(percent_decode)
-        .collect();
+    outcome
+}
+
+/// Runs one request through every stage, recording in `outcome` what the request log keeps as
+/// soon as each piece is known (so a refused request still logs its route and token).
+async fn serve_request(
+    shared: &Arc<Shared>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+    outcome: &mut Outcome,
+) -> Result<Response, ApiError> {
+    let segments = api_segments(uri)?;
     let display_path = format!("/{}", segments.join("/"));
 
     // credentials first, as PVE does (HTTPServer.pm auth_handler runs before the handler
     // lookup): an unknown route without credentials is `401 No ticket`, not 501
-    let public = matches!(
-        (method.as_str(), display_path.as_str()),
-        ("GET", "/access/domains")
-            | ("GET" | "POST", "/access/ticket")
-            | ("POST", "/access/vncticket")
-            | ("POST", "/access/openid/login" | "/access/openid/auth-url")
-    );
-    let caller = match authenticate(shared, headers) {
-        Ok(Some(c)) => Some(c),
-        Ok(None) if public => None,
-        Ok(None) => {
-            auth_delay(shared).await;
-            return fail(outcome, ApiError::unauthorized("No ticket"));
-        }
-        Err(e) if public => {
-            let _ = e;
-            None
-        }
-        Err(e) => {
-            auth_delay(shared).await;
-            return fail(outcome, e);
-        }
-    };
+    let public = is_public(method, &display_path);
+    let caller = identify_caller(shared, headers, public).await?;
     outcome.token_id = caller.as_ref().and_then(|c| c.token_id.clone());
 
-    let (route, vars) = match match_route(method, &segments) {
-        Ok(found) => found,
-        Err(_) => {
-            return fail(
-                outcome,
-                ApiError::new(
-                    501,
-                    format!("Method '{} {}' not implemented", method, display_path),
-                ),
-            );
-        }
-    };
+    let (route, vars) = match_route(method, &segments).map_err(|_| {
+        ApiError::new(
+            501,
+            format!("Method '{} {}' not implemented", method, display_path),
+        )
+    })?;
     let key = format!("{} {}", route.method, route.path);
     outcome.template = Some(key.clone());
 
     if let Some(c) = &caller {
-        if c.token_id.is_none() && method != Method::GET {
-            let csrf = headers
-                .get("CSRFPreventionToken")
-                .and_then(|v| v.to_str().ok());
-            if csrf != Some(shared.csrf.as_str()) && !public {
-                return fail(
-                    outcome,
-                    ApiError::unauthorized("Permission denied - invalid csrf token"),
-                );
-            }
-        }
-        let allowtoken = super::schema::route(&key)
-            .and_then(|r| r.get("allowtoken"))
-            .and_then(Value::as_i64)
-            .unwrap_or(1);
-        if c.token_id.is_some() && allowtoken == 0 {
-            return fail(
-                outcome,
-                ApiError::new(
-                    403,
-                    format!(
-                        "URI '{display_path}' not available with API token, need proper ticket."
-                    ),
-                ),
-            );
-        }
+        check_ticket_and_token(shared, method, headers, c, public, &key, &display_path)?;
     }
 
     // parameters
-    if body.len() > MAX_BODY {
-        return fail(outcome, ApiError::new(501, "for data too large"));
-    }
-    let mut params = BTreeMap::new();
-    if !body.is_empty() {
-        if method != Method::POST && method != Method::PUT {
-            return fail(
-                outcome,
-                ApiError::new(501, format!("Unexpected content for method '{method}'")),
-            );
-        }
-        let ctype = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("application/x-www-form-urlencoded");
-        if ctype.starts_with("application/json") {
-            if let Err(e) = json_to_params(&body, &mut params) {
-                return fail(outcome, e);
-            }
-        } else if ctype.starts_with("application/x-www-form-urlencoded") {
-            match std::str::from_utf8(&body) {
-                Ok(text) => parse_form(text, &mut params),
-                Err(_) => {
-                    return fail(
-                        outcome,
-                        ApiError::new(400, "malformed form body (not UTF-8)"),
-                    );
-                }
-            }
-        } else {
-            return fail(
-                outcome,
-                ApiError::new(506, format!("unsupported content type '{ctype}'")),
-            );
-        }
-    }
-    if let Some(q) = uri.query() {
-        parse_form(q, &mut params);
-    }
-    params.remove("_dc");
-    for (name, value) in &vars {
-        if let Some(given) = params.get(name)
-            && given != value
-        {
-            return fail(
-                outcome,
-                ApiError::param(
-                    name,
-                    "duplicate parameter (already defined in URI) with conflicting values!",
-                ),
-            );
-        }
-        params.insert(name.clone(), value.clone());
-    }
+    let params = collect_params(method, uri, headers, &body, &vars)?;
     outcome.params = params.keys().cloned().collect();
     if let Err(errors) = super::schema::validate(&key, &params) {
-        return fail(outcome, ApiError::params(errors));
+        return Err(ApiError::params(errors));
     }
 
     // permissions
@@ -880,33 +781,214 @@ async fn handle(
         token_id: None,
         kind: TokenKind::Full,
     });
-    if let Some((path_template, privilege)) = route.perm {
-        let mut perm_path = path_template.to_string();
-        for (name, value) in &vars {
-            perm_path = perm_path.replace(&format!("{{{name}}}"), value);
-        }
-        for (name, value) in &params {
-            if perm_path.contains('{') {
-                perm_path = perm_path.replace(&format!("{{{name}}}"), value);
-            }
-        }
-        if !api::has_priv(caller.kind, privilege) {
-            return fail(outcome, ApiError::perm(&perm_path, privilege));
-        }
-    }
+    check_permission(route, &vars, &params, &caller)?;
 
     // faults before the handler
     let modifying = method != Method::GET && !public;
+    let fail_after = faults_before_handler(shared, route, &vars, modifying)?;
+    let reply = run_handler(shared, route, params, caller, modifying, fail_after)?;
+    // background_delay etc. may wait on a task
+    let reply = match reply.wait_for.clone() {
+        Some(upid) => wait_task(shared, upid, reply).await,
+        None => reply,
+    };
+    Ok(success_response(reply, accepts_gzip(headers)))
+}
+
+/// The decoded path segments under `/api2/json`.
+fn api_segments(uri: &Uri) -> Result<Vec<String>, ApiError> {
+    let Some(rest) = uri.path().strip_prefix("/api2/json") else {
+        return Err(ApiError::new(501, "no such uri"));
+    };
+    Ok(rest
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(percent_decode)
+        .collect())
+}
+
+/// The calls PVE answers without credentials.
+fn is_public(method: &Method, display_path: &str) -> bool {
+    matches!(
+        (method.as_str(), display_path),
+        ("GET", "/access/domains")
+            | ("GET" | "POST", "/access/ticket")
+            | ("POST", "/access/vncticket")
+            | ("POST", "/access/openid/login" | "/access/openid/auth-url")
+    )
+}
+
+/// Who is calling; a public call goes on without (valid) credentials, any other call is
+/// refused after the configured auth delay.
+async fn identify_caller(
+    shared: &Shared,
+    headers: &HeaderMap,
+    public: bool,
+) -> Result<Option<Caller>, ApiError> {
+    match authenticate(shared, headers) {
+        Ok(Some(c)) => Ok(Some(c)),
+        Ok(None) if public => Ok(None),
+        Ok(None) => {
+            auth_delay(shared).await;
+            Err(ApiError::unauthorized("No ticket"))
+        }
+        Err(e) if public => {
+            let _ = e;
+            Ok(None)
+        }
+        Err(e) => {
+            auth_delay(shared).await;
+            Err(e)
+        }
+    }
+}
+
+/// A ticket caller's writes need the CSRF token; a token caller is refused on routes that do
+/// not allow API tokens.
+fn check_ticket_and_token(
+    shared: &Shared,
+    method: &Method,
+    headers: &HeaderMap,
+    c: &Caller,
+    public: bool,
+    key: &str,
+    display_path: &str,
+) -> Result<(), ApiError> {
+    if c.token_id.is_none() && method != Method::GET {
+        let csrf = headers
+            .get("CSRFPreventionToken")
+            .and_then(|v| v.to_str().ok());
+        if csrf != Some(shared.csrf.as_str()) && !public {
+            return Err(ApiError::unauthorized(
+                "Permission denied - invalid csrf token",
+            ));
+        }
+    }
+    let allowtoken = super::schema::route(key)
+        .and_then(|r| r.get("allowtoken"))
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    if c.token_id.is_some() && allowtoken == 0 {
+        return Err(ApiError::new(
+            403,
+            format!("URI '{display_path}' not available with API token, need proper ticket."),
+        ));
+    }
+    Ok(())
+}
+
+/// The request's parameters: body (form or JSON), then query, then the path variables (which
+/// must not conflict with a parameter of the same name).
+fn collect_params(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+    vars: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    if body.len() > MAX_BODY {
+        return Err(ApiError::new(501, "for data too large"));
+    }
+    let mut params = BTreeMap::new();
+    if !body.is_empty() {
+        body_params(method, headers, body, &mut params)?;
+    }
+    if let Some(q) = uri.query() {
+        parse_form(q, &mut params);
+    }
+    params.remove("_dc");
+    for (name, value) in vars {
+        if let Some(given) = params.get(name)
+            && given != value
+        {
+            return Err(ApiError::param(
+                name,
+                "duplicate parameter (already defined in URI) with conflicting values!",
+            ));
+        }
+        params.insert(name.clone(), value.clone());
+    }
+    Ok(params)
+}
+
+/// Parses a non-empty body by its content type (form-encoded when none is given).
+fn body_params(
+    method: &Method,
+    headers: &HeaderMap,
+    body: &Bytes,
+    params: &mut BTreeMap<String, String>,
+) -> Result<(), ApiError> {
+    if method != Method::POST && method != Method::PUT {
+        return Err(ApiError::new(
+            501,
+            format!("Unexpected content for method '{method}'"),
+        ));
+    }
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/x-www-form-urlencoded");
+    if ctype.starts_with("application/json") {
+        json_to_params(body, params)
+    } else if ctype.starts_with("application/x-www-form-urlencoded") {
+        match std::str::from_utf8(body) {
+            Ok(text) => {
+                parse_form(text, params);
+                Ok(())
+            }
+            Err(_) => Err(ApiError::new(400, "malformed form body (not UTF-8)")),
+        }
+    } else {
+        Err(ApiError::new(
+            506,
+            format!("unsupported content type '{ctype}'"),
+        ))
+    }
+}
+
+/// Refuses a caller without the route's privilege on its permission path.
+fn check_permission(
+    route: &Route,
+    vars: &BTreeMap<String, String>,
+    params: &BTreeMap<String, String>,
+    caller: &Caller,
+) -> Result<(), ApiError> {
+    let Some((path_template, privilege)) = route.perm else {
+        return Ok(());
+    };
+    let mut perm_path = path_template.to_string();
+    for (name, value) in vars {
+        perm_path = perm_path.replace(&format!("{{{name}}}"), value);
+    }
+    for (name, value) in params {
+        if perm_path.contains('{') {
+            perm_path = perm_path.replace(&format!("{{{name}}}"), value);
+        }
+    }
+    if !api::has_priv(caller.kind, privilege) {
+        return Err(ApiError::perm(&perm_path, privilege));
+    }
+    Ok(())
+}
+
+/// Injects the faults that strike before the handler runs; returns whether a 5xx was drawn
+/// for after the handler (when that is the configured point).
+fn faults_before_handler(
+    shared: &Shared,
+    route: &Route,
+    vars: &BTreeMap<String, String>,
+    modifying: bool,
+) -> Result<bool, ApiError> {
     let (err_rate, err_point, lock_rate) = {
         let f = lock(&shared.faults);
         (f.error_rate_5xx, f.error_point, f.lock_contention_rate)
     };
     let inject_5xx = lock(&shared.rng).chance(err_rate);
     if inject_5xx && err_point == FaultPoint::BeforeHandler {
-        return fail(
-            outcome,
-            ApiError::new(500, "simulated server error (fault injection)"),
-        );
+        return Err(ApiError::new(
+            500,
+            "simulated server error (fault injection)",
+        ));
     }
     if modifying
         && let Some(vmid) = vars.get("vmid")
@@ -917,15 +999,23 @@ async fn handle(
         } else {
             "qemu-server"
         };
-        return fail(
-            outcome,
-            ApiError::new(
-                500,
-                format!("can't lock file '/var/lock/{dir}/lock-{vmid}.conf' - got timeout"),
-            ),
-        );
+        return Err(ApiError::new(
+            500,
+            format!("can't lock file '/var/lock/{dir}/lock-{vmid}.conf' - got timeout"),
+        ));
     }
+    Ok(inject_5xx && err_point == FaultPoint::AfterHandler)
+}
 
+/// Runs the route's handler, counts and persists a write, and injects an after-handler fault.
+fn run_handler(
+    shared: &Arc<Shared>,
+    route: &Route,
+    params: BTreeMap<String, String>,
+    caller: Caller,
+    modifying: bool,
+    fail_after: bool,
+) -> Result<Reply, ApiError> {
     let ctx = Ctx {
         shared: shared.clone(),
         params,
@@ -937,28 +1027,21 @@ async fn handle(
         shared.writes.fetch_add(1, Ordering::Relaxed);
         shared.persist();
     }
-    if inject_5xx && err_point == FaultPoint::AfterHandler {
-        return fail(
-            outcome,
-            ApiError::new(500, "simulated server error (fault injection)"),
-        );
+    if fail_after {
+        return Err(ApiError::new(
+            500,
+            "simulated server error (fault injection)",
+        ));
     }
-    let reply = match result {
-        Ok(reply) => reply,
-        Err(e) => return fail(outcome, e),
-    };
-    // background_delay etc. may wait on a task
-    let reply = match reply.wait_for.clone() {
-        Some(upid) => wait_task(shared, upid, reply).await,
-        None => reply,
-    };
-    let accepts_gzip = headers
+    result
+}
+
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
         .get_all(header::ACCEPT_ENCODING)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
-    outcome.response = success_response(reply, accepts_gzip);
-    outcome
+        .any(|v| v.split(',').any(|e| e.trim().starts_with("gzip")))
 }
 
 async fn wait_task(shared: &Arc<Shared>, upid: (String, Duration), reply: Reply) -> Reply {
