@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::json;
 
-use crate::commands::plan::{files_hash, make_plan, observe, save, state_db, workspace_client};
+use crate::commands::workspace_state::{
+    files_hash, last_snapshot, make_plan, observe, save_plan, state_db, workspace_client,
+};
 use crate::commands::{Ctx, Report, connect};
 use crate::error::CommandError;
 use crate::plan::Plan;
@@ -22,7 +24,8 @@ use crate::plan::apply::{
 use crate::plan::lock::ApplyLock;
 use crate::plan::render::render_text;
 use crate::pve::Client;
-use crate::state::StateDb;
+use crate::state::written::Written;
+use crate::state::{PlanStatus, StateDb};
 use crate::ui::Item;
 
 /// What `/apply` was asked.
@@ -80,7 +83,7 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> Result<Report, CommandError
 
     let (plan_id, plan, resumed) = select_plan(ctx, &job, args, &mut items).await?;
     if plan.is_empty() {
-        return finish_empty(&job, plan_id, items).await;
+        return finish_empty(&job, plan_id, items, &mut ctx.written).await;
     }
     check_applicable(&job, &plan, &mut items).await?;
     // A resumed apply was confirmed when it started.
@@ -91,7 +94,7 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> Result<Report, CommandError
     }
     let opts = options(ctx, args)?;
     let summary = apply_with_progress(ctx, &job, plan_id, &plan, opts).await?;
-    finish(&job, plan_id, &plan, &summary, items).await
+    finish(&job, plan_id, &plan, &summary, items, &mut ctx.written).await
 }
 
 /// Picks the plan: an interrupted apply's (resumed as is), else the pending one from `/plan`
@@ -104,38 +107,39 @@ async fn select_plan(
     items: &mut Report,
 ) -> Result<(i64, Plan, bool), CommandError> {
     let db = &job.db;
-    let (plan_id, plan, resumed) = if let Some(stored) = db.latest_plan_with(&["applying"]).await? {
-        items.push(Item::Status(format!(
-            "Resuming the interrupted apply of plan {} (made {}).",
-            stored.id, stored.created_at
-        )));
-        (stored.id, load(&stored.data, stored.id)?, true)
-    } else if let Some(stored) = db.latest_plan_with(&["pending"]).await? {
-        let plan = load(&stored.data, stored.id)?;
-        let mut reasons = Vec::new();
-        if plan.files_hash.as_deref() != Some(files_hash(&job.root).as_str()) {
-            reasons.push("the .tf files changed since it was made".to_string());
-        }
-        reasons.extend(
-            stale_reasons(&job.client, &plan)
-                .await
-                .map_err(|e| connect::pve_error(e, &job.endpoint))?,
-        );
-        if !reasons.is_empty() {
-            db.set_plan_status(stored.id, "discarded").await?;
-            return Err(CommandError::user(format!(
-                "plan {} is stale: {}",
-                stored.id,
-                reasons.join("; ")
-            ))
-            .hint("run /plan again to see the changes as they are now"));
-        }
-        (stored.id, plan, false)
-    } else {
-        let (plan, _, _) = make_plan(ctx, false).await?;
-        let id = save(db, &job.environment, &plan).await?;
-        (id, plan, false)
-    };
+    let (plan_id, plan, resumed) =
+        if let Some(stored) = db.latest_plan_with(&[PlanStatus::Applying]).await? {
+            items.push(Item::Status(format!(
+                "Resuming the interrupted apply of plan {} (made {}).",
+                stored.id, stored.created_at
+            )));
+            (stored.id, load(&stored.data, stored.id)?, true)
+        } else if let Some(stored) = db.latest_plan_with(&[PlanStatus::Pending]).await? {
+            let plan = load(&stored.data, stored.id)?;
+            let mut reasons = Vec::new();
+            if plan.files_hash.as_deref() != Some(files_hash(&job.root).as_str()) {
+                reasons.push("the .tf files changed since it was made".to_string());
+            }
+            reasons.extend(
+                stale_reasons(&job.client, &plan)
+                    .await
+                    .map_err(|e| connect::pve_error(e, &job.endpoint))?,
+            );
+            if !reasons.is_empty() {
+                db.set_plan_status(stored.id, PlanStatus::Discarded).await?;
+                return Err(CommandError::user(format!(
+                    "plan {} is stale: {}",
+                    stored.id,
+                    reasons.join("; ")
+                ))
+                .hint("run /plan again to see the changes as they are now"));
+            }
+            (stored.id, plan, false)
+        } else {
+            let (plan, _, _) = make_plan(ctx, false).await?;
+            let id = save_plan(db, &job.environment, &plan).await?;
+            (id, plan, false)
+        };
     let plan = if resumed {
         plan
     } else {
@@ -148,12 +152,17 @@ async fn select_plan(
 
 /// Closes a plan with nothing to do, first adding any import block an interrupted apply left
 /// unwritten.
-async fn finish_empty(job: &Job, plan_id: i64, mut items: Report) -> Result<Report, CommandError> {
-    job.db.set_plan_status(plan_id, "applied").await?;
+async fn finish_empty(
+    job: &Job,
+    plan_id: i64,
+    mut items: Report,
+    written: &mut Written,
+) -> Result<Report, CommandError> {
+    job.db.set_plan_status(plan_id, PlanStatus::Applied).await?;
     // An apply killed after its last step but before its write-back left created guests'
     // files without their import block; the stored snapshot says where they are.
-    if let Ok((observed, _)) = crate::commands::plan::last_snapshot(&job.db).await {
-        match repair_imports(&job.root, &observed) {
+    if let Ok((observed, _)) = last_snapshot(&job.db).await {
+        match repair_imports(&job.root, &observed, written) {
             Ok(files) if !files.is_empty() => items.push(Item::Status(format!(
                 "Added the import blocks an interrupted apply did not write: {}.",
                 files.join(", ")
@@ -281,13 +290,16 @@ async fn finish(
     plan: &Plan,
     summary: &ApplySummary,
     mut items: Report,
+    written: &mut Written,
 ) -> Result<Report, CommandError> {
     let (done, failed, not_attempted) = summary.counts();
+    // The audit entry names the outcome as the plans table stores it.
     let outcome = if summary.succeeded() {
-        "applied"
+        PlanStatus::Applied
     } else {
-        "failed"
-    };
+        PlanStatus::Failed
+    }
+    .as_str();
     let detail = json!({
         "token": job.token_id,
         "plan_id": plan_id,
@@ -315,7 +327,7 @@ async fn finish(
     for line in summary.lines() {
         items.push(Item::Status(line));
     }
-    match write_back(&job.root, plan, summary) {
+    match write_back(&job.root, plan, summary, written) {
         Ok(files) if !files.is_empty() => items.push(Item::Status(format!(
             "Wrote the server's choices back: {}.",
             files.join(", ")
@@ -353,6 +365,7 @@ fn write_back(
     root: &std::path::Path,
     plan: &Plan,
     summary: &crate::plan::apply::ApplySummary,
+    notes: &mut Written,
 ) -> Result<Vec<String>, String> {
     use crate::plan::apply::StepOutcome;
     let state = crate::iac::desired::read_desired(root).map_err(|e| e.to_string())?;
@@ -387,7 +400,7 @@ fn write_back(
                         1,
                     );
                     if new != text {
-                        crate::iac::sync::write_atomic(&path, new.as_bytes())
+                        crate::iac::sync::write_atomic(&path, new.as_bytes(), notes)
                             .map_err(|e| e.to_string())?;
                         written.push(file.path.clone());
                     }
@@ -419,7 +432,8 @@ fn write_back(
             new = add_import(&new, kind, &file.ident, &format!("{}/{vmid}", desired.node));
         }
         if new != text {
-            crate::iac::sync::write_atomic(&path, new.as_bytes()).map_err(|e| e.to_string())?;
+            crate::iac::sync::write_atomic(&path, new.as_bytes(), notes)
+                .map_err(|e| e.to_string())?;
             written.push(file.path.clone());
         }
     }
@@ -432,6 +446,7 @@ fn write_back(
 fn repair_imports(
     root: &std::path::Path,
     observed: &crate::model::ClusterSnapshot,
+    notes: &mut Written,
 ) -> Result<Vec<String>, String> {
     let state = crate::iac::desired::read_desired(root).map_err(|e| e.to_string())?;
     let mut written = Vec::new();
@@ -448,7 +463,8 @@ fn repair_imports(
         let id = format!("{}/{}", live.node, live.vmid);
         let new = add_import(&text, kind, &file.ident, &id);
         if new != text {
-            crate::iac::sync::write_atomic(&path, new.as_bytes()).map_err(|e| e.to_string())?;
+            crate::iac::sync::write_atomic(&path, new.as_bytes(), notes)
+                .map_err(|e| e.to_string())?;
             written.push(file.path.clone());
         }
     }

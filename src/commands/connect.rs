@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::commands::context::Token;
 use crate::commands::doctor::{Check, Level};
 use crate::error::CommandError;
-use crate::pve::{self, Auth, Client, ClientConfig, PveError, Secret, TlsMode};
+use crate::pve::{self, Auth, Client, ClientConfig, PveError, TlsMode};
 use crate::workspace::config::Environment;
 
 /// One node as the probe saw it.
@@ -43,7 +43,7 @@ pub fn tls_mode(env: &Environment) -> TlsMode {
 pub fn client(env: &Environment, token: &Token) -> Result<Client, CommandError> {
     let auth = Auth::Token {
         id: token.id.clone(),
-        secret: Secret::new(token.secret.clone()),
+        secret: token.secret.clone(),
     };
     let mut config = ClientConfig::new(env.endpoint.clone(), auth, tls_mode(env));
     config.connect_timeout = Duration::from_secs(env.defaults.timeout_secs.min(10));

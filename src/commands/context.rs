@@ -9,17 +9,20 @@ use std::path::{Path, PathBuf};
 
 use crate::commands::connect;
 use crate::error::CommandError;
-use crate::pve::Client;
+use crate::lang::Names;
+use crate::pve::{Client, Secret};
 use crate::state::StateDb;
+use crate::state::written::Written;
 use crate::ui::Ui;
 use crate::workspace::Workspace;
 use crate::workspace::config::{Config, Environment, SecretRef};
 
-/// An API token with its secret; Debug and Display never show the secret.
+/// An API token with its secret; Debug and Display never show the secret (nor does the
+/// [`Secret`] itself).
 #[derive(Clone)]
 pub struct Token {
     pub id: String,
-    pub secret: String,
+    pub secret: Secret,
 }
 
 impl fmt::Debug for Token {
@@ -48,6 +51,12 @@ pub struct Ctx {
     pub interactive: bool,
     /// Answer yes to confirmations for this session (`--yes`, or "yes for this session").
     pub assume_yes: bool,
+    /// The files the running operation wrote or removed, with their hashes, until
+    /// [`crate::commands::execute`] records them in the workspace's `state.db`.
+    pub written: Written,
+    /// The names the last resource command loaded (guests, nodes, storages, bridges, templates,
+    /// pools), until the front end takes them for completion ([`Ctx::take_names`]).
+    names: Option<Names>,
     env_overlay: HashMap<String, String>,
     workspace: Option<Workspace>,
     config: Option<Config>,
@@ -88,6 +97,8 @@ impl Ctx {
             cwd,
             interactive,
             assume_yes: false,
+            written: Written::new(),
+            names: None,
             env_overlay: HashMap::new(),
             workspace,
             config: None,
@@ -95,6 +106,16 @@ impl Ctx {
             seen_secrets: Vec::new(),
             events: None,
         }
+    }
+
+    /// Keeps the names a resource command loaded, for the front end's completion.
+    pub fn set_names(&mut self, names: Names) {
+        self.names = Some(names);
+    }
+
+    /// Takes the names the last resource command loaded, if one ran since the last call.
+    pub fn take_names(&mut self) -> Option<Names> {
+        self.names.take()
     }
 
     /// Sends every progress event of the operations run with this context to `sink` too.
@@ -247,7 +268,7 @@ impl Ctx {
         }
         Ok(Token {
             id: env.token_id.clone(),
-            secret,
+            secret: Secret::new(secret),
         })
     }
 

@@ -1,7 +1,7 @@
 //! `/diff`: the same comparison as `/plan`, shown as a unified diff of PVE config keys
 //! (`--- a/vm/102.conf` / `+++ b/vm/102.conf`, `-memory: 8192` / `+memory: 12288`).
 
-use crate::commands::plan::make_plan;
+use crate::commands::workspace_state::make_plan;
 use crate::commands::{Ctx, Report};
 use crate::error::CommandError;
 use crate::plan::render::{render_unified, summary_line, to_json};

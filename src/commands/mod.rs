@@ -17,6 +17,7 @@ pub mod resource;
 pub mod status;
 pub mod sync;
 pub mod test;
+pub mod workspace_state;
 
 use clap::ArgMatches;
 
@@ -57,7 +58,7 @@ pub async fn run(
 /// entry point of the operations layer for every front end.
 pub async fn execute(ctx: &mut Ctx, request: Request) -> Result<Report, CommandError> {
     let report = dispatch(ctx, request).await;
-    sync::record_written(ctx).await?;
+    workspace_state::record_written(ctx).await?;
     report
 }
 

@@ -26,9 +26,10 @@ pub enum Availability {
     Planned,
 }
 
-/// A flag of a command.
+/// A flag of a slash command (`/apply --yes`), as clap and the help show it. The resource
+/// verbs' flags are `lang::ResourceFlag`.
 #[derive(Debug, Clone, Copy)]
-pub struct FlagSpec {
+pub struct CommandFlag {
     pub long: &'static str,
     pub short: Option<char>,
     /// `Some(VALUE)` when the flag takes a value.
@@ -54,14 +55,14 @@ pub struct CommandSpec {
     pub usage: &'static str,
     /// Longer help shown by `/help <command>`.
     pub details: &'static str,
-    pub flags: &'static [FlagSpec],
+    pub flags: &'static [CommandFlag],
     pub positionals: &'static [PositionalSpec],
     pub scope: Scope,
     pub availability: Availability,
 }
 
-const fn flag(long: &'static str, help: &'static str) -> FlagSpec {
-    FlagSpec {
+const fn flag(long: &'static str, help: &'static str) -> CommandFlag {
+    CommandFlag {
         long,
         short: None,
         value: None,
@@ -69,8 +70,8 @@ const fn flag(long: &'static str, help: &'static str) -> FlagSpec {
     }
 }
 
-const fn opt(long: &'static str, value: &'static str, help: &'static str) -> FlagSpec {
-    FlagSpec {
+const fn opt(long: &'static str, value: &'static str, help: &'static str) -> CommandFlag {
+    CommandFlag {
         long,
         short: None,
         value: Some(value),
@@ -78,7 +79,7 @@ const fn opt(long: &'static str, value: &'static str, help: &'static str) -> Fla
     }
 }
 
-const YES: FlagSpec = FlagSpec {
+const YES: CommandFlag = CommandFlag {
     long: "yes",
     short: Some('y'),
     value: None,

@@ -12,16 +12,16 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::commands::plan::{state_db, workspace_client};
+use crate::commands::workspace_state::{record_snapshot, state_db, workspace_client};
 use crate::commands::{Ctx, Report, connect};
 use crate::error::CommandError;
 use crate::iac::fidelity::GuestPlan;
 use crate::iac::sync::{GuestOutcome, SyncOptions, SyncReport, sync_workspace_with};
 use crate::iac::terraform::StorageConfigs;
 use crate::iac::{IacError, Templates};
-use crate::model::{ClusterSnapshot, GuestKind, GuestStatus, NodeStatus};
+use crate::model::{ClusterSnapshot, GuestKind, GuestStatus};
 use crate::pve::Client;
-use crate::state::{SnapshotSummary, StateDb};
+use crate::state::StateDb;
 use crate::ui::{Item, Table};
 
 /// What `/sync` did, for the front end and for tests.
@@ -118,33 +118,6 @@ impl From<IacError> for CommandError {
     }
 }
 
-/// Returns the counts `/status` shows for a snapshot.
-pub fn summarize(snapshot: &ClusterSnapshot) -> SnapshotSummary {
-    let mut summary = SnapshotSummary::default();
-    for n in &snapshot.nodes {
-        if n.status == NodeStatus::Online {
-            summary.nodes_online += 1;
-        } else {
-            summary.nodes_offline += 1;
-        }
-    }
-    for g in &snapshot.guests {
-        let state = match (g.template, g.status) {
-            (true, _) => "template",
-            (_, GuestStatus::Running) => "running",
-            (_, GuestStatus::Stopped) => "stopped",
-            (_, GuestStatus::Paused) => "paused",
-            (_, GuestStatus::Unknown) => "unknown",
-        };
-        let map = match g.kind {
-            GuestKind::Qemu => &mut summary.vms,
-            GuestKind::Lxc => &mut summary.containers,
-        };
-        *map.entry(state.to_string()).or_insert(0) += 1;
-    }
-    summary
-}
-
 /// Reads the cluster's storage configuration (`GET /storage`: paths, volume groups, servers),
 /// which the per-node storage list does not carry. One request.
 pub async fn storage_configs(client: &Client) -> Result<StorageConfigs, crate::pve::PveError> {
@@ -206,22 +179,17 @@ pub async fn sync_with(
     };
     let serial = match db {
         Some((db, environment)) => {
-            let summary = serde_json::to_value(summarize(&snapshot)).unwrap_or_default();
-            let data = serde_json::to_string(&snapshot)
-                .map_err(|e| CommandError::internal(format!("cannot store the snapshot: {e}")))?;
-            Some(
-                db.record_snapshot(environment, &endpoint, &summary, &data)
-                    .await?,
-            )
+            Some(record_snapshot(db, environment, &endpoint, &snapshot).await?)
         }
         None => None,
     };
     let templates = Templates::with_overrides(Some(&root.join(".proxmox/templates")))?;
     let no_addresses = BTreeMap::new();
     let addresses = agents.as_ref().map_or(&no_addresses, |a| &a.addresses);
-    let report = sync_workspace_with(root, &templates, &snapshot, &configs, options, addresses)?;
+    let mut report =
+        sync_workspace_with(root, &templates, &snapshot, &configs, options, addresses)?;
     if let Some((db, _)) = db {
-        db.record_written(root).await?;
+        db.record_written(root, &mut report.notes).await?;
     }
     // Drifted guests are reported as drift; the rest are judged for what bpg reads back.
     let read = crate::iac::desired::read_workspace(root);
@@ -248,19 +216,6 @@ pub async fn sync_with(
         report,
         terraform_changes,
     })
-}
-
-/// Records in the workspace's `state.db` the hashes of the files the last command wrote (see
-/// [`crate::state::written`]); opens the database only when there is something to record.
-pub async fn record_written(ctx: &mut Ctx) -> Result<(), CommandError> {
-    let Some(root) = ctx.workspace_opt().map(|w| w.root().to_path_buf()) else {
-        return Ok(());
-    };
-    if !crate::state::written::has_notes_for(&root) {
-        return Ok(());
-    }
-    ctx.state().await?.record_written(&root).await?;
-    Ok(())
 }
 
 /// Runs `/sync` in the current workspace.

@@ -66,7 +66,7 @@ pub async fn run(ctx: &mut Ctx, args: &TestArgs) -> Result<Report, CommandError>
         } else {
             ctx.cwd.join(path)
         };
-        write_atomic(&path, report::junit(&run).as_bytes())?;
+        write_atomic(&path, report::junit(&run).as_bytes(), &mut ctx.written)?;
         items.push(Item::Status(format!(
             "Wrote JUnit XML to {}.",
             path.display()

@@ -1,8 +1,11 @@
 //! Completion, hints and highlighting for the console, all from the registry: `/` + Tab lists
 //! the commands with their one-line summaries, `-` + Tab the command's flags; a greyed hint
-//! shows the rest of the command's usage; the command word is highlighted.
+//! shows the rest of the command's usage; the command word is highlighted. Resource commands
+//! complete with the names the session's last resource command loaded, which the console loop
+//! hands to its helper after every line ([`ConsoleHelper::set_names`]).
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use rustyline::completion::{Completer, Pair};
 use rustyline::highlight::{CmdKind, Highlighter};
@@ -11,29 +14,42 @@ use rustyline::validate::Validator;
 use rustyline::{Context, Helper};
 
 use crate::commands::registry::{self, COMMANDS, Scope};
+use crate::lang::Names;
 
 /// The rustyline helper.
 #[derive(Debug, Clone)]
 pub struct ConsoleHelper {
     color: bool,
+    /// The names resource commands complete with (the session's, see [`Session::names`]).
+    ///
+    /// [`Session::names`]: crate::console::Session::names
+    names: Arc<Names>,
 }
 
 impl ConsoleHelper {
     pub fn new(color: bool) -> Self {
-        Self { color }
+        Self {
+            color,
+            names: Arc::default(),
+        }
+    }
+
+    /// Completes resource commands with `names` from now on.
+    pub fn set_names(&mut self, names: Arc<Names>) {
+        self.names = names;
     }
 }
 
 /// Returns the completions for `line` up to `pos`: the start of the replaced word and the
-/// candidates (display text, replacement).
-pub fn complete(line: &str, pos: usize) -> (usize, Vec<(String, String)>) {
+/// candidates (display text, replacement). Resource commands complete with `names`.
+pub fn complete(line: &str, pos: usize, names: &Names) -> (usize, Vec<(String, String)>) {
     let before = &line[..pos];
     let start = before.rfind(char::is_whitespace).map_or(0, |i| i + 1);
     let word = &before[start..];
     let trimmed = before.trim_start();
     if !trimmed.starts_with('/') && !trimmed.starts_with('!') {
         // Resource commands (`create vm --node pve1`): verbs, kinds, flags and names.
-        let candidates = crate::lang::complete_line(before)
+        let candidates = crate::lang::complete(before, names)
             .into_iter()
             .map(|c| (c.clone(), format!("{c} ")))
             .collect();
@@ -141,7 +157,7 @@ impl Completer for ConsoleHelper {
         pos: usize,
         _ctx: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<Pair>)> {
-        let (start, candidates) = complete(line, pos);
+        let (start, candidates) = complete(line, pos, &self.names);
         Ok((
             start,
             candidates
@@ -210,7 +226,7 @@ mod tests {
 
     #[test]
     fn slash_lists_commands_with_summaries() {
-        let (start, candidates) = complete("/", 1);
+        let (start, candidates) = complete("/", 1, &Names::default());
         assert_eq!(start, 0);
         assert!(
             candidates
@@ -225,7 +241,7 @@ mod tests {
 
     #[test]
     fn flags_complete_after_the_command() {
-        let (start, candidates) = complete("/init --end", 11);
+        let (start, candidates) = complete("/init --end", 11, &Names::default());
         assert_eq!(start, 6);
         assert_eq!(candidates.len(), 1);
         assert_eq!(candidates[0].1, "--endpoint ");

@@ -8,6 +8,12 @@ use std::sync::{Mutex, OnceLock};
 
 use crate::commands::Ctx;
 
+/// The log file the subscriber writes to: set (empty) once when `-v` installs the logger, filled
+/// once a workspace exists. A static on purpose, and the only one of ours: tracing's subscriber
+/// is itself process-wide (installed once with `try_init`, it needs a `'static` writer factory),
+/// and the file it writes to must outlive every front end that attaches it (a CLI command, the
+/// console loop, the demo), so its one home is beside the subscriber. It holds only where the
+/// log goes, never data of a command or session.
 static SINK: OnceLock<Mutex<Option<File>>> = OnceLock::new();
 
 /// A writer into the log file (dropping lines until a workspace exists).

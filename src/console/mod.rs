@@ -100,6 +100,9 @@ pub fn run_interactive(runtime: &tokio::runtime::Runtime, ui: &Ui, session: &mut
                 }
                 render(ui, &mut outcome);
                 log::attach_if_possible(session.ctx());
+                if let Some(helper) = editor.helper_mut() {
+                    helper.set_names(session.names());
+                }
                 // A workspace created by /init starts its history now.
                 if history_path.is_none() {
                     history_path = session.ctx().workspace_opt().map(|w| w.history_path());

@@ -3,9 +3,12 @@
 //! same code. Owns parsing a line (slash command, `!shell`, resource command), dispatch through
 //! the registry, the prompt text, history safety and session restore (`--continue`).
 
+use std::sync::Arc;
+
 use crate::commands::registry::{self, Scope};
 use crate::commands::{self, Ctx};
 use crate::error::CommandError;
+use crate::lang::Names;
 use crate::ui::{Item, OutputFormat};
 
 pub use crate::state::session_keys as keys;
@@ -57,6 +60,9 @@ pub struct Session {
     ctx: Ctx,
     failures: usize,
     unapplied: bool,
+    /// The names completion offers: those the last resource command loaded (guests, nodes,
+    /// storages, bridges, templates, pools); none before the first.
+    names: Arc<Names>,
 }
 
 impl Session {
@@ -65,7 +71,20 @@ impl Session {
             ctx,
             failures: 0,
             unapplied: false,
+            names: Arc::default(),
         }
+    }
+
+    /// The names completion offers now (shared, cheap to clone, replaced after a resource
+    /// command).
+    pub fn names(&self) -> Arc<Names> {
+        Arc::clone(&self.names)
+    }
+
+    /// Returns the completions for `line` up to `pos`, as the console's Tab does (see
+    /// [`crate::console::completion::complete`]).
+    pub fn complete(&self, line: &str, pos: usize) -> (usize, Vec<(String, String)>) {
+        crate::console::completion::complete(line, pos, &self.names)
     }
 
     pub fn ctx(&self) -> &Ctx {
@@ -115,6 +134,10 @@ impl Session {
     /// Handles one line.
     pub async fn handle(&mut self, line: &str) -> Outcome {
         let outcome = self.dispatch(line.trim()).await;
+        // A resource command (whether it succeeded or not) loaded the workspace's names.
+        if let Some(names) = self.ctx.take_names() {
+            self.names = Arc::new(names);
+        }
         if outcome.is_failure() {
             self.failures += 1;
         }
@@ -360,13 +383,19 @@ impl Session {
             ))),
         }
         // The plans table says what is pending and whether an apply stopped halfway.
-        if let Ok(Some(plan)) = db.latest_plan_with(&["pending"]).await {
+        if let Ok(Some(plan)) = db
+            .latest_plan_with(&[crate::state::PlanStatus::Pending])
+            .await
+        {
             items.push(Item::Status(format!(
                 "Last plan: #{} ({}), not applied yet; /apply carries it out.",
                 plan.id, plan.created_at
             )));
         }
-        if let Ok(Some(plan)) = db.latest_plan_with(&["applying"]).await {
+        if let Ok(Some(plan)) = db
+            .latest_plan_with(&[crate::state::PlanStatus::Applying])
+            .await
+        {
             items.push(Item::Warning(format!(
                 "the apply of plan #{} did not finish; it was not resumed. Run /apply to resume it (finished steps are not repeated), or /plan to start over.",
                 plan.id

@@ -20,6 +20,7 @@ use super::terraform::{self, StorageConfigs};
 use super::view::{file_view, raw_config};
 use super::{IacError, Templates, ansible, docs, spec};
 use crate::model::{ClusterSnapshot, Guest, GuestStatus};
+use crate::state::written::Written;
 
 /// What the user asked for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -86,6 +87,10 @@ pub struct SyncReport {
     pub moved: Vec<(String, String)>,
     /// Problems worth knowing that did not stop the sync.
     pub warnings: Vec<String>,
+    /// The hashes of the files written or confirmed and the files removed, for `state.db`
+    /// ([`crate::state::StateDb::record_written`]); not part of the printed report.
+    #[serde(skip)]
+    pub notes: Written,
 }
 
 impl SyncReport {
@@ -175,7 +180,7 @@ impl SyncPlan {
         if same {
             // Already what the console would write: record it as such (this also covers
             // workspaces synced before state.db kept file hashes).
-            crate::state::written::note_written(&path, text.as_bytes());
+            self.report.notes.note_written(&path, text.as_bytes());
             self.report.unchanged_files += 1;
         } else {
             self.writes.insert(rel_path, text);
@@ -634,7 +639,7 @@ pub fn apply_sync(root: &Path, mut plan: SyncPlan) -> Result<SyncReport, IacErro
             path: from_path.clone(),
             message: e.to_string(),
         })?;
-        write_atomic(&root.join(to), &bytes)?;
+        write_atomic(&root.join(to), &bytes, &mut plan.report.notes)?;
     }
     for (rel_path, text) in &plan.writes {
         if crash_after == Some(plan.report.written.len()) {
@@ -650,11 +655,11 @@ pub fn apply_sync(root: &Path, mut plan: SyncPlan) -> Result<SyncReport, IacErro
                 if rel_path.ends_with("networks.tf") { "node networks" } else { "storages" }
             ));
         }
-        write_atomic(&path, text.as_bytes())?;
+        write_atomic(&path, text.as_bytes(), &mut plan.report.notes)?;
         plan.report.written.push(rel_path.clone());
     }
     for (from, to) in &plan.moves {
-        remove_file(root, from)?;
+        remove_file(root, from, &mut plan.report.notes)?;
         plan.report.moved.push((from.clone(), to.clone()));
     }
     // The legacy folder goes once it is empty (a person's other files keep it).
@@ -663,7 +668,7 @@ pub fn apply_sync(root: &Path, mut plan: SyncPlan) -> Result<SyncReport, IacErro
         let path = root.join(rel_path);
         match std::fs::remove_file(&path) {
             Ok(()) => {
-                crate::state::written::note_removed(&path);
+                plan.report.notes.note_removed(&path);
                 plan.report.removed.push(rel_path.clone());
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -678,11 +683,11 @@ pub fn apply_sync(root: &Path, mut plan: SyncPlan) -> Result<SyncReport, IacErro
     Ok(plan.report)
 }
 
-fn remove_file(root: &Path, rel_path: &str) -> Result<(), IacError> {
+fn remove_file(root: &Path, rel_path: &str, written: &mut Written) -> Result<(), IacError> {
     let path = root.join(rel_path);
     match std::fs::remove_file(&path) {
         Ok(()) => {
-            crate::state::written::note_removed(&path);
+            written.note_removed(&path);
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -751,8 +756,9 @@ fn remove_stale_temps(dir: &Path) {
 }
 
 /// Writes a file through a temporary file in the same folder and a rename, so a reader never
-/// sees half a file, and notes its SHA-256 for `state.db` ([`crate::state::written`]).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IacError> {
+/// sees half a file, and notes its SHA-256 in `written` for `state.db`
+/// ([`crate::state::written`]).
+pub fn write_atomic(path: &Path, bytes: &[u8], written: &mut Written) -> Result<(), IacError> {
     let err = |e: std::io::Error| IacError::Write {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -774,6 +780,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IacError> {
     })?;
     // Every file the console writes passes here: note its hash for state.db (`/test` tells
     // hand edits from generated text with it).
-    crate::state::written::note_written(path, bytes);
+    written.note_written(path, bytes);
     Ok(())
 }

@@ -98,8 +98,8 @@ pub fn evaluate(
     }
 }
 
-/// Reads what the console last wrote from the workspace's `state.db`, first recording any
-/// writes of this process not recorded yet.
+/// Reads what the console last wrote from the workspace's `state.db` (every command records
+/// its writes there when it ends, so the rows are current when `/test` starts).
 pub async fn load_written(root: &Path) -> Result<BTreeMap<String, String>, String> {
     let path = root
         .join(crate::workspace::DOT_DIR)
@@ -107,9 +107,6 @@ pub async fn load_written(root: &Path) -> Result<BTreeMap<String, String>, Strin
     let db = crate::state::StateDb::open_existing(&path)
         .await
         .map_err(|e| format!("cannot read the hashes of the written files: {e}"))?;
-    db.record_written(root)
-        .await
-        .map_err(|e| format!("cannot record the hashes of the written files: {e}"))?;
     let written = db
         .written_files()
         .await

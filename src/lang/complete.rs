@@ -1,6 +1,6 @@
 //! Completion data: the candidates for a partly typed line (verbs, kinds, flags, and the
-//! world's names where they fit), and the names last seen, which the console's completer reads
-//! between lines.
+//! world's names where they fit). The names come from the caller: the console session keeps
+//! those its last resource command loaded and hands them to its completer.
 
 use crate::model::GuestKind;
 
@@ -135,26 +135,4 @@ impl Names {
         n.pools = world.pool_ids();
         n
     }
-}
-
-/// Names the console completes, refreshed whenever a resource command loads the workspace.
-/// A process-wide slot because the writer (the command that loads the world) and the reader
-/// (the line editor's completer) share no state between lines.
-static COMPLETION_NAMES: std::sync::Mutex<Option<Names>> = std::sync::Mutex::new(None);
-
-/// Remembers the names completion offers (guests, nodes, storages, bridges, pools).
-pub fn remember_names(names: Names) {
-    if let Ok(mut slot) = COMPLETION_NAMES.lock() {
-        *slot = Some(names);
-    }
-}
-
-/// Completes a resource-command line with the remembered names.
-pub fn complete_line(before: &str) -> Vec<String> {
-    let names = COMPLETION_NAMES
-        .lock()
-        .ok()
-        .and_then(|n| n.clone())
-        .unwrap_or_default();
-    complete(before, &names)
 }

@@ -10,24 +10,25 @@ pub(super) enum Takes {
     Switch,
 }
 
-/// A flag a verb accepts, with an example value for messages.
+/// A flag a resource verb accepts (`--memory 2G` on `create vm`), with an example value for
+/// messages. The slash commands' flags are `commands::registry::CommandFlag`.
 #[derive(Debug, Clone, Copy)]
-pub struct FlagSpec {
+pub struct ResourceFlag {
     pub name: &'static str,
     pub(super) takes: Takes,
     pub example: &'static str,
     pub help: &'static str,
 }
 
-impl FlagSpec {
+impl ResourceFlag {
     /// True for a switch (`--start`), false for a flag that takes a value (`--memory 2G`).
     pub fn is_switch(&self) -> bool {
         self.takes == Takes::Switch
     }
 }
 
-const fn v(name: &'static str, example: &'static str, help: &'static str) -> FlagSpec {
-    FlagSpec {
+const fn v(name: &'static str, example: &'static str, help: &'static str) -> ResourceFlag {
+    ResourceFlag {
         name,
         takes: Takes::Value,
         example,
@@ -35,8 +36,8 @@ const fn v(name: &'static str, example: &'static str, help: &'static str) -> Fla
     }
 }
 
-const fn s(name: &'static str, help: &'static str) -> FlagSpec {
-    FlagSpec {
+const fn s(name: &'static str, help: &'static str) -> ResourceFlag {
+    ResourceFlag {
         name,
         takes: Takes::Switch,
         example: "",
@@ -44,7 +45,7 @@ const fn s(name: &'static str, help: &'static str) -> FlagSpec {
     }
 }
 
-const CREATE_VM: &[FlagSpec] = &[
+const CREATE_VM: &[ResourceFlag] = &[
     v("name", "web-01", "guest name (a DNS name)"),
     v("node", "pve1", "node to create it on"),
     v(
@@ -89,7 +90,7 @@ const CREATE_VM: &[FlagSpec] = &[
     v("description", "Web server", "description"),
 ];
 
-const CREATE_CT: &[FlagSpec] = &[
+const CREATE_CT: &[ResourceFlag] = &[
     v("name", "dns-02", "hostname (a DNS name)"),
     v("node", "pve1", "node to create it on"),
     v(
@@ -128,12 +129,12 @@ const CREATE_CT: &[FlagSpec] = &[
     v("description", "DNS resolver", "description"),
 ];
 
-const CREATE_POOL: &[FlagSpec] = &[
+const CREATE_POOL: &[ResourceFlag] = &[
     v("name", "prod", "pool id"),
     v("comment", "Production", "comment"),
 ];
 
-const SET_VM: &[FlagSpec] = &[
+const SET_VM: &[ResourceFlag] = &[
     v("cores", "4", "CPU cores"),
     v("sockets", "1", "CPU sockets"),
     v("memory", "4G", "memory; a bare number is MiB"),
@@ -154,7 +155,7 @@ const SET_VM: &[FlagSpec] = &[
     s("stopped", "keep it stopped"),
 ];
 
-const SET_CT: &[FlagSpec] = &[
+const SET_CT: &[ResourceFlag] = &[
     v("cores", "2", "CPU cores"),
     v("memory", "1G", "memory; a bare number is MiB"),
     v("swap", "512M", "swap; a bare number is MiB"),
@@ -171,7 +172,7 @@ const SET_CT: &[FlagSpec] = &[
     s("stopped", "keep it stopped"),
 ];
 
-const CLONE: &[FlagSpec] = &[
+const CLONE: &[ResourceFlag] = &[
     v("name", "web-02", "name of the copy"),
     v("node", "pve2", "node of the copy"),
     v("vmid", "121", "vmid of the copy"),
@@ -179,7 +180,7 @@ const CLONE: &[FlagSpec] = &[
     s("start", "start it after /apply creates it"),
 ];
 
-const LIST: &[FlagSpec] = &[
+const LIST: &[ResourceFlag] = &[
     v("node", "pve1", "only on this node"),
     v("tag", "web", "only with this tag"),
     v("status", "running", "only in this state"),
@@ -188,19 +189,19 @@ const LIST: &[FlagSpec] = &[
     v("output", "table", "output: table, json or yaml"),
 ];
 
-const YES: &[FlagSpec] = &[s("yes", "do not ask for confirmation")];
-const SNAPSHOT: &[FlagSpec] = &[
+const YES: &[ResourceFlag] = &[s("yes", "do not ask for confirmation")];
+const SNAPSHOT: &[ResourceFlag] = &[
     v("name", "before_upgrade", "snapshot name"),
     v("description", "before the upgrade", "snapshot description"),
 ];
-const MIGRATE: &[FlagSpec] = &[
+const MIGRATE: &[ResourceFlag] = &[
     v("to", "pve2", "target node"),
     s("yes", "do not ask for confirmation"),
 ];
-const NONE: &[FlagSpec] = &[];
+const NONE: &[ResourceFlag] = &[];
 
 /// Returns the flags `verb` takes for `kind`.
-pub fn flags_for(verb: Verb, kind: Option<Kind>) -> &'static [FlagSpec] {
+pub fn flags_for(verb: Verb, kind: Option<Kind>) -> &'static [ResourceFlag] {
     match (verb, kind) {
         (Verb::Create, Some(Kind::Vm)) => CREATE_VM,
         (Verb::Create, Some(Kind::Container)) => CREATE_CT,

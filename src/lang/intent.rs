@@ -1,7 +1,7 @@
 //! What a valid line asks for: the typed [`Intent`] and the pieces it carries. The commands
 //! carry an intent out; nothing here acts.
 
-use crate::model::{Guest, GuestKind};
+use crate::model::{Guest, GuestKind, PowerAction};
 
 use super::words::ListWhat;
 
@@ -36,15 +36,6 @@ pub struct ListQuery {
     pub output: Option<String>,
 }
 
-/// Power operations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Power {
-    Start,
-    Stop,
-    Shutdown,
-    Reboot,
-}
-
 /// What a valid line asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Intent {
@@ -67,7 +58,7 @@ pub enum Intent {
     Show(Target),
     ShowPool(String),
     Power {
-        action: Power,
+        action: PowerAction,
         target: Target,
         yes: bool,
     },

@@ -13,7 +13,7 @@
 //! ("no node 'pve4'; nodes: pve1, pve2, pve3").
 //!
 //! The module also owns what the language tells the user about itself: the help text
-//! ([`help_text`]) and completion candidates ([`complete`], [`complete_line`]).
+//! ([`help_text`]) and completion candidates ([`complete`]).
 //!
 //! It is a domain room: it speaks only of [`crate::model`] types and knows nothing of the
 //! console, the one-shot CLI or the commands that carry an intent out, so both front ends can
@@ -47,17 +47,17 @@ mod values;
 mod words;
 mod world;
 
-pub use complete::{Names, complete, complete_line, remember_names};
+pub use complete::{Names, complete};
 pub use error::{GrammarError, closest};
-pub use flags::{FlagSpec, flags_for};
+pub use flags::{ResourceFlag, flags_for};
 pub use help::help_text;
-pub use intent::{Intent, ListQuery, NewGuest, Power, Target};
+pub use intent::{Intent, ListQuery, NewGuest, Target};
 pub use parse::{Flag, Syntax, parse_syntax, parse_words, syntax_of};
 pub use units::{human_size, parse_size};
 pub use validate::validate;
 pub use values::valid_dns_name;
 pub use words::{KINDS, Kind, LIST_WORDS, ListWhat, VERBS, Verb};
-pub use world::{Defaults, VMID_MAX, VMID_MIN, World};
+pub use world::{PlacementDefaults, VMID_MAX, VMID_MIN, World};
 
 /// Parses and validates one line.
 pub fn parse(line: &str, world: &World<'_>) -> Result<Intent, GrammarError> {

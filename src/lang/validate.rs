@@ -3,12 +3,13 @@
 
 use super::create::{clone, create};
 use super::error::{GrammarError, list_of, q};
-use super::intent::{Intent, ListQuery, Power};
+use super::intent::{Intent, ListQuery};
 use super::parse::{Syntax, example_for};
 use super::set::set;
 use super::values::{check_pool_id, check_snapshot_name};
 use super::words::{Kind, ListWhat, Verb};
 use super::world::{World, target_of};
+use crate::model::PowerAction;
 
 /// The name or vmid after the kind, which the verb cannot do without.
 pub(super) fn require_name(syntax: &Syntax, kind: Kind) -> Result<String, GrammarError> {
@@ -187,10 +188,10 @@ fn imperative(
         yes,
     };
     Ok(match verb {
-        Verb::Start => power(Power::Start),
-        Verb::Stop => power(Power::Stop),
-        Verb::Shutdown => power(Power::Shutdown),
-        Verb::Reboot => power(Power::Reboot),
+        Verb::Start => power(PowerAction::Start),
+        Verb::Stop => power(PowerAction::Stop),
+        Verb::Shutdown => power(PowerAction::Shutdown),
+        Verb::Reboot => power(PowerAction::Reboot),
         Verb::Snapshots => Intent::Snapshots(target),
         Verb::Snapshot => {
             let name = syntax

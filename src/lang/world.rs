@@ -14,12 +14,24 @@ use super::words::Kind;
 pub const VMID_MIN: u32 = 100;
 pub const VMID_MAX: u32 = 999_999_999;
 
-/// Defaults from config.yml.
+/// Where a new guest goes when the line does not say: the node, storage and bridge of the
+/// active environment's `defaults` in config.yml (`workspace::config::Defaults`, whose
+/// parallelism and timeout are no concern of the language).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Defaults {
+pub struct PlacementDefaults {
     pub node: Option<String>,
     pub storage: Option<String>,
     pub bridge: Option<String>,
+}
+
+impl From<&crate::workspace::config::Defaults> for PlacementDefaults {
+    fn from(defaults: &crate::workspace::config::Defaults) -> Self {
+        PlacementDefaults {
+            node: defaults.node.clone(),
+            storage: defaults.storage.clone(),
+            bridge: defaults.bridge.clone(),
+        }
+    }
 }
 
 /// What validation checks against: the workspace's desired guests and pools (from the files),
@@ -29,7 +41,7 @@ pub struct World<'a> {
     pub desired: &'a [Guest],
     pub desired_pools: &'a [String],
     pub snapshot: &'a ClusterSnapshot,
-    pub defaults: &'a Defaults,
+    pub defaults: &'a PlacementDefaults,
     /// OS templates known to exist (`local:vztmpl/...`), when they were read.
     pub ct_templates: Option<&'a [String]>,
 }

@@ -60,6 +60,28 @@ impl GuestStatus {
     }
 }
 
+/// A power action on a guest: what a resource line asks (`stop vm web01`) and the PVE
+/// `status/{action}` endpoint that carries it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PowerAction {
+    Start,
+    Stop,
+    Shutdown,
+    Reboot,
+}
+
+impl PowerAction {
+    /// The action's word, as PVE's endpoint and the audit log name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PowerAction::Start => "start",
+            PowerAction::Stop => "stop",
+            PowerAction::Shutdown => "shutdown",
+            PowerAction::Reboot => "reboot",
+        }
+    }
+}
+
 /// One guest with its metadata and configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Guest {

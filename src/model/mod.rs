@@ -18,7 +18,7 @@ pub use config::{
 };
 pub use guest::{
     Agent, CloudInit, ContainerConfig, CtNic, Disk, Guest, GuestConfig, GuestKind, GuestStatus,
-    IpConfig, Mount, Nic, VmConfig,
+    IpConfig, Mount, Nic, PowerAction, VmConfig,
 };
 
 /// Everything discovery saw in one cluster at one moment.

@@ -33,8 +33,8 @@ use crate::model::propstring::format_size;
 use crate::model::{Guest, config::ConfigValue};
 use crate::model::{GuestConfig, GuestKind, GuestStatus, guest_from_config};
 use crate::pve::{Client, PveError, TaskProgress, Upid, params};
-use crate::state::StateDb;
 use crate::state::plans::{JournalEntry, JournalRow};
+use crate::state::{PlanStatus, StateDb};
 
 /// The test-only crash hook: returns true to stop at the named point.
 pub type CrashHook = Arc<dyn Fn(&str) -> bool + Send + Sync>;
@@ -481,7 +481,7 @@ pub async fn apply(
     if !refusals.is_empty() {
         return Err(ApplyError::Refused(refusals.join("; ")));
     }
-    db.set_plan_status(plan_id, "applying").await?;
+    db.set_plan_status(plan_id, PlanStatus::Applying).await?;
     let history = histories(&db.journal(plan_id).await?);
     let planned_vmids: BTreeSet<u32> = plan
         .actionable()
@@ -511,9 +511,9 @@ pub async fn apply(
     };
     if !interrupted {
         let status = if summary.succeeded() {
-            "applied"
+            PlanStatus::Applied
         } else {
-            "failed"
+            PlanStatus::Failed
         };
         db.set_plan_status(plan_id, status).await?;
     }

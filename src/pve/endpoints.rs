@@ -13,27 +13,7 @@ use super::types::{
     Permissions, PoolEntry, SnapshotEntry, StorageContent, VersionInfo,
 };
 use super::upid::Upid;
-use crate::model::GuestKind;
-
-/// A power action on a guest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PowerAction {
-    Start,
-    Stop,
-    Shutdown,
-    Reboot,
-}
-
-impl PowerAction {
-    fn as_str(self) -> &'static str {
-        match self {
-            PowerAction::Start => "start",
-            PowerAction::Stop => "stop",
-            PowerAction::Shutdown => "shutdown",
-            PowerAction::Reboot => "reboot",
-        }
-    }
-}
+use crate::model::{GuestKind, PowerAction};
 
 fn guest_path(node: &str, kind: GuestKind, vmid: u32) -> String {
     format!("/nodes/{}/{}/{vmid}", encode(node), kind.as_str())

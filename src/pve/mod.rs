@@ -20,7 +20,6 @@ pub mod upid;
 
 pub use client::{Auth, Client, ClientConfig, Params, params};
 pub use discover::Discovery;
-pub use endpoints::PowerAction;
 pub use error::{PveError, RequestInfo, Target};
 pub use secret::Secret;
 pub use tasks::{TaskOutcome, TaskProgress};

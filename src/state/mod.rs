@@ -17,6 +17,7 @@ pub mod plans;
 pub mod summary;
 pub mod written;
 
+pub use plans::PlanStatus;
 pub use summary::SnapshotSummary;
 
 /// Session keys kept in the state database's `session` table.
@@ -323,7 +324,9 @@ impl StateDb {
 
     /// Returns how many saved plans are not applied yet.
     pub async fn pending_plans(&self) -> Result<i64, StateError> {
-        sqlx::query("SELECT COUNT(*) FROM plans WHERE status IN ('pending', 'applying')")
+        sqlx::query("SELECT COUNT(*) FROM plans WHERE status IN (?, ?)")
+            .bind(PlanStatus::Pending.as_str())
+            .bind(PlanStatus::Applying.as_str())
             .fetch_one(&self.pool)
             .await
             .and_then(|r| r.try_get(0))

@@ -1,27 +1,113 @@
-//! Saved plans, the apply journal and the managed-guest set in `state.db`.
+//! Saved plans and their [`PlanStatus`], the apply journal and the managed-guest set in `state.db`.
 //!
 //! The journal is append-only: a row before a step (`started`, with the vmid a create will use
 //! in `detail`) and a row after it (`done`, `failed`, `skipped`), so a crash leaves a `started`
 //! row without its partner and the next apply knows what to check.
 
 use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
 
 use sqlx::{FromRow, Row};
+use thiserror::Error;
 
 use super::{StateDb, StateError, now};
 
+/// Where a saved plan is in its life. The database stores [`PlanStatus::as_str`], so these
+/// strings are part of the `plans` table's format and never change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PlanStatus {
+    /// Made by `/plan` (or `/apply`) and not carried out yet.
+    Pending,
+    /// An apply started and has not finished: the next `/apply` resumes it.
+    Applying,
+    /// Every step succeeded.
+    Applied,
+    /// The apply ended with a failed step.
+    Failed,
+    /// Replaced by a newer plan, or found stale.
+    Discarded,
+}
+
+impl PlanStatus {
+    /// The status as stored in `plans.status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanStatus::Pending => "pending",
+            PlanStatus::Applying => "applying",
+            PlanStatus::Applied => "applied",
+            PlanStatus::Failed => "failed",
+            PlanStatus::Discarded => "discarded",
+        }
+    }
+}
+
+impl fmt::Display for PlanStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl AsRef<str> for PlanStatus {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+/// A `plans.status` that no [`PlanStatus`] stores (a database edited by hand).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("unknown plan status `{0}`")]
+pub struct UnknownPlanStatus(pub String);
+
+impl FromStr for PlanStatus {
+    type Err = UnknownPlanStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            PlanStatus::Pending,
+            PlanStatus::Applying,
+            PlanStatus::Applied,
+            PlanStatus::Failed,
+            PlanStatus::Discarded,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == s)
+        .ok_or_else(|| UnknownPlanStatus(s.to_string()))
+    }
+}
+
 /// A saved plan row.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct StoredPlan {
     pub id: i64,
     pub created_at: String,
     pub environment: String,
     pub based_on_serial: Option<i64>,
-    /// pending, applying, applied, failed or discarded.
-    pub status: String,
+    pub status: PlanStatus,
     pub summary: String,
     /// The plan as JSON (`crate::plan::Plan`).
     pub data: String,
+}
+
+// Written out rather than derived: the status column is text that parses into a
+// `PlanStatus`, and the derive's `try_from` attribute does not build with the sqlx features
+// this crate enables.
+impl FromRow<'_, sqlx::sqlite::SqliteRow> for StoredPlan {
+    fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Self, sqlx::Error> {
+        let status: String = row.try_get("status")?;
+        Ok(StoredPlan {
+            id: row.try_get("id")?,
+            created_at: row.try_get("created_at")?,
+            environment: row.try_get("environment")?,
+            based_on_serial: row.try_get("based_on_serial")?,
+            status: status.parse().map_err(|e| sqlx::Error::ColumnDecode {
+                index: "status".into(),
+                source: Box::new(e),
+            })?,
+            summary: row.try_get("summary")?,
+            data: row.try_get("data")?,
+        })
+    }
 }
 
 /// One journal row.
@@ -65,18 +151,21 @@ impl StateDb {
         let mut tx = self.write_tx().await?;
         let id = super::next_id(&mut tx, "plans", "id").await.map_err(&err)?;
         // A new plan replaces the pending ones (an interrupted apply stays resumable).
-        sqlx::query("UPDATE plans SET status = 'discarded' WHERE status = 'pending'")
+        sqlx::query("UPDATE plans SET status = ? WHERE status = ?")
+            .bind(PlanStatus::Discarded.as_str())
+            .bind(PlanStatus::Pending.as_str())
             .execute(&mut *tx)
             .await
             .map_err(&err)?;
         sqlx::query(
             "INSERT INTO plans (id, created_at, environment, based_on_serial, status, summary, data)
-             VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(id)
         .bind(now())
         .bind(environment)
         .bind(based_on_serial)
+        .bind(PlanStatus::Pending.as_str())
         .bind(summary)
         .bind(data)
         .execute(&mut *tx)
@@ -95,16 +184,17 @@ impl StateDb {
             .map_err(self.query_err())
     }
 
-    /// Returns the newest plan with one of `statuses`.
-    pub async fn latest_plan_with(
+    /// Returns the newest plan with one of `statuses` ([`PlanStatus`]es; their stored strings
+    /// are accepted too, which is what `AsRef<str>` allows).
+    pub async fn latest_plan_with<S: AsRef<str>>(
         &self,
-        statuses: &[&str],
+        statuses: &[S],
     ) -> Result<Option<StoredPlan>, StateError> {
         let marks = vec!["?"; statuses.len()].join(", ");
         let sql = format!("SELECT * FROM plans WHERE status IN ({marks}) ORDER BY id DESC LIMIT 1");
         let mut query = sqlx::query_as::<_, StoredPlan>(&sql);
         for s in statuses {
-            query = query.bind(*s);
+            query = query.bind(s.as_ref());
         }
         query
             .fetch_optional(&self.pool)
@@ -113,9 +203,9 @@ impl StateDb {
     }
 
     /// Sets a plan's status.
-    pub async fn set_plan_status(&self, id: i64, status: &str) -> Result<(), StateError> {
+    pub async fn set_plan_status(&self, id: i64, status: PlanStatus) -> Result<(), StateError> {
         sqlx::query("UPDATE plans SET status = ? WHERE id = ?")
-            .bind(status)
+            .bind(status.as_str())
             .bind(id)
             .execute(&self.pool)
             .await
@@ -238,14 +328,36 @@ impl StateDb {
 mod tests {
     use super::*;
 
+    #[test]
+    fn plan_status_strings_round_trip() {
+        for (status, text) in [
+            (PlanStatus::Pending, "pending"),
+            (PlanStatus::Applying, "applying"),
+            (PlanStatus::Applied, "applied"),
+            (PlanStatus::Failed, "failed"),
+            (PlanStatus::Discarded, "discarded"),
+        ] {
+            assert_eq!(status.as_str(), text);
+            assert_eq!(text.parse::<PlanStatus>(), Ok(status));
+        }
+        assert!("done".parse::<PlanStatus>().is_err());
+    }
+
     #[tokio::test]
     async fn plans_journal_and_managed_set_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let db = StateDb::open(&dir.path().join("state.db")).await.unwrap();
         let first = db.save_plan("default", Some(3), "{}", "{}").await.unwrap();
         let second = db.save_plan("default", None, "{}", "{}").await.unwrap();
-        assert_eq!(db.plan(first).await.unwrap().unwrap().status, "discarded");
-        let latest = db.latest_plan_with(&["pending"]).await.unwrap().unwrap();
+        assert_eq!(
+            db.plan(first).await.unwrap().unwrap().status,
+            PlanStatus::Discarded
+        );
+        let latest = db
+            .latest_plan_with(&[PlanStatus::Pending])
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(latest.id, second);
         let entry = JournalEntry {
             plan_id: second,

@@ -1,12 +1,13 @@
 //! Hashes of the files the console writes. Every workspace file goes through
-//! [`crate::iac::sync::write_atomic`], which notes the path and the SHA-256 of the bytes here
-//! (it has no database at hand and must stay synchronous); the command that ran then moves the
-//! notes of its workspace into `state.db` (`written_files`) with [`StateDb::record_written`].
-//! `/test` compares the files on disk with those rows to tell a hand edit from generated text.
+//! [`crate::iac::sync::write_atomic`], which notes the path and the SHA-256 of the bytes in the
+//! [`Written`] list its caller passes (the running command's context owns one; a sync's report
+//! carries its own, [`crate::iac::sync::SyncReport::notes`]); the command that ran then moves
+//! the notes of its workspace into `state.db` (`written_files`) with
+//! [`StateDb::record_written`]. `/test` compares the files on disk with those rows to tell a
+//! hand edit from generated text.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
@@ -16,7 +17,7 @@ use super::{StateDb, StateError, now};
 /// writes files without ever recording them must not grow memory without bound).
 const MAX_PENDING: usize = 100_000;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Note {
     Written { path: PathBuf, sha256: String },
     Removed { path: PathBuf },
@@ -30,10 +31,12 @@ impl Note {
     }
 }
 
-static PENDING: Mutex<Vec<Note>> = Mutex::new(Vec::new());
-
-fn pending() -> std::sync::MutexGuard<'static, Vec<Note>> {
-    PENDING.lock().unwrap_or_else(|e| e.into_inner())
+/// The files written or removed and not recorded in a `state.db` yet, oldest first: owned by
+/// whoever writes (a command's context, a sync's report) and passed to
+/// [`crate::iac::sync::write_atomic`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Written {
+    notes: Vec<Note>,
 }
 
 /// The lowercase hex SHA-256 of `bytes`.
@@ -53,63 +56,80 @@ fn resolved(path: &Path) -> PathBuf {
     }
 }
 
-fn push(note: Note) {
-    let mut list = pending();
-    if list.len() >= MAX_PENDING {
-        let excess = list.len() + 1 - MAX_PENDING;
-        list.drain(..excess);
+impl Written {
+    /// An empty list.
+    pub fn new() -> Self {
+        Self::default()
     }
-    list.push(note);
-}
 
-/// Notes that the console wrote `bytes` to `path`.
-pub fn note_written(path: &Path, bytes: &[u8]) {
-    push(Note::Written {
-        path: resolved(path),
-        sha256: sha256_hex(bytes),
-    });
-}
-
-/// Notes that the console removed `path` on purpose (so `/test` does not report it missing).
-pub fn note_removed(path: &Path) {
-    push(Note::Removed {
-        path: resolved(path),
-    });
-}
-
-/// Takes the notes about files under `root`, as (relative path, Some(hash) or None for a
-/// removal), oldest first. Notes about other folders stay.
-fn take_notes(root: &Path) -> Vec<(String, Option<String>)> {
-    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    let mut list = pending();
-    let mut taken = Vec::new();
-    list.retain(|note| match note.path().strip_prefix(&root) {
-        Ok(rel) => {
-            let rel = rel.to_string_lossy().replace('\\', "/");
-            let hash = match note {
-                Note::Written { sha256, .. } => Some(sha256.clone()),
-                Note::Removed { .. } => None,
-            };
-            taken.push((rel, hash));
-            false
+    fn push(&mut self, note: Note) {
+        if self.notes.len() >= MAX_PENDING {
+            let excess = self.notes.len() + 1 - MAX_PENDING;
+            self.notes.drain(..excess);
         }
-        Err(_) => true,
-    });
-    taken
-}
+        self.notes.push(note);
+    }
 
-/// True when files under `root` were written or removed and not recorded yet.
-pub fn has_notes_for(root: &Path) -> bool {
-    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    pending().iter().any(|n| n.path().starts_with(&root))
+    /// Notes that the console wrote `bytes` to `path`.
+    pub fn note_written(&mut self, path: &Path, bytes: &[u8]) {
+        self.push(Note::Written {
+            path: resolved(path),
+            sha256: sha256_hex(bytes),
+        });
+    }
+
+    /// Notes that the console removed `path` on purpose (so `/test` does not report it
+    /// missing).
+    pub fn note_removed(&mut self, path: &Path) {
+        self.push(Note::Removed {
+            path: resolved(path),
+        });
+    }
+
+    /// True when nothing waits to be recorded.
+    pub fn is_empty(&self) -> bool {
+        self.notes.is_empty()
+    }
+
+    /// Takes the notes about files under `root`, as (relative path, Some(hash) or None for a
+    /// removal), oldest first. Notes about other folders stay.
+    fn take_notes(&mut self, root: &Path) -> Vec<(String, Option<String>)> {
+        let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+        let mut taken = Vec::new();
+        self.notes
+            .retain(|note| match note.path().strip_prefix(&root) {
+                Ok(rel) => {
+                    let rel = rel.to_string_lossy().replace('\\', "/");
+                    let hash = match note {
+                        Note::Written { sha256, .. } => Some(sha256.clone()),
+                        Note::Removed { .. } => None,
+                    };
+                    taken.push((rel, hash));
+                    false
+                }
+                Err(_) => true,
+            });
+        taken
+    }
+
+    /// True when files under `root` were written or removed and not recorded yet.
+    pub fn has_notes_for(&self, root: &Path) -> bool {
+        let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+        self.notes.iter().any(|n| n.path().starts_with(&root))
+    }
 }
 
 impl StateDb {
-    /// Moves the notes about files under the workspace `root` into `written_files`; returns
-    /// how many rows changed. On a database error the notes are lost for this run and the
-    /// files will show as edited by hand until the next write, which the error explains.
-    pub async fn record_written(&self, root: &Path) -> Result<usize, StateError> {
-        let notes = take_notes(root);
+    /// Moves the notes of `written` about files under the workspace `root` into
+    /// `written_files`; returns how many rows changed. On a database error the notes are lost
+    /// for this run and the files will show as edited by hand until the next write, which the
+    /// error explains.
+    pub async fn record_written(
+        &self,
+        root: &Path,
+        written: &mut Written,
+    ) -> Result<usize, StateError> {
+        let notes = written.take_notes(root);
         if notes.is_empty() {
             return Ok(0);
         }
@@ -162,10 +182,11 @@ mod tests {
         let a = tempfile::tempdir().unwrap();
         let b = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(a.path().join("tests")).unwrap();
-        note_written(&a.path().join("tests/x.yml"), b"x");
-        note_written(&b.path().join("y.tf"), b"y");
-        note_removed(&a.path().join("tests/z.yml"));
-        let taken = take_notes(a.path());
+        let mut written = Written::new();
+        written.note_written(&a.path().join("tests/x.yml"), b"x");
+        written.note_written(&b.path().join("y.tf"), b"y");
+        written.note_removed(&a.path().join("tests/z.yml"));
+        let taken = written.take_notes(a.path());
         assert_eq!(
             taken,
             vec![
@@ -173,8 +194,9 @@ mod tests {
                 ("tests/z.yml".to_string(), None)
             ]
         );
-        assert!(has_notes_for(b.path()));
-        assert_eq!(take_notes(b.path()).len(), 1);
-        assert!(!has_notes_for(b.path()));
+        assert!(written.has_notes_for(b.path()));
+        assert_eq!(written.take_notes(b.path()).len(), 1);
+        assert!(!written.has_notes_for(b.path()));
+        assert!(written.is_empty());
     }
 }

@@ -101,7 +101,7 @@ fn command_line_help_and_completion_list_exactly_the_registry() {
 
     // Completion: `/` + Tab offers the slash commands; an empty line the resource verbs (the
     // console's words for them, aliases included).
-    let (_, slash) = proxmox_mpc::console::completion::complete("/", 1);
+    let (_, slash) = proxmox_mpc::console::completion::complete("/", 1, &Default::default());
     let slash: BTreeSet<String> = slash
         .iter()
         .map(|(_, r)| r.trim().trim_start_matches('/').to_string())
@@ -114,7 +114,7 @@ fn command_line_help_and_completion_list_exactly_the_registry() {
         .collect();
     let slash_ops: BTreeSet<String> = in_console.difference(&verbs).cloned().collect();
     assert_eq!(slash, slash_ops);
-    let (_, words) = proxmox_mpc::console::completion::complete("", 0);
+    let (_, words) = proxmox_mpc::console::completion::complete("", 0, &Default::default());
     let words: BTreeSet<String> = words.iter().map(|(_, r)| r.trim().to_string()).collect();
     for op in &verbs {
         let spelled = if op == "snapshot-rollback" {

@@ -10,6 +10,7 @@ use proxmox_mpc::model::{Guest, GuestConfig, GuestStatus, Nic};
 use proxmox_mpc::plan::apply::{ApplyOptions, StepOutcome, apply, stale_reasons};
 use proxmox_mpc::plan::{Action, Plan};
 use proxmox_mpc::sim::Faults;
+use proxmox_mpc::state::PlanStatus;
 
 use super::common::*;
 
@@ -158,7 +159,11 @@ async fn homelab_scenario_applies_exactly_the_plan_and_converges() {
     );
     assert!(proxmox_mpc::plan::render::render_text(&again).starts_with("No changes."));
     // The journal has a row before and after every step.
-    let stored = db.latest_plan_with(&["applied"]).await.unwrap().unwrap();
+    let stored = db
+        .latest_plan_with(&[PlanStatus::Applied])
+        .await
+        .unwrap()
+        .unwrap();
     let rows = db.journal(stored.id).await.unwrap();
     for step in plan.actionable() {
         let mine: Vec<&str> = rows

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use proxmox_mpc::sim::Sim;
+use proxmox_mpc::state::PlanStatus;
 
 use super::common::homelab;
 use crate::support::cmd::pmpc_with_secret as mpc;
@@ -413,7 +414,7 @@ async fn a_twenty_guest_apply_killed_at_each_crash_point_ends_like_an_uninterrup
                 .await
                 .unwrap();
             let plan = db
-                .latest_plan_with(&["applying"])
+                .latest_plan_with(&[PlanStatus::Applying])
                 .await
                 .unwrap()
                 .expect("an unfinished plan");

@@ -265,10 +265,8 @@ async fn declarative_commands_edit_the_files_and_leave_the_server_alone() {
         "{help}"
     );
     assert!(help.contains("--disk 32G"), "{help}");
-    let (_, candidates) = proxmox_mpc::console::completion::complete("start vm web-0", 14);
+    let (_, candidates) = lab.session.complete("start vm web-0", 14);
     let names: Vec<&str> = candidates.iter().map(|(d, _)| d.as_str()).collect();
-    // Other tests in this binary refresh the same process-wide names (same seed), so only
-    // the names every homelab has are asserted.
     assert!(
         names.contains(&"web-01") && names.contains(&"web-02"),
         "{names:?}"

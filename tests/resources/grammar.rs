@@ -4,9 +4,9 @@
 use proptest::prelude::*;
 
 use proxmox_mpc::lang::{
-    self as grammar, Defaults, Intent, ListWhat, Power, World, parse_size, parse_syntax,
+    self as grammar, Intent, ListWhat, PlacementDefaults, World, parse_size, parse_syntax,
 };
-use proxmox_mpc::model::{ClusterSnapshot, Guest, GuestConfig};
+use proxmox_mpc::model::{ClusterSnapshot, Guest, GuestConfig, PowerAction};
 
 use super::common::cluster;
 
@@ -186,7 +186,7 @@ fn describe(intent: &Intent) -> String {
     }
 }
 
-fn world_parts() -> (ClusterSnapshot, Vec<Guest>, Vec<String>, Defaults) {
+fn world_parts() -> (ClusterSnapshot, Vec<Guest>, Vec<String>, PlacementDefaults) {
     let snap = cluster();
     // The files describe every live guest except db-01 (not imported yet), plus app-01, which
     // is written but not created.
@@ -201,7 +201,7 @@ fn world_parts() -> (ClusterSnapshot, Vec<Guest>, Vec<String>, Defaults) {
     app.name = "app-01".into();
     desired.push(app);
     let pools = vec!["prod".to_string(), "lab".to_string()];
-    (snap, desired, pools, Defaults::default())
+    (snap, desired, pools, PlacementDefaults::default())
 }
 
 fn run_case(line: &str, world: &World<'_>) -> Result<String, String> {
@@ -404,7 +404,7 @@ fn world_with<'a>(
     snap: &'a ClusterSnapshot,
     desired: &'a [Guest],
     pools: &'a [String],
-    defaults: &'a Defaults,
+    defaults: &'a PlacementDefaults,
 ) -> World<'a> {
     World {
         desired,
@@ -496,7 +496,7 @@ fn sizes_follow_pve_units() {
 #[test]
 fn defaults_come_from_config_before_the_cluster() {
     let (snap, desired, pools, _) = world_parts();
-    let defaults = Defaults {
+    let defaults = PlacementDefaults {
         node: Some("pve3".into()),
         storage: Some("nas".into()),
         bridge: Some("vmbr1".into()),
@@ -510,9 +510,9 @@ fn defaults_come_from_config_before_the_cluster() {
         "create qemu web-03 vmid 103 on pve3; cores 2 sockets 1 mem 2048; scsi0=nas:32; net0=vmbr1 [chose node pve3 (config.yml default), storage nas (config.yml default), bridge vmbr1 (config.yml default), vmid 103 (lowest free)]"
     );
     // A config default that the cluster does not have is refused like a typed one.
-    let defaults = Defaults {
+    let defaults = PlacementDefaults {
         node: Some("pve9".into()),
-        ..Defaults::default()
+        ..PlacementDefaults::default()
     };
     let world = world_with(&snap, &desired, &pools, &defaults);
     assert_eq!(
@@ -568,7 +568,7 @@ fn syntax_keeps_quoted_values_whole() {
     assert!(matches!(
         grammar::parse("stop vm web-01 --yes", &world),
         Ok(Intent::Power {
-            action: Power::Stop,
+            action: PowerAction::Stop,
             yes: true,
             ..
         })

@@ -12,9 +12,10 @@ use crate::error::CommandError;
 use crate::iac::sync::write_atomic;
 use crate::iac::view::file_view;
 use crate::iac::{Templates, terraform};
-use crate::lang::{Power, Target};
-use crate::model::{GuestKind, GuestStatus, guest_from_config};
+use crate::lang::Target;
+use crate::model::{GuestKind, GuestStatus, PowerAction, guest_from_config};
 use crate::pve::{Client, TaskProgress, Upid};
+use crate::state::written::Written;
 use crate::ui::{Item, Table};
 
 fn kind_word(kind: GuestKind) -> &'static str {
@@ -94,6 +95,7 @@ fn update_file(
     root: &Path,
     loaded: &Loaded,
     vmid: u32,
+    written: &mut Written,
     edit: impl Fn(&str) -> String,
 ) -> Result<Option<String>, CommandError> {
     let Some(file) = loaded.desired.file_of(vmid) else {
@@ -108,12 +110,17 @@ fn update_file(
     if new == text {
         return Ok(None);
     }
-    write_atomic(&path, new.as_bytes())?;
+    write_atomic(&path, new.as_bytes(), written)?;
     Ok(Some(file.path.clone()))
 }
 
 /// Brings the inventory, specs and docs in line with the guest's updated file.
-fn refresh_after(root: &Path, loaded: &Loaded, vmid: u32) -> Result<Vec<String>, CommandError> {
+fn refresh_after(
+    root: &Path,
+    loaded: &Loaded,
+    vmid: u32,
+    written: &mut Written,
+) -> Result<Vec<String>, CommandError> {
     let desired = crate::iac::desired::read_desired(root)?;
     let files: Vec<(String, crate::model::Guest)> = desired
         .files
@@ -128,6 +135,7 @@ fn refresh_after(root: &Path, loaded: &Loaded, vmid: u32) -> Result<Vec<String>,
         &files,
         &std::collections::BTreeSet::from([vmid]),
         &[],
+        written,
     )
 }
 
@@ -147,20 +155,20 @@ fn duration_text(d: Duration) -> String {
 pub async fn power(
     ctx: &mut Ctx,
     loaded: &Loaded,
-    action: Power,
+    action: PowerAction,
     target: &Target,
     yes: bool,
 ) -> Result<Report, CommandError> {
     let (word, done_word) = match action {
-        Power::Start => ("start", "started"),
-        Power::Stop => ("stop", "stopped"),
-        Power::Shutdown => ("shutdown", "shut down"),
-        Power::Reboot => ("reboot", "rebooted"),
+        PowerAction::Start => ("start", "started"),
+        PowerAction::Stop => ("stop", "stopped"),
+        PowerAction::Shutdown => ("shutdown", "shut down"),
+        PowerAction::Reboot => ("reboot", "rebooted"),
     };
-    if action != Power::Start && !yes {
+    if action != PowerAction::Start && !yes {
         let question = match action {
-            Power::Stop => format!("Stop {} now (like pulling the plug)?", label(target)),
-            Power::Shutdown => format!("Shut down {} now?", label(target)),
+            PowerAction::Stop => format!("Stop {} now (like pulling the plug)?", label(target)),
+            PowerAction::Shutdown => format!("Shut down {} now?", label(target)),
             _ => format!("Reboot {} now?", label(target)),
         };
         ctx.confirm(&question)?;
@@ -168,17 +176,7 @@ pub async fn power(
     let root = ctx.workspace()?.root().to_path_buf();
     let (client, env, endpoint) = client(ctx).await?;
     let upid = client
-        .power(
-            &target.node,
-            target.kind,
-            target.vmid,
-            match action {
-                Power::Start => crate::pve::PowerAction::Start,
-                Power::Stop => crate::pve::PowerAction::Stop,
-                Power::Shutdown => crate::pve::PowerAction::Shutdown,
-                Power::Reboot => crate::pve::PowerAction::Reboot,
-            },
-        )
+        .power(&target.node, target.kind, target.vmid, action)
         .await
         .map_err(|e| connect::pve_error(e, &endpoint))?;
     let (took, _) = follow(
@@ -197,18 +195,18 @@ pub async fn power(
         duration_text(took)
     ))];
     let started = match action {
-        Power::Start => Some(true),
-        Power::Stop | Power::Shutdown => Some(false),
-        Power::Reboot => None,
+        PowerAction::Start => Some(true),
+        PowerAction::Stop | PowerAction::Shutdown => Some(false),
+        PowerAction::Reboot => None,
     };
     if let Some(started) = started {
-        let changed = update_file(&root, loaded, target.vmid, |text| {
+        let changed = update_file(&root, loaded, target.vmid, &mut ctx.written, |text| {
             edit_attribute(text, "started", if started { "true" } else { "false" })
         })?;
         let refresh = changed.is_some();
         file_note(&mut items, changed, &format!("started = {started}"));
         if refresh {
-            refresh_after(&root, loaded, target.vmid)?;
+            refresh_after(&root, loaded, target.vmid, &mut ctx.written)?;
         }
     }
     Ok(items)
@@ -356,12 +354,12 @@ pub async fn rollback(
             )?;
             let path = root.join(&file.path);
             if std::fs::read(&path).map_or(true, |old| old != rendered.text.as_bytes()) {
-                write_atomic(&path, rendered.text.as_bytes())?;
+                write_atomic(&path, rendered.text.as_bytes(), &mut ctx.written)?;
                 items.push(Item::Status(format!(
                     "Updated {} with the restored configuration so the next /plan keeps it.",
                     file.path
                 )));
-                refresh_after(&root, loaded, target.vmid)?;
+                refresh_after(&root, loaded, target.vmid, &mut ctx.written)?;
             }
         }
     }
@@ -417,7 +415,7 @@ pub async fn migrate(
         duration_text(took)
     ))];
     let new_import = format!("{to}/{}", target.vmid);
-    let changed = update_file(&root, loaded, target.vmid, |text| {
+    let changed = update_file(&root, loaded, target.vmid, &mut ctx.written, |text| {
         edit_import_id(
             &edit_attribute(text, "node_name", &crate::iac::filters::hcl_string(to)),
             &new_import,
@@ -426,7 +424,7 @@ pub async fn migrate(
     let refresh = changed.is_some();
     file_note(&mut items, changed, &format!("node_name = {to}"));
     if refresh {
-        refresh_after(&root, loaded, target.vmid)?;
+        refresh_after(&root, loaded, target.vmid, &mut ctx.written)?;
     }
     Ok(items)
 }

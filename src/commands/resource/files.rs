@@ -13,6 +13,7 @@ use crate::iac::sync::write_atomic;
 use crate::iac::{Templates, ansible, docs, filters, spec, terraform};
 use crate::lang::{NewGuest, Target, human_size};
 use crate::model::{ClusterSnapshot, Guest, GuestConfig, GuestKind, GuestStatus, Pool};
+use crate::state::written::Written;
 use crate::ui::Item;
 
 fn templates(root: &Path) -> Result<Templates, CommandError> {
@@ -158,6 +159,7 @@ pub fn refresh_generated(
     files: &[(String, Guest)],
     changed: &BTreeSet<u32>,
     removed: &[String],
+    written: &mut Written,
 ) -> Result<Vec<String>, CommandError> {
     let mut snapshot = live.clone();
     snapshot.guests = files.iter().map(|(_, g)| g.clone()).collect();
@@ -218,13 +220,13 @@ pub fn refresh_generated(
         if std::fs::read(&path).is_ok_and(|old| old == text.as_bytes()) {
             continue;
         }
-        write_atomic(&path, text.as_bytes())?;
+        write_atomic(&path, text.as_bytes(), written)?;
         touched.push(rel);
     }
     for ident in removed {
         let rel = format!("tests/{ident}.yml");
         if std::fs::remove_file(root.join(&rel)).is_ok() {
-            crate::state::written::note_removed(&root.join(&rel));
+            written.note_removed(&root.join(&rel));
             touched.push(rel);
         }
     }
@@ -343,7 +345,7 @@ pub async fn create(
     let (text, warnings) = render_file(&templates, loaded, &guest, &ident, false)?;
     let mut all = file_guests(loaded);
     all.push((ident.clone(), guest.clone()));
-    write_atomic(&root.join(&rel), text.as_bytes())?;
+    write_atomic(&root.join(&rel), text.as_bytes(), &mut ctx.written)?;
     let mut touched = vec![rel];
     touched.extend(refresh_generated(
         &root,
@@ -352,6 +354,7 @@ pub async fn create(
         &all,
         &BTreeSet::from([guest.vmid]),
         &[],
+        &mut ctx.written,
     )?);
     let mut items = Vec::new();
     if let Some(src) = &new.copied_from {
@@ -405,7 +408,7 @@ pub fn set(
     let mut touched = Vec::new();
     let path = root.join(&file.path);
     if std::fs::read(&path).map_or(true, |old| old != text.as_bytes()) {
-        write_atomic(&path, text.as_bytes())?;
+        write_atomic(&path, text.as_bytes(), &mut ctx.written)?;
         touched.push(file.path.clone());
     }
     let all: Vec<(String, Guest)> = loaded
@@ -428,6 +431,7 @@ pub fn set(
         &all,
         &BTreeSet::from([target.vmid]),
         &[],
+        &mut ctx.written,
     )?);
     let mut items = Vec::new();
     for w in warnings {
@@ -485,7 +489,7 @@ pub async fn delete(
         CommandError::user(format!("cannot remove {}: {e}", file.path))
             .hint("check that the workspace folder is writable")
     })?;
-    crate::state::written::note_removed(&root.join(&file.path));
+    ctx.written.note_removed(&root.join(&file.path));
     let mut touched = vec![file.path.clone()];
     let templates = templates(&root)?;
     let all: Vec<(String, Guest)> = file_guests(loaded)
@@ -499,6 +503,7 @@ pub async fn delete(
         &all,
         &BTreeSet::new(),
         std::slice::from_ref(&file.ident),
+        &mut ctx.written,
     )?);
     let mut items = vec![Item::Text(format!(
         "- {} {} (vmid {}) on {}{}",
@@ -572,7 +577,11 @@ pub fn create_pool(
     });
     check_pool_idents(loaded, &pools)?;
     let text = pools_file(&root, &pools)?;
-    write_atomic(&root.join("terraform/pools.tf"), text.as_bytes())?;
+    write_atomic(
+        &root.join("terraform/pools.tf"),
+        text.as_bytes(),
+        &mut ctx.written,
+    )?;
     let mut items = vec![Item::Text(format!(
         "+ pool {id}{}",
         comment
@@ -611,7 +620,11 @@ pub fn delete_pool(ctx: &mut Ctx, loaded: &Loaded, id: &str) -> Result<Report, C
         .collect();
     check_pool_idents(loaded, &desired_pools(loaded))?;
     let text = pools_file(&root, &pools)?;
-    write_atomic(&root.join("terraform/pools.tf"), text.as_bytes())?;
+    write_atomic(
+        &root.join("terraform/pools.tf"),
+        text.as_bytes(),
+        &mut ctx.written,
+    )?;
     let mut items = vec![Item::Text(format!("- pool {id}"))];
     footer(&mut items, &["terraform/pools.tf".to_string()]);
     Ok(items)

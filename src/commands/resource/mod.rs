@@ -18,7 +18,7 @@ mod view;
 use crate::commands::{Ctx, Report};
 use crate::error::CommandError;
 use crate::iac::desired::{DesiredError, DesiredState, read_desired};
-use crate::lang::{self as grammar, Defaults, GrammarError, Intent, World};
+use crate::lang::{self as grammar, GrammarError, Intent, PlacementDefaults, World};
 use crate::model::ClusterSnapshot;
 
 pub use files::{refresh_generated, strip_import_block};
@@ -30,7 +30,7 @@ pub struct Loaded {
     pub snapshot: ClusterSnapshot,
     /// Serial of the snapshot, if there is one.
     pub serial: Option<i64>,
-    pub defaults: Defaults,
+    pub defaults: PlacementDefaults,
     /// OS templates on the cluster's storages, read only for `create container`.
     pub ct_templates: Option<Vec<String>>,
 }
@@ -68,13 +68,7 @@ impl From<DesiredError> for CommandError {
 /// Loads the desired state, the newest snapshot and config.yml's defaults.
 pub async fn load(ctx: &mut Ctx) -> Result<Loaded, CommandError> {
     let root = ctx.workspace()?.root().to_path_buf();
-    let config = ctx.config()?.clone();
-    let env_defaults = &config.active_env().defaults;
-    let defaults = Defaults {
-        node: env_defaults.node.clone(),
-        storage: env_defaults.storage.clone(),
-        bridge: env_defaults.bridge.clone(),
-    };
+    let defaults = PlacementDefaults::from(&ctx.config()?.active_env().defaults);
     let desired = read_desired(&root)?;
     let db = ctx.state().await?;
     let (serial, snapshot) = match db.latest_snapshot_data().await? {
@@ -109,7 +103,7 @@ pub fn is_resource_line(line: &str) -> bool {
 /// Runs one resource-command line.
 pub async fn run(ctx: &mut Ctx, line: &str) -> Result<Report, CommandError> {
     let report = run_line(ctx, line).await;
-    crate::commands::sync::record_written(ctx).await?;
+    crate::commands::workspace_state::record_written(ctx).await?;
     report
 }
 
@@ -130,7 +124,7 @@ async fn run_checked(ctx: &mut Ctx, syntax: grammar::Syntax) -> Result<Report, C
         loaded.ct_templates = container_templates(ctx, &loaded, &syntax).await;
     }
     let guests = loaded.desired.guests();
-    grammar::remember_names(grammar::Names::of(&loaded.world(&guests)));
+    ctx.set_names(grammar::Names::of(&loaded.world(&guests)));
     let intent = grammar::validate(&syntax, &loaded.world(&guests))?;
     match intent {
         Intent::Create(new) | Intent::Clone(new) => files::create(ctx, &loaded, *new).await,
