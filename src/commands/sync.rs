@@ -191,22 +191,25 @@ pub async fn sync_with(
     if let Some((db, _)) = db {
         db.record_written(root, &mut report.notes).await?;
     }
-    // Drifted guests are reported as drift; the rest are judged for what bpg reads back.
-    let read = crate::iac::desired::read_workspace(root);
-    let judged: Vec<_> = read
-        .state
-        .files
-        .into_iter()
-        .filter(|f| {
-            report.guests.iter().any(|g| {
-                g.vmid == f.guest.vmid
-                    && matches!(
-                        g.outcome,
-                        GuestOutcome::New | GuestOutcome::Unchanged | GuestOutcome::Adopted(_)
-                    )
-            })
-        })
+    // The guest files this sync wrote (new or adopted) are judged for what bpg reads back; an
+    // unchanged file was judged when it was written, and a drifted one is reported as drift.
+    // A sync that wrote no guest file reads nothing more.
+    let fresh: std::collections::BTreeSet<u32> = report
+        .guests
+        .iter()
+        .filter(|g| matches!(g.outcome, GuestOutcome::New | GuestOutcome::Adopted(_)))
+        .map(|g| g.vmid)
         .collect();
+    let judged: Vec<_> = if fresh.is_empty() {
+        Vec::new()
+    } else {
+        crate::iac::desired::read_workspace(root)
+            .state
+            .files
+            .into_iter()
+            .filter(|f| fresh.contains(&f.guest.vmid))
+            .collect()
+    };
     let terraform_changes = crate::iac::fidelity::workspace_plans(&judged, &snapshot);
     Ok(SyncRun {
         snapshot,
