@@ -416,4 +416,51 @@ mod tests {
         assert_eq!(attr("local_zfs", "blocksize"), Some("16k".into()), "{text}");
         assert_eq!(attr("nas", "options"), Some("vers=4.2".into()), "{text}");
     }
+
+    /// Audit N3: a VLAN without an `auto` line reads back autostart = null, which no file can
+    /// say, so it is ignored there; a bridge (read back as false) and an auto VLAN are not.
+    #[test]
+    fn a_vlan_without_auto_ignores_autostart() {
+        let templates = Templates::builtin().unwrap();
+        let net = |iface: &str, kind: &str, autostart: bool| NodeNetwork {
+            node: "pve1".into(),
+            iface: iface.into(),
+            kind: kind.into(),
+            method: None,
+            cidr: None,
+            gateway: None,
+            bridge_ports: None,
+            cidr6: None,
+            gateway6: None,
+            mtu: None,
+            vlan_aware: false,
+            autostart,
+            active: true,
+            comments: None,
+        };
+        let text = render_networks(
+            &templates,
+            &[
+                net("vmbr0", "bridge", false),
+                net("vmbr0.20", "vlan", false),
+                net("vmbr0.30", "vlan", true),
+            ],
+        )
+        .unwrap();
+        let body = hcl::parse(&text).unwrap();
+        let ignored = |ident: &str| -> bool {
+            let block = body
+                .blocks()
+                .find(|b| b.labels().get(1).map(|l| l.as_str()) == Some(ident))
+                .unwrap_or_else(|| panic!("{ident} in {text}"));
+            block
+                .body()
+                .blocks()
+                .find(|b| b.identifier() == "lifecycle")
+                .is_some_and(|l| l.body().attributes().any(|a| a.key() == "ignore_changes"))
+        };
+        assert!(ignored("pve1_vmbr0_20"), "{text}");
+        assert!(!ignored("pve1_vmbr0_30"), "{text}");
+        assert!(!ignored("pve1_vmbr0"), "{text}");
+    }
 }
