@@ -615,7 +615,8 @@ fn parse_error_line(message: &str) -> Option<usize> {
     after.trim().split(':').next()?.trim().parse().ok()
 }
 
-fn tf_files(dir: &Path) -> Vec<PathBuf> {
+/// The `.tf` files directly in `dir` (not below it, as Terraform loads a module), sorted.
+pub fn tf_files(dir: &Path) -> Vec<PathBuf> {
     let mut paths: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(entries) => entries
             .filter_map(|e| e.ok().map(|e| e.path()))

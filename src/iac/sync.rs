@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::desired::{DesiredFile, LEGACY_GUEST_DIR, ROOT_MODULE, WorkspaceRead, read_workspace};
+use super::desired::{
+    DesiredFile, LEGACY_GUEST_DIR, ROOT_MODULE, WorkspaceRead, read_workspace, tf_files,
+};
 use super::names::assign_guest_idents;
 use super::terraform::{self, StorageConfigs};
 use super::view::{file_view, raw_config};
@@ -211,7 +213,7 @@ fn file_stem(rel_path: &str) -> String {
 pub fn reserved_file_stems(root: &Path) -> BTreeSet<String> {
     let mut out: BTreeSet<String> = GENERATED_STEMS.iter().map(|s| s.to_string()).collect();
     for dir in [ROOT_MODULE, LEGACY_GUEST_DIR] {
-        for path in tf_paths(&root.join(dir)) {
+        for path in tf_files(&root.join(dir)) {
             if let Some(stem) = path.file_stem() {
                 out.insert(stem.to_string_lossy().to_string());
             }
@@ -220,30 +222,17 @@ pub fn reserved_file_stems(root: &Path) -> BTreeSet<String> {
     out
 }
 
-fn tf_paths(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "tf"))
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
-    out
-}
-
 /// Every `.tf` file of the legacy guest folder moves into the root module under its own name
 /// (or `NAME_2.tf` and so on where that is taken): Terraform loads only the root module's own
 /// files, and import blocks are allowed only there.
 fn plan_moves(root: &Path) -> Vec<(String, String)> {
-    let mut taken: BTreeSet<String> = tf_paths(&root.join(ROOT_MODULE))
+    let mut taken: BTreeSet<String> = tf_files(&root.join(ROOT_MODULE))
         .iter()
         .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().to_string()))
         .chain(GENERATED_STEMS.iter().map(|s| s.to_string()))
         .collect();
     let mut moves = Vec::new();
-    for path in tf_paths(&root.join(LEGACY_GUEST_DIR)) {
+    for path in tf_files(&root.join(LEGACY_GUEST_DIR)) {
         let stem = path
             .file_stem()
             .map(|s| s.to_string_lossy().to_string())

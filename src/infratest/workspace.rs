@@ -170,19 +170,6 @@ fn rel(root: &Path, path: &Path) -> String {
         .replace('\\', "/")
 }
 
-fn tf_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "tf"))
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
-    out
-}
-
 fn terraform_maps(check: &Check, ctx: &ProbeContext<'_>) -> CheckResult {
     let prefix = format!("{}/", ctx.root.display());
     let problems: Vec<String> = ctx
@@ -198,7 +185,7 @@ fn terraform_maps(check: &Check, ctx: &ProbeContext<'_>) -> CheckResult {
         .iter()
         .map(|f| f.path.as_str())
         .collect();
-    let all = tf_files(&ctx.root.join(crate::iac::desired::ROOT_MODULE));
+    let all = crate::iac::desired::tf_files(&ctx.root.join(crate::iac::desired::ROOT_MODULE));
     let others = all
         .iter()
         .filter(|p| !guest_files.contains(rel(ctx.root, p).as_str()))
@@ -318,7 +305,7 @@ static PINNED: LazyLock<Regex> =
 
 fn provider_pinned(check: &Check, root: &Path) -> CheckResult {
     let mut seen = Vec::new();
-    for path in tf_files(&root.join("terraform")) {
+    for path in crate::iac::desired::tf_files(&root.join("terraform")) {
         let Ok(text) = std::fs::read_to_string(&path) else {
             continue;
         };

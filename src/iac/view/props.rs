@@ -55,12 +55,14 @@ pub(super) fn put_startup(extra: &mut BTreeMap<String, String>, startup: Option<
 /// A property string's options, the bare first value under `bare_key` (`virtio=..`-style
 /// strings have none).
 pub(super) fn options(text: &str, bare_key: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for part in text.split(',').filter(|p| !p.is_empty()) {
-        match part.split_once('=') {
-            Some((k, v)) => out.insert(k.to_string(), v.to_string()),
-            None => out.insert(bare_key.to_string(), part.to_string()),
-        };
+    // A string PVE would refuse (a repeated key) gives no attributes: the key then stays a
+    // `# pve` line, which keeps the round trip exact.
+    let Ok(parsed) = crate::model::propstring::PropertyString::parse(text) else {
+        return BTreeMap::new();
+    };
+    let mut out = parsed.options;
+    if let Some(bare) = parsed.bare {
+        out.insert(bare_key.to_string(), bare);
     }
     out
 }
