@@ -51,7 +51,9 @@ impl Table {
     }
 }
 
-/// One piece of a command's output, rendered by the front end through [`Ui::render`].
+/// One piece of a command's output, rendered by the front end through [`Ui::render`], or sent
+/// as is by a front end that forwards reports (serialized as `{"kind": "status", "text": ...}`,
+/// and `{"kind": "data", "value": ...}` for data: the table is the human view of that value).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {
     /// A progress or result sentence (stderr; hidden by `-q`).
@@ -67,6 +69,37 @@ pub enum Item {
         value: serde_json::Value,
         table: Table,
     },
+}
+
+impl Serialize for Item {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(2))?;
+        match self {
+            Item::Status(text) => {
+                map.serialize_entry("kind", "status")?;
+                map.serialize_entry("text", text)?;
+            }
+            Item::Warning(text) => {
+                map.serialize_entry("kind", "warning")?;
+                map.serialize_entry("text", text)?;
+            }
+            Item::Hint(text) => {
+                map.serialize_entry("kind", "hint")?;
+                map.serialize_entry("text", text)?;
+            }
+            Item::Text(text) => {
+                map.serialize_entry("kind", "text")?;
+                map.serialize_entry("text", text)?;
+            }
+            // The table is the human view of `value`; a forwarded report carries the value.
+            Item::Data { value, .. } => {
+                map.serialize_entry("kind", "data")?;
+                map.serialize_entry("value", value)?;
+            }
+        }
+        map.end()
+    }
 }
 
 /// The one place output goes through.

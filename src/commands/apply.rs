@@ -26,7 +26,7 @@ use crate::plan::render::render_text;
 use crate::pve::Client;
 use crate::state::written::Written;
 use crate::state::{PlanStatus, StateDb};
-use crate::ui::Item;
+use crate::ui::{Item, Table};
 
 /// What `/apply` was asked.
 #[derive(Debug, Clone, Default)]
@@ -176,6 +176,12 @@ async fn finish_empty(
     items.push(Item::Status(
         "No changes. The cluster matches the files.".into(),
     ));
+    let nothing = ApplySummary {
+        plan_id,
+        steps: Vec::new(),
+        interrupted: false,
+    };
+    items.push(summary_data(&nothing));
     Ok(items)
 }
 
@@ -327,6 +333,7 @@ async fn finish(
     for line in summary.lines() {
         items.push(Item::Status(line));
     }
+    items.push(summary_data(summary));
     match write_back(&job.root, plan, summary, written) {
         Ok(files) if !files.is_empty() => items.push(Item::Status(format!(
             "Wrote the server's choices back: {}.",
@@ -351,6 +358,15 @@ async fn finish(
         ))
         .hint("fix what the failures say and run /apply again; finished steps are not repeated")
         .with_report(items))
+    }
+}
+
+/// The apply's typed outcome as report data: every step with its outcome, for `-o json` and
+/// for front ends that forward reports; humans read the step lines instead.
+fn summary_data(summary: &ApplySummary) -> Item {
+    Item::Data {
+        value: serde_json::to_value(summary).unwrap_or_default(),
+        table: Table::default(),
     }
 }
 

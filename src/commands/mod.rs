@@ -28,7 +28,10 @@ pub use crate::commands::request::Request;
 use crate::error::CommandError;
 use crate::ui::Item;
 
-/// What a command produced.
+/// What a command produced, in order: status lines, warnings, hints, prose and data. It is
+/// serde-serializable as it stands (see [`Item`]); each data item carries the operation's own
+/// typed result as JSON (sync's `SyncReport`, a `Plan`, apply's `ApplySummary`, the test run),
+/// which is what a front end that forwards reports (REST, MCP) returns as structured content.
 pub type Report = Vec<Item>;
 
 /// Runs the registry command `spec` with its parsed arguments (console or command line): the

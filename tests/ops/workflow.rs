@@ -14,12 +14,24 @@ use serde_json::json;
 
 const SECRET_VAR: &str = "PMPC_OPS_TEST_SECRET";
 
-async fn run(ctx: &mut Ctx, name: &str, input: serde_json::Value) {
+/// Runs one operation from JSON and returns its report as JSON, as a forwarding front end
+/// (REST, MCP) would send it.
+async fn run(ctx: &mut Ctx, name: &str, input: serde_json::Value) -> serde_json::Value {
     let request = Request::from_json(name, input).unwrap_or_else(|e| panic!("{name}: {e:?}"));
     assert_eq!(request.name(), name);
-    execute(ctx, request)
+    let report = execute(ctx, request)
         .await
         .unwrap_or_else(|e| panic!("{name} failed: {}", e.message));
+    serde_json::to_value(&report).unwrap()
+}
+
+/// The value of the report's data item.
+fn data(report: &serde_json::Value) -> &serde_json::Value {
+    report
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["kind"] == "data"))
+        .map(|i| &i["value"])
+        .unwrap_or_else(|| panic!("no data item in {report:#}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,7 +68,9 @@ async fn sync_create_plan_apply_through_the_operations_layer_alone() {
         next.on_event(Arc::new(move |e| seen.lock().unwrap().push(e)));
         next
     };
-    run(&mut ctx, "sync", json!({})).await;
+    let synced = run(&mut ctx, "sync", json!({})).await;
+    // The sync's report is typed data: every guest of the homelab with its outcome.
+    assert_eq!(data(&synced)["guests"].as_array().map(Vec::len), Some(29), "{synced:#}");
     run(
         &mut ctx,
         "create",
@@ -67,8 +81,24 @@ async fn sync_create_plan_apply_through_the_operations_layer_alone() {
     )
     .await;
     assert!(dir.path().join("terraform/ops_01.tf").is_file());
-    run(&mut ctx, "plan", json!({})).await;
-    run(&mut ctx, "apply", json!({ "yes": true })).await;
+    let planned = run(&mut ctx, "plan", json!({})).await;
+    let creates: Vec<_> = data(&planned)["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "create")
+        .map(|c| c["name"].clone())
+        .collect();
+    assert_eq!(creates, vec![json!("ops-01")], "{planned:#}");
+    let applied = run(&mut ctx, "apply", json!({ "yes": true })).await;
+    // The apply's report carries each step's outcome, and says it in words too.
+    let step = &data(&applied)["steps"][0];
+    assert_eq!(step["name"], "ops-01", "{applied:#}");
+    assert_eq!(step["outcome"]["outcome"], "done", "{applied:#}");
+    let said = applied.as_array().unwrap().iter().any(|i| {
+        i["kind"] == "status" && i["text"].as_str().is_some_and(|t| t.starts_with("Apply complete"))
+    });
+    assert!(said, "{applied:#}");
 
     // The guest exists on the simulator, on the node asked for.
     let control = sim.control();
