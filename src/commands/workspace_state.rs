@@ -192,15 +192,20 @@ pub async fn make_plan(
     };
     // Guests in the code are managed from now on: imported ones, and ones whose vmid exists
     // on the server with the file's name and kind (a create whose answer was lost).
-    for g in &desired.guests {
-        let on_server = observed
-            .guest(g.vmid)
-            .is_some_and(|live| live.name == g.name && live.kind == g.kind);
-        if g.vmid != 0 && (desired.imported.contains(&g.vmid) || on_server) {
-            db.set_managed(g.vmid, &g.name, &g.node, g.kind.as_str())
-                .await?;
-        }
-    }
+    let live_by_vmid: std::collections::HashMap<u32, &crate::model::Guest> =
+        observed.guests.iter().map(|g| (g.vmid, g)).collect();
+    let now_managed: Vec<(u32, &str, &str, &str)> = desired
+        .guests
+        .iter()
+        .filter(|g| {
+            let on_server = live_by_vmid
+                .get(&g.vmid)
+                .is_some_and(|live| live.name == g.name && live.kind == g.kind);
+            g.vmid != 0 && (desired.imported.contains(&g.vmid) || on_server)
+        })
+        .map(|g| (g.vmid, g.name.as_str(), g.node.as_str(), g.kind.as_str()))
+        .collect();
+    db.set_managed_all(&now_managed).await?;
     let managed = db.managed_vmids().await?;
     // A guest created by an earlier apply whose file does not carry its vmid yet.
     for g in desired.guests.iter_mut().filter(|g| g.vmid == 0) {

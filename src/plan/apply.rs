@@ -223,6 +223,9 @@ struct Shared {
     halted: AtomicBool,
     nodes: Mutex<HashMap<String, Arc<Semaphore>>>,
     storages: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Storages every node sees as one (NFS, Ceph, ...): PVE locks them cluster-wide, so their
+    /// slots are shared by all nodes; any other storage is a different one on each node.
+    shared_storages: BTreeSet<String>,
     global: Arc<Semaphore>,
 }
 
@@ -488,6 +491,17 @@ pub async fn apply(
         .filter(|c| c.action == Action::Create)
         .filter_map(|c| c.vmid)
         .collect();
+    // One listing; without it every storage counts as node-local (the looser bound).
+    let shared_storages = client
+        .cluster_resources(Some("storage"))
+        .await
+        .map(|list| {
+            list.into_iter()
+                .filter(|r| r.shared)
+                .filter_map(|r| r.storage)
+                .collect()
+        })
+        .unwrap_or_default();
     let shared = Arc::new(Shared {
         client: client.clone(),
         db: db.clone(),
@@ -500,6 +514,7 @@ pub async fn apply(
         halted: AtomicBool::new(false),
         nodes: Mutex::new(HashMap::new()),
         storages: Mutex::new(HashMap::new()),
+        shared_storages,
     });
 
     let mut run = Launcher::new(plan, history, shared);
@@ -714,7 +729,11 @@ async fn acquire(shared: &Shared, change: &Change) -> Vec<OwnedSemaphorePermit> 
     }
     // Sorted, so two steps never wait on each other's storages.
     for storage in change.storages() {
-        let sem = Shared::semaphore(&shared.storages, &storage, shared.opts.per_storage).await;
+        let key = match &change.node {
+            Some(node) if !shared.shared_storages.contains(&storage) => format!("{node}/{storage}"),
+            _ => storage,
+        };
+        let sem = Shared::semaphore(&shared.storages, &key, shared.opts.per_storage).await;
         if let Ok(p) = sem.acquire_owned().await {
             permits.push(p);
         }

@@ -404,9 +404,12 @@ pub fn diff(input: DiffInput<'_>) -> Plan {
     let mut desired: Vec<&Guest> = input.desired.iter().collect();
     desired.sort_by(|a, b| (a.vmid == 0, a.vmid, &a.name).cmp(&(b.vmid == 0, b.vmid, &b.name)));
     let mut seen_vmids: BTreeSet<u32> = BTreeSet::new();
+    // One index, not a scan of the cluster's guests per file.
+    let live_by_vmid: std::collections::HashMap<u32, &Guest> =
+        observed.guests.iter().map(|g| (g.vmid, g)).collect();
     for guest in desired {
         let id = changes.len();
-        let mut change = match (guest.vmid, observed.guest(guest.vmid)) {
+        let mut change = match (guest.vmid, live_by_vmid.get(&guest.vmid).copied()) {
             (0, _) | (_, None) => {
                 let mut c = new_change(id, Action::Create, guest);
                 c.fields = create_fields(guest);

@@ -11,9 +11,16 @@ use super::error::{PveError, RequestInfo};
 use super::types::{TaskLogLine, TaskStatus};
 use super::upid::Upid;
 
-/// First poll delay; doubles up to [`MAX_POLL`].
-const FIRST_POLL: Duration = Duration::from_millis(50);
+/// Poll delays: never less than [`MIN_POLL`], an eighth of the time the task has run so far,
+/// never more than [`MAX_POLL`]. A task is seen stopped at most an eighth of its run time late
+/// (a short task within milliseconds), at about one status request per 12% of its life: about
+/// 16 for a 200 ms task, 30 for a 10 s one. A fixed delay doubling from 50 ms (what this was)
+/// saw a 200 ms task up to 75% late, which made a parallel apply wait more than it worked.
+const MIN_POLL: Duration = Duration::from_millis(10);
 const MAX_POLL: Duration = Duration::from_secs(2);
+/// While a task runs its log is read at most this often (status polls are cheaper and more
+/// frequent); once it stops the log is read to the end.
+const LOG_EVERY: Duration = Duration::from_secs(1);
 /// Log lines kept for a failure report.
 const LOG_TAIL: usize = 10;
 
@@ -96,13 +103,17 @@ impl Client {
     ) -> Result<TaskOutcome, PveError> {
         let started = Instant::now();
         let mut log: Vec<String> = Vec::new();
-        let mut delay = FIRST_POLL;
+        // A short task's log is read once, when it stopped.
+        let mut log_read = started;
         tokio::pin!(cancel);
         loop {
             let status = self.task_status(upid).await?;
             let stopped = status.status == "stopped";
+            let log_due = log_read.elapsed() >= LOG_EVERY;
             // Read new log lines; after the task stopped, read until the end.
-            loop {
+            let mut read_log = stopped || log_due;
+            while read_log {
+                log_read = Instant::now();
                 let lines = self.task_log(upid, log.len() as u32, 500).await?;
                 let mut added = 0;
                 for line in lines {
@@ -112,9 +123,7 @@ impl Client {
                         added += 1;
                     }
                 }
-                if !stopped || added < 500 {
-                    break;
-                }
+                read_log = stopped && added == 500;
             }
             if stopped {
                 let exitstatus = status
@@ -151,14 +160,15 @@ impl Client {
                 });
             }
             progress(TaskProgress::Running(elapsed));
-            let sleep = delay.min(timeout - elapsed);
+            let sleep = (elapsed / 8)
+                .clamp(MIN_POLL, MAX_POLL)
+                .min(timeout - elapsed);
             tokio::select! {
                 _ = tokio::time::sleep(sleep) => {}
                 _ = &mut cancel => {
                     return Err(PveError::Cancelled { upid: upid.to_string() });
                 }
             }
-            delay = (delay * 2).min(MAX_POLL);
         }
     }
 }

@@ -283,6 +283,55 @@ impl StateDb {
         Ok(())
     }
 
+    /// Marks many guests as managed (`(vmid, name, node, kind)`), as [`Self::set_managed`] does
+    /// one: only rows that are new or differ are written, all in one transaction, so a plan
+    /// over 10,000 unchanged guests writes nothing.
+    pub async fn set_managed_all(
+        &self,
+        guests: &[(u32, &str, &str, &str)],
+    ) -> Result<(), StateError> {
+        let rows = sqlx::query("SELECT vmid, name, node, kind FROM managed_guests")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.query_err())?;
+        let known: std::collections::HashMap<i64, (String, String, String)> = rows
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r.try_get::<i64, _>(0).ok()?,
+                    (r.try_get(1).ok()?, r.try_get(2).ok()?, r.try_get(3).ok()?),
+                ))
+            })
+            .collect();
+        let changed: Vec<_> = guests
+            .iter()
+            .filter(|(vmid, name, node, kind)| {
+                known.get(&i64::from(*vmid)).is_none_or(|(n, o, k)| {
+                    (n.as_str(), o.as_str(), k.as_str()) != (*name, *node, *kind)
+                })
+            })
+            .collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write_tx().await?;
+        for (vmid, name, node, kind) in changed {
+            sqlx::query(
+                "INSERT INTO managed_guests (vmid, name, node, kind, since) VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (vmid) DO UPDATE SET name = excluded.name, node = excluded.node, kind = excluded.kind",
+            )
+            .bind(i64::from(*vmid))
+            .bind(name)
+            .bind(node)
+            .bind(kind)
+            .bind(now())
+            .execute(&mut *tx)
+            .await
+            .map_err(self.query_err())?;
+        }
+        tx.commit().await.map_err(self.query_err())
+    }
+
     /// Forgets a managed guest (after it was destroyed).
     pub async fn unset_managed(&self, vmid: u32) -> Result<(), StateError> {
         sqlx::query("DELETE FROM managed_guests WHERE vmid = ?")
