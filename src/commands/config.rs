@@ -32,6 +32,14 @@ pub async fn run(ctx: &mut Ctx, words: &[String]) -> Result<Report, CommandError
             })?;
             write_atomic(&path, config.render().as_bytes(), 0o600)?;
             ctx.set_config(config);
+            // Committed like any change of the files (the value is never a secret: `secret`
+            // takes only a reference, and config.yml holds nothing else).
+            ctx.change.subject = Some(format!("config set {key} {value}"));
+            ctx.change.paths.push(format!(
+                "{}/{}",
+                crate::workspace::DOT_DIR,
+                crate::workspace::CONFIG_FILE
+            ));
             Ok(vec![Item::Status(format!(
                 "Set {key} in {}.",
                 path.display()

@@ -54,6 +54,12 @@ pub struct Ctx {
     /// The files the running operation wrote or removed, with their hashes, until
     /// [`crate::commands::execute`] records them in the workspace's `state.db`.
     pub written: Written,
+    /// Where the operations are asked from, for the history: `console`, `cli`, or another
+    /// front end's name.
+    pub origin: String,
+    /// What the running operation says about its change of the files, for the git commit
+    /// [`crate::commands::commit`] makes of it.
+    pub change: ChangeNote,
     /// The names the last resource command loaded (guests, nodes, storages, bridges, templates,
     /// pools), until the front end takes them for completion ([`Ctx::take_names`]).
     names: Option<Names>,
@@ -66,6 +72,25 @@ pub struct Ctx {
     /// Where progress events go besides the Ui (a front end that forwards them: REST, MCP,
     /// or a test).
     events: Option<EventSink>,
+}
+
+/// What an operation tells the commit that records its change of the workspace's files
+/// ([`crate::commands::commit`]); every part is optional, the request itself names the change
+/// otherwise.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangeNote {
+    /// The commit's subject, what changed and why (`sync: 2 new, 1 drift adopted (web-01
+    /// memory)`).
+    pub subject: Option<String>,
+    /// Lines of the message body.
+    pub body: Vec<String>,
+    /// Console trailers ([`crate::workspace::git::trailer`] keys) with their values.
+    pub trailers: Vec<(&'static str, String)>,
+    /// Files written or removed that are not in [`Ctx::written`] (a sync records its own
+    /// notes), relative to the workspace.
+    pub paths: Vec<String>,
+    /// Commit even when no file changed: the change was to the cluster (an apply).
+    pub always: bool,
 }
 
 /// A typed progress event of an operation, for front ends that forward progress.
@@ -98,6 +123,9 @@ impl Ctx {
             interactive,
             assume_yes: false,
             written: Written::new(),
+            // The console's session says `console`; another front end names itself.
+            origin: "cli".to_string(),
+            change: ChangeNote::default(),
             names: None,
             env_overlay: HashMap::new(),
             workspace,
@@ -322,6 +350,15 @@ impl Ctx {
     /// Returns true when `text` contains a secret this process has seen.
     pub fn contains_secret(&self, text: &str) -> bool {
         self.seen_secrets.iter().any(|s| text.contains(s.as_str()))
+    }
+
+    /// `text` with every secret this process has seen replaced by `***` (a commit message or a
+    /// history line never carries one).
+    pub fn redact(&self, text: &str) -> String {
+        self.seen_secrets
+            .iter()
+            .filter(|s| !s.is_empty())
+            .fold(text.to_string(), |t, s| t.replace(s.as_str(), "***"))
     }
 
     /// Resolves a path relative to the workspace root (or the current folder).

@@ -311,6 +311,8 @@ async fn write_workspace(
 ) -> Result<Report, CommandError> {
     let endpoint = env.endpoint.clone();
     let token_id = env.token_id.clone();
+    let gitignore = workspace.root().join(".gitignore");
+    let ignore_before = std::fs::read(&gitignore).ok();
     workspace.create_layout()?;
     let db = StateDb::open(&workspace.state_db_path()).await?;
     crate::workspace::restrict_to_owner(&workspace.state_db_path())?;
@@ -323,6 +325,18 @@ async fn write_workspace(
     ctx.set_workspace(workspace.clone());
     ctx.set_config(config);
     ctx.set_state(db);
+    // The first commit: the configuration, and the .gitignore when /init wrote it.
+    let mut wrote = vec![format!(
+        "{}/{}",
+        crate::workspace::DOT_DIR,
+        crate::workspace::CONFIG_FILE
+    )];
+    if std::fs::read(&gitignore).ok() != ignore_before {
+        wrote.push(".gitignore".into());
+    }
+    items.extend(crate::commands::commit::init_repository(
+        ctx, &endpoint, &wrote,
+    ));
     items.push(Item::Status(format!(
         "Workspace ready in {}: .proxmox/config.yml, .proxmox/state.db, terraform/, ansible/, tests/, docs/.",
         workspace.root().display()

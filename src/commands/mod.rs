@@ -3,20 +3,28 @@
 //! [`Ctx::interactive`] and [`crate::ui::Ui::ask`] only when a person is there.
 
 pub mod apply;
+pub mod commit;
 pub mod config;
 pub mod connect;
 pub mod context;
 pub mod diff;
 pub mod doctor;
+pub mod drift;
 pub mod help;
+pub mod history;
 pub mod init;
 pub mod plan;
 pub mod registry;
 pub mod request;
+pub mod resolve;
 pub mod resource;
+pub mod rollback;
 pub mod status;
 pub mod sync;
+pub mod sync_base;
 pub mod test;
+pub mod watch;
+pub mod webhook;
 pub mod workspace_state;
 
 use clap::ArgMatches;
@@ -57,12 +65,13 @@ pub async fn run(
     execute(ctx, Request::from_matches(spec, args)?).await
 }
 
-/// Runs one operation, then records the hashes of the files it wrote in state.db: the one
-/// entry point of the operations layer for every front end.
+/// Runs one operation, then records the hashes of the files it wrote in state.db and commits
+/// those files to the workspace's git repository ([`commit`]): the one entry point of the
+/// operations layer for every front end.
 pub async fn execute(ctx: &mut Ctx, request: Request) -> Result<Report, CommandError> {
+    let pending = commit::prepare(ctx, &request).await;
     let report = dispatch(ctx, request).await;
-    workspace_state::record_written(ctx).await?;
-    report
+    commit::settle(ctx, pending, report).await
 }
 
 async fn dispatch(ctx: &mut Ctx, request: Request) -> Result<Report, CommandError> {
@@ -90,6 +99,30 @@ async fn dispatch(ctx: &mut Ctx, request: Request) -> Result<Report, CommandErro
                 agent_ips: r.agent_ips,
             };
             sync::run(ctx, options).await
+        }
+        Request::Drift(r) => {
+            let args = drift::DriftArgs {
+                detailed_exitcode: r.detailed_exitcode,
+            };
+            drift::run(ctx, &args).await
+        }
+        Request::Watch(r) => {
+            let options = watch::WatchOptions {
+                every: r.every,
+                count: r.count,
+                webhook: r.webhook,
+                webhook_secret_env: r.webhook_secret_env,
+                slack: r.slack,
+            };
+            watch::run(ctx, &options).await
+        }
+        Request::Resolve(r) => {
+            let args = resolve::ResolveArgs {
+                guest: r.guest,
+                field: r.field,
+                take: r.take,
+            };
+            resolve::run(ctx, &args).await
         }
         Request::Config(r) => {
             let words: Vec<String> = [r.action, r.key, r.value].into_iter().flatten().collect();
@@ -121,6 +154,23 @@ async fn dispatch(ctx: &mut Ctx, request: Request) -> Result<Report, CommandErro
             apply::run(ctx, &args).await
         }
         Request::Help(r) => help::run(r.command.as_deref()),
+        Request::History(r) => {
+            let args = history::HistoryArgs {
+                guest: r.guest,
+                since: r.since,
+                show: r.show,
+                machine: r.json,
+            };
+            history::run(ctx, &args).await
+        }
+        Request::Rollback(r) => {
+            let args = rollback::RollbackArgs {
+                id: r.id,
+                yes: r.yes,
+                recreate_empty: r.recreate_empty,
+            };
+            rollback::run(ctx, &args).await
+        }
         Request::Resource { verb, request } => {
             let Some(v) = registry::operation_verb(&registry::verb_operation(&verb)) else {
                 return Err(

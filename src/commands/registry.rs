@@ -97,7 +97,8 @@ pub static COMMANDS: &[CommandSpec] = &[
                   In a terminal it asks for what the flags do not give. It also reads the bpg provider's variables: PROXMOX_VE_ENDPOINT,\n\
                   PROXMOX_VE_API_TOKEN (user@realm!name=secret) and PROXMOX_VE_INSECURE. The secret itself is never written: config.yml\n\
                   stores where it comes from (env:VAR or file:PATH). The server's certificate fingerprint is pinned on first use\n\
-                  (--yes or --fingerprint accept it without asking). It refuses to overwrite an existing workspace.",
+                  (--yes or --fingerprint accept it without asking). It refuses to overwrite an existing workspace. The folder\n\
+                  becomes a git repository (or joins the one it is in): every change the console makes to the files is a commit.",
         flags: &[
             opt(
                 "endpoint",
@@ -178,7 +179,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         details: "Without arguments: the effective configuration of the active environment (the secret is only a reference).\n\
                   `/config set KEY VALUE` validates the new value before it writes config.yml. Keys: active, endpoint, token_id,\n\
                   secret, tls.fingerprint, tls.ca_file, tls.insecure, defaults.node, defaults.storage, defaults.bridge,\n\
-                  defaults.parallelism, defaults.timeout_secs.",
+                  defaults.parallelism, defaults.timeout_secs,\n\
+                  git.auto_commit (every change a commit), git.author (when git has no identity).",
         flags: &[],
         positionals: &[
             PositionalSpec {
@@ -318,6 +320,91 @@ pub static COMMANDS: &[CommandSpec] = &[
         availability: Availability::Ready,
     },
     CommandSpec {
+        name: "drift",
+        aliases: &[],
+        summary: "Show where the cluster differs from the files, writing nothing",
+        usage: "/drift [--detailed-exitcode] [-o table|json|yaml]",
+        details: "Reads the whole cluster and compares every guest with its file and with the last /sync, field by field\n\
+                  (memory, cores, net0, node, state...): drift (changed on the server), conflict (changed on the server and in\n\
+                  the file, to different values; /resolve settles it), pending (changed only in the file; /apply carries it out),\n\
+                  new or gone guests, and node networks, storages or pools that differ. Writes no file and records no snapshot.\n\
+                  --detailed-exitcode exits 0 without drift, 2 with drift (pending changes alone are not drift) and 1 on error.",
+        flags: &[flag(
+            "detailed-exitcode",
+            "Exit 0 without drift, 2 with drift, 1 on error",
+        )],
+        positionals: &[],
+        scope: Scope::Both,
+        availability: Availability::Ready,
+    },
+    CommandSpec {
+        name: "resolve",
+        aliases: &[],
+        summary: "Settle a conflict between a guest's file and the server",
+        usage: "/resolve GUEST [FIELD] --take server|code",
+        details: "A conflict is a field changed on the server and in the file since the last /sync, to different values; /sync\n\
+                  lists them and leaves the file as edited. --take server writes the server's value into the file (that field\n\
+                  only: other edits stay); --take code keeps the file, so the next /apply sets its value on the server. Without\n\
+                  FIELD every conflict of the guest is settled; with FIELD any field that differs can be (drift too).\n\
+                  /sync --adopt takes the server's value for every difference at once.",
+        flags: &[opt(
+            "take",
+            "server|code",
+            "server: the file takes the server's value; code: the file stays and /apply changes the server",
+        )],
+        positionals: &[
+            PositionalSpec {
+                name: "guest",
+                help: "The guest, by name or vmid",
+                required: true,
+            },
+            PositionalSpec {
+                name: "field",
+                help: "The field to settle (memory, cores, ...); default: every conflict",
+                required: false,
+            },
+        ],
+        scope: Scope::Both,
+        availability: Availability::Ready,
+    },
+    CommandSpec {
+        name: "watch",
+        aliases: &[],
+        summary: "Keep checking for drift and report each change, to a webhook too",
+        usage: "proxmox-mpc watch [--every 5m] [--count N] [--webhook URL [--webhook-secret-env VAR] [--slack]]",
+        details: "Runs /drift's check every --every (30s, 5m, 1h; default 5m) and prints one line per change: a new difference,\n\
+                  one whose values changed, one gone. --webhook posts each check's changes as JSON (or {\"text\": ...} with\n\
+                  --slack); with --webhook-secret-env VAR each post carries X-Proxmox-MPC-Signature: sha256=<hex>, the\n\
+                  HMAC-SHA256 of the raw body with the secret in VAR (never written anywhere). An unreachable cluster is retried\n\
+                  with a growing wait; a receiver that is down gets a warning and its notices wait, in order, until it answers.\n\
+                  --count N stops after N checks; Ctrl-C stops too. Writes nothing.",
+        flags: &[
+            opt(
+                "every",
+                "DURATION",
+                "Time between checks: 30s, 5m, 1h (default 5m)",
+            ),
+            opt("count", "N", "Stop after N checks"),
+            opt(
+                "webhook",
+                "URL",
+                "Post each check's changes to this http(s) address",
+            ),
+            opt(
+                "webhook-secret-env",
+                "VAR",
+                "Sign the posts with the secret in this environment variable",
+            ),
+            flag(
+                "slack",
+                "Post Slack's {\"text\": ...} body instead of the JSON notice",
+            ),
+        ],
+        positionals: &[],
+        scope: Scope::Cli,
+        availability: Availability::Ready,
+    },
+    CommandSpec {
         name: "plan",
         aliases: &[],
         summary: "Show what /apply would change",
@@ -377,6 +464,62 @@ pub static COMMANDS: &[CommandSpec] = &[
             ),
         ],
         positionals: &[],
+        scope: Scope::Both,
+        availability: Availability::Ready,
+    },
+    CommandSpec {
+        name: "history",
+        aliases: &[],
+        summary: "List what changed in the workspace and the cluster, newest first",
+        usage: "/history [GUEST] [--since TIME] [--json] | /history show ID",
+        details: "One timeline from the workspace's git log (every change the console makes to the files is a commit: sync,\n\
+                  resource commands, apply write-back, rollback) and state.db (plans, cluster snapshots, applies, actions on\n\
+                  guests), each entry with its id, time, actor, origin (console or cli) and what changed. GUEST keeps the\n\
+                  entries about one guest; --since takes 30m, 2h, 3d, 1w, a date or an RFC 3339 time. `/history show ID` shows\n\
+                  one change: the commit's diff, or the plan's text and journal.",
+        flags: &[opt(
+            "since",
+            "TIME",
+            "Only entries at or after TIME (30m, 2h, 3d, 1w, 2024-05-01)",
+        )],
+        positionals: &[
+            PositionalSpec {
+                name: "guest",
+                help: "Only the entries about this guest (or `show`)",
+                required: false,
+            },
+            PositionalSpec {
+                name: "id",
+                help: "With `show`: the entry to show (commit id, plan-N, snapshot-N, audit-N)",
+                required: false,
+            },
+        ],
+        scope: Scope::Both,
+        availability: Availability::Ready,
+    },
+    CommandSpec {
+        name: "rollback",
+        aliases: &[],
+        summary: "Bring the workspace files back to a history entry and plan the way back",
+        usage: "/rollback [ID] [--yes] [--recreate-empty]",
+        details: "Rolls back the WORKSPACE (a guest's own snapshots are the resource command `rollback vm NAME SNAP`). Restores\n\
+                  terraform/, ansible/, tests/ and docs/ as they were after the entry ID from /history (a commit id, plan-N,\n\
+                  snapshot-N) as a new commit, then shows and saves the plan that brings the cluster back; /apply carries it out.\n\
+                  Without ID it undoes the last apply. Refused with nothing changed: files with uncommitted changes, a disk that\n\
+                  would have to shrink, and a guest an apply destroyed (its disks and data are gone; --recreate-empty creates it\n\
+                  again, empty).",
+        flags: &[
+            YES,
+            flag(
+                "recreate-empty",
+                "Roll back even if a destroyed guest would be created again, empty",
+            ),
+        ],
+        positionals: &[PositionalSpec {
+            name: "id",
+            help: "The history entry to go back to (default: before the last apply)",
+            required: false,
+        }],
         scope: Scope::Both,
         availability: Availability::Ready,
     },
@@ -733,7 +876,8 @@ fn verb_changes(verb: Verb) -> Changes {
 
 fn command_changes(name: &str) -> (Changes, bool) {
     match name {
-        "init" | "config" | "demo" | "sync" => (FILES, false),
+        "init" | "config" | "demo" | "sync" | "resolve" => (FILES, false),
+        "rollback" => (FILES, true),
         "apply" => (BOTH, true),
         _ => (NOTHING, false),
     }
@@ -748,10 +892,15 @@ fn command_schema(name: &str) -> serde_json::Value {
         "config" => schemars::schema_for!(ConfigRequest),
         "help" => schemars::schema_for!(HelpRequest),
         "sync" => schemars::schema_for!(SyncRequest),
+        "drift" => schemars::schema_for!(DriftRequest),
+        "watch" => schemars::schema_for!(WatchRequest),
+        "resolve" => schemars::schema_for!(ResolveRequest),
         "plan" => schemars::schema_for!(PlanRequest),
         "diff" => schemars::schema_for!(DiffRequest),
         "apply" => schemars::schema_for!(ApplyRequest),
         "test" => schemars::schema_for!(TestRequest),
+        "history" => schemars::schema_for!(HistoryRequest),
+        "rollback" => schemars::schema_for!(RollbackRequest),
         _ => {
             return serde_json::json!({ "type": "object", "properties": {}, "additionalProperties": false });
         }

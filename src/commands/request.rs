@@ -77,6 +77,53 @@ pub struct SyncRequest {
     pub agent_ips: bool,
 }
 
+/// `/drift`: where the cluster differs from the files, writing nothing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct DriftRequest {
+    /// Fail with exit code 2 when the cluster drifted (one-shot use)
+    pub detailed_exitcode: bool,
+}
+
+/// `watch`: check for drift again and again, reporting each change.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct WatchRequest {
+    /// Time between checks: 30s, 5m, 1h (default 5m)
+    pub every: Option<String>,
+    /// Stop after this many checks (default: until interrupted)
+    pub count: Option<u64>,
+    /// Post each check's changes to this http(s) address
+    pub webhook: Option<String>,
+    /// Environment variable holding the secret the webhook posts are signed with
+    pub webhook_secret_env: Option<String>,
+    /// Post Slack's body ({"text": ...}) instead of the JSON notice
+    pub slack: bool,
+}
+
+/// Which side `/resolve` keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Take {
+    /// Write the server's value into the file
+    Server,
+    /// Keep the file's value; the next apply sets it on the server
+    Code,
+}
+
+/// `/resolve GUEST [FIELD] --take server|code`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveRequest {
+    /// The guest, by name or vmid
+    pub guest: String,
+    /// The field to settle (memory, cores, ...); every conflict of the guest without
+    #[serde(default)]
+    pub field: Option<String>,
+    /// Which side wins
+    pub take: Take,
+}
+
 /// `/plan`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
@@ -123,6 +170,33 @@ pub struct TestRequest {
     pub junit: Option<PathBuf>,
 }
 
+/// `/history [GUEST] [--since TIME]`, `/history show ID`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct HistoryRequest {
+    /// Only the entries about this guest
+    pub guest: Option<String>,
+    /// Only the entries at or after this time: 30m, 2h, 3d, 1w, 2024-05-01 or RFC 3339
+    pub since: Option<String>,
+    /// Show this entry's change (a commit id, plan-N, snapshot-N or audit-N) instead of the list
+    pub show: Option<String>,
+    /// Return the entries as data (JSON)
+    pub json: bool,
+}
+
+/// `/rollback [ID]`: the workspace's files back to a history entry (not a guest snapshot).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RollbackRequest {
+    /// The history entry (a commit id, plan-N or snapshot-N); the last apply is undone without
+    pub id: Option<String>,
+    /// Roll back without asking
+    pub yes: bool,
+    /// Roll back even if a destroyed guest would be created again, empty (its data is not
+    /// restored)
+    pub recreate_empty: bool,
+}
+
 /// A resource command (`create vm --name web-01 --memory 2G`) as data: the verb is the
 /// operation, the rest is here. Flags are checked against the language's flag table
 /// ([`crate::lang::flags_for`]), exactly as the console checks a typed line.
@@ -160,10 +234,15 @@ pub enum Request {
     Config(ConfigRequest),
     Help(HelpRequest),
     Sync(SyncRequest),
+    Drift(DriftRequest),
+    Watch(WatchRequest),
+    Resolve(ResolveRequest),
     Plan(PlanRequest),
     Diff(DiffRequest),
     Apply(ApplyRequest),
     Test(TestRequest),
+    History(HistoryRequest),
+    Rollback(RollbackRequest),
     /// A resource verb with its request.
     Resource {
         verb: String,
@@ -182,10 +261,15 @@ impl Request {
             Request::Config(_) => "config".into(),
             Request::Help(_) => "help".into(),
             Request::Sync(_) => "sync".into(),
+            Request::Drift(_) => "drift".into(),
+            Request::Watch(_) => "watch".into(),
+            Request::Resolve(_) => "resolve".into(),
             Request::Plan(_) => "plan".into(),
             Request::Diff(_) => "diff".into(),
             Request::Apply(_) => "apply".into(),
             Request::Test(_) => "test".into(),
+            Request::History(_) => "history".into(),
+            Request::Rollback(_) => "rollback".into(),
             Request::Resource { verb, .. } => super::registry::verb_operation(verb),
         }
     }
@@ -252,6 +336,40 @@ impl Request {
                 prune: flag("prune"),
                 agent_ips: flag("agent-ips"),
             }),
+            "drift" => Request::Drift(DriftRequest {
+                detailed_exitcode: flag("detailed-exitcode"),
+            }),
+            "watch" => Request::Watch(WatchRequest {
+                every: text("every"),
+                count: match text("count") {
+                    Some(n) => Some(n.trim().parse().map_err(|_| {
+                        CommandError::cli(format!("`--count {n}` is not a whole number"))
+                            .hint("give how many checks to run, e.g. --count 3")
+                    })?),
+                    None => None,
+                },
+                webhook: text("webhook"),
+                webhook_secret_env: text("webhook-secret-env"),
+                slack: flag("slack"),
+            }),
+            "resolve" => Request::Resolve(ResolveRequest {
+                guest: text("guest").unwrap_or_default(),
+                field: text("field"),
+                take: match text("take").as_deref() {
+                    Some("server") => Take::Server,
+                    Some("code") => Take::Code,
+                    Some(other) => {
+                        return Err(CommandError::cli(format!(
+                            "`--take {other}`: say server or code"
+                        ))
+                        .hint("--take server writes the server's value into the file; --take code keeps the file"));
+                    }
+                    None => {
+                        return Err(CommandError::cli("/resolve needs --take server or --take code")
+                            .hint("--take server writes the server's value into the file; --take code keeps the file and the next /apply changes the server"));
+                    }
+                },
+            }),
             "plan" => Request::Plan(PlanRequest {
                 offline: flag("offline"),
                 detailed_exitcode: flag("detailed-exitcode"),
@@ -272,6 +390,30 @@ impl Request {
                     })
                     .unwrap_or_default(),
                 parallelism: text("parallelism").and_then(|p| p.parse().ok()),
+            }),
+            "history" => {
+                let first = text("guest");
+                let (guest, show) = match first.as_deref() {
+                    Some("show") => (
+                        None,
+                        Some(text("id").ok_or_else(|| {
+                            CommandError::cli("/history show needs the id of an entry")
+                                .hint("/history lists the entries with their ids")
+                        })?),
+                    ),
+                    _ => (first, None),
+                };
+                Request::History(HistoryRequest {
+                    guest,
+                    since: text("since"),
+                    show,
+                    json,
+                })
+            }
+            "rollback" => Request::Rollback(RollbackRequest {
+                id: text("id"),
+                yes: flag("yes"),
+                recreate_empty: flag("recreate-empty"),
             }),
             "test" => Request::Test(TestRequest {
                 filter: text("filter"),

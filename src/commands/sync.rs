@@ -1,8 +1,10 @@
 //! `/sync`: import the live cluster into the workspace as Terraform, Ansible, test specs and
 //! docs. Discovery (progress: guests read / total) -> a numbered snapshot in `state.db` ->
-//! render -> write what changed. Drift between a guest's file and the server is reported field
-//! by field and the file left alone (`--adopt` takes the live values); guests gone from the
-//! server keep their files (`--prune` removes them).
+//! render -> write what changed. A difference between a guest's file and the server is reported
+//! field by field against the last sync (drift, pending change, conflict) and the file left
+//! alone (`--adopt` takes the live values, conflicts included, and says so); guests gone from
+//! the server keep their files (`--prune` removes them). Each guest's new base (what file and
+//! server agree on) is kept in `state.db` after the files are written.
 //!
 //! The snapshot is recorded only after discovery finished and nothing is written before every
 //! file is rendered, so an interrupted sync leaves the previous files and snapshot as they were.
@@ -16,7 +18,9 @@ use crate::commands::workspace_state::{record_snapshot, state_db, workspace_clie
 use crate::commands::{Ctx, Report, connect};
 use crate::error::CommandError;
 use crate::iac::fidelity::GuestPlan;
-use crate::iac::sync::{GuestOutcome, SyncOptions, SyncReport, sync_workspace_with};
+use crate::iac::sync::{
+    FieldChange, FieldDrift, GuestOutcome, SyncOptions, SyncReport, apply_sync, plan_sync_against,
+};
 use crate::iac::terraform::StorageConfigs;
 use crate::iac::{IacError, Templates};
 use crate::model::{ClusterSnapshot, GuestKind, GuestStatus};
@@ -177,19 +181,31 @@ pub async fn sync_with(
     } else {
         None
     };
-    let serial = match db {
-        Some((db, environment)) => {
-            Some(record_snapshot(db, environment, &endpoint, &snapshot).await?)
-        }
-        None => None,
+    let (serial, bases) = match db {
+        Some((db, environment)) => (
+            Some(record_snapshot(db, environment, &endpoint, &snapshot).await?),
+            crate::commands::sync_base::load(db, environment).await?,
+        ),
+        None => (None, Default::default()),
     };
     let templates = Templates::with_overrides(Some(&root.join(".proxmox/templates")))?;
     let no_addresses = BTreeMap::new();
     let addresses = agents.as_ref().map_or(&no_addresses, |a| &a.addresses);
-    let mut report =
-        sync_workspace_with(root, &templates, &snapshot, &configs, options, addresses)?;
-    if let Some((db, _)) = db {
+    let plan = plan_sync_against(
+        root, &templates, &snapshot, &configs, options, addresses, &bases,
+    )?;
+    let mut report = apply_sync(root, plan)?;
+    if let Some((db, environment)) = db {
         db.record_written(root, &mut report.notes).await?;
+        // The base moves only once the files are written: a sync that failed before keeps
+        // the old base, so nothing is judged against files that were never there.
+        let pruned: Vec<u32> = report
+            .guests
+            .iter()
+            .filter(|g| g.outcome == GuestOutcome::Pruned)
+            .map(|g| g.vmid)
+            .collect();
+        crate::commands::sync_base::save(db, environment, serial, &report.bases, &pruned).await?;
     }
     // The guest files this sync wrote (new or adopted) are judged for what bpg reads back; an
     // unchanged file was judged when it was written, and a drifted one is reported as drift.
@@ -253,6 +269,8 @@ pub async fn run(ctx: &mut Ctx, options: SyncOptions) -> Result<Report, CommandE
     .await;
     drop(spinner);
     let run = run?;
+    // What the commit of this sync says, and the files it wrote (recorded by sync_with).
+    ctx.change = crate::commands::commit::sync_note(&run);
     Ok(render(&run))
 }
 
@@ -261,6 +279,7 @@ fn outcome_word(outcome: &GuestOutcome) -> &'static str {
         GuestOutcome::New => "new",
         GuestOutcome::Unchanged => "unchanged",
         GuestOutcome::Drift(_) => "drift",
+        GuestOutcome::Conflict(_) => "conflict",
         GuestOutcome::Adopted(_) => "adopted",
         GuestOutcome::Gone => "gone",
         GuestOutcome::Pruned => "pruned",
@@ -297,6 +316,11 @@ pub fn render(run: &SyncRun) -> Report {
         items.push(moved_line(&report.moved));
     }
     let n = |k: &str| counts.get(k).copied().unwrap_or(0);
+    if n("conflict") > 0 {
+        items.push(Item::Hint(
+            "settle each conflict with /resolve GUEST FIELD --take server (the file takes the server's value) or --take code (the next /apply changes the server), or take every server value with /sync --adopt".into(),
+        ));
+    }
     if n("drift") > 0 {
         items.push(Item::Hint(
             "keep the files and change the server with /plan and /apply, or take the live values with /sync --adopt".into(),
@@ -352,28 +376,53 @@ fn guest_table(run: &SyncRun, counts: &BTreeMap<&'static str, usize>) -> Item {
     }
 }
 
-/// Per guest: drift field by field, a gone guest, and the warnings of guests not unchanged.
+/// One differing field as a report line: file and server values, and which side moved since
+/// the last sync.
+pub fn field_line(f: &FieldDrift, adopted: bool) -> String {
+    let value = |v: &Option<String>| v.clone().unwrap_or_else(|| "(not set)".into());
+    let side = match (f.change, adopted) {
+        (FieldChange::Unknown, _) => String::new(),
+        (FieldChange::Conflict, true) => format!(
+            " (conflict: last sync {}; your edit {} was replaced by the server's value)",
+            value(&f.base),
+            value(&f.file)
+        ),
+        (FieldChange::Pending, true) => format!(
+            " (changed in the file; your edit {} was replaced by the server's value)",
+            value(&f.file)
+        ),
+        (FieldChange::Conflict, false) => format!(
+            " (conflict: both changed since the last sync, which had {})",
+            value(&f.base)
+        ),
+        (change, _) => format!(" ({})", change.describe()),
+    };
+    format!(
+        "  {}: file {} -> live {}{side}",
+        f.field,
+        value(&f.file),
+        value(&f.live)
+    )
+}
+
+/// Per guest: differences field by field, a gone guest, and the warnings of guests not
+/// unchanged.
 fn guest_warnings(report: &SyncReport) -> Vec<Item> {
     let mut items = Vec::new();
     for g in &report.guests {
         match &g.outcome {
-            GuestOutcome::Drift(fields) | GuestOutcome::Adopted(fields) => {
-                let verb = if matches!(g.outcome, GuestOutcome::Drift(_)) {
-                    "differs from its file (file left as is)"
-                } else {
-                    "differed from its file (file now holds the live values)"
+            GuestOutcome::Drift(fields)
+            | GuestOutcome::Conflict(fields)
+            | GuestOutcome::Adopted(fields) => {
+                let adopted = matches!(g.outcome, GuestOutcome::Adopted(_));
+                let verb = match g.outcome {
+                    GuestOutcome::Drift(_) => "differs from its file (file left as is)",
+                    GuestOutcome::Conflict(_) => {
+                        "has conflicts: changed on the server and in its file since the last sync (file left as edited)"
+                    }
+                    _ => "differed from its file (file now holds the live values)",
                 };
-                let lines: Vec<String> = fields
-                    .iter()
-                    .map(|f| {
-                        format!(
-                            "  {}: file {} -> live {}",
-                            f.field,
-                            f.file.as_deref().unwrap_or("(not set)"),
-                            f.live.as_deref().unwrap_or("(not set)")
-                        )
-                    })
-                    .collect();
+                let lines: Vec<String> = fields.iter().map(|f| field_line(f, adopted)).collect();
                 items.push(Item::Warning(format!(
                     "guest {} ({}) {verb}:\n{}",
                     g.vmid,
@@ -393,7 +442,50 @@ fn guest_warnings(report: &SyncReport) -> Vec<Item> {
             }
         }
     }
+    items.extend(conflicts_table(report));
     items
+}
+
+/// Every conflict as a row (guest, field, last sync, server, file): what `/resolve` settles,
+/// or what `--adopt` took the server's value for.
+fn conflicts_table(report: &SyncReport) -> Option<Item> {
+    let mut rows = Vec::new();
+    let mut adopted = 0;
+    for g in &report.guests {
+        let (GuestOutcome::Conflict(fields) | GuestOutcome::Adopted(fields)) = &g.outcome else {
+            continue;
+        };
+        for f in fields.iter().filter(|f| f.change == FieldChange::Conflict) {
+            if matches!(g.outcome, GuestOutcome::Adopted(_)) {
+                adopted += 1;
+            }
+            let v = |v: &Option<String>| v.clone().unwrap_or_else(|| "(not set)".into());
+            rows.push(format!(
+                "  {} ({}) {}: last sync {}, server {}, file {}",
+                g.name,
+                g.vmid,
+                f.field,
+                v(&f.base),
+                v(&f.live),
+                v(&f.file)
+            ));
+        }
+    }
+    if rows.is_empty() {
+        return None;
+    }
+    let head = if adopted == rows.len() {
+        format!(
+            "--adopt took the server's value for {} conflicting field(s), replacing the edits in the files:",
+            rows.len()
+        )
+    } else {
+        format!(
+            "{} conflict(s) between the server and the files; the files keep your edits until /resolve or /sync --adopt:",
+            rows.len()
+        )
+    };
+    Some(Item::Warning(format!("{head}\n{}", rows.join("\n"))))
 }
 
 /// The one status line: the guests per outcome and what was written.
@@ -401,10 +493,11 @@ fn summary_line(run: &SyncRun, counts: &BTreeMap<&'static str, usize>) -> Item {
     let report = &run.report;
     let n = |k: &str| counts.get(k).copied().unwrap_or(0);
     let summary = format!(
-        "{} new, {} unchanged, {} drift, {} adopted, {} gone, {} pruned",
+        "{} new, {} unchanged, {} drift, {} conflict, {} adopted, {} gone, {} pruned",
         n("new"),
         n("unchanged"),
         n("drift"),
+        n("conflict"),
         n("adopted"),
         n("gone"),
         n("pruned")

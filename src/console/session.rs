@@ -66,7 +66,9 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(ctx: Ctx) -> Self {
+    pub fn new(mut ctx: Ctx) -> Self {
+        // What the console runs is recorded as the console's, piped or at a terminal.
+        ctx.origin = "console".into();
         Self {
             ctx,
             failures: 0,

@@ -6,7 +6,8 @@
 //! per workspace from `.proxmox/templates/`), the escaping filters ([`filters`]), identifiers
 //! ([`names`]), the Terraform view of a guest ([`view`]), rendering ([`terraform`],
 //! [`ansible`], [`spec`], [`docs`]) in `terraform fmt`'s layout ([`hclfmt`]), the one reader
-//! of the workspace's `.tf` files ([`desired`]), the sync engine ([`sync`]), and the model of
+//! of the workspace's `.tf` files ([`desired`]), the sync engine ([`sync`]) with its three-way
+//! comparison of file, server and last sync ([`drift`]), and the model of
 //! the bpg provider's import ([`bpg`]) with what it says of the workspace's files
 //! ([`fidelity`]). Nothing here prints or talks to the network.
 
@@ -14,6 +15,7 @@ pub mod ansible;
 pub mod bpg;
 pub mod desired;
 pub mod docs;
+pub mod drift;
 pub mod fidelity;
 pub mod filters;
 pub mod hclfmt;

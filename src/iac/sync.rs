@@ -3,9 +3,13 @@
 //! writes only what changed, each file atomically.
 //!
 //! Rules: a guest new on the server gets its file; a guest whose file differs from the server
-//! is reported field by field as drift and its file left alone (`adopt` takes the live values);
-//! a file whose guest is gone is reported and kept (`prune` removes it). Everything is rendered
-//! in memory before the first write, so a failure while rendering leaves every file as it was.
+//! is reported field by field and its file left alone (`adopt` takes the live values). Each
+//! field is judged against the last sync ([`super::drift`]): drift (the server moved), a
+//! pending change (the file moved) or a conflict (both moved); a conflicting hand edit is never
+//! overwritten without `adopt`. A file whose guest is gone is reported and kept (`prune`
+//! removes it). The report carries each guest's next base for the caller to keep. Everything
+//! is rendered in memory before the first write, so a failure while rendering leaves every
+//! file as it was.
 //! Generated text holds no timestamps, ports or fingerprints, so a second sync with nothing
 //! changed writes no byte.
 
@@ -17,11 +21,12 @@ use serde::Serialize;
 use super::desired::{
     DesiredFile, LEGACY_GUEST_DIR, ROOT_MODULE, WorkspaceRead, read_workspace, tf_files,
 };
+use super::drift::{Bases, GuestBase, guest_changes, guest_fields, live_fields};
+pub use super::drift::{FieldChange, FieldDrift};
 use super::names::assign_guest_idents;
 use super::terraform::{self, StorageConfigs};
-use super::view::{file_view, raw_config};
 use super::{IacError, Templates, ansible, docs, spec};
-use crate::model::{ClusterSnapshot, Guest, GuestStatus};
+use crate::model::{ClusterSnapshot, Guest};
 use crate::state::written::Written;
 
 /// What the user asked for.
@@ -35,15 +40,6 @@ pub struct SyncOptions {
     pub agent_ips: bool,
 }
 
-/// One field that differs between a guest's file and the live guest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldDrift {
-    /// PVE config key (`memory`, `net0`) or `node`, `pool`, `state`.
-    pub field: String,
-    pub file: Option<String>,
-    pub live: Option<String>,
-}
-
 /// What happened to one guest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "outcome", content = "fields")]
@@ -52,8 +48,12 @@ pub enum GuestOutcome {
     New,
     /// Same as its file.
     Unchanged,
-    /// Differs from its file; the file was left alone.
+    /// Differs from its file (each field's side in [`FieldDrift::change`]: the server, the
+    /// file, or not known), with no conflict; the file was left alone.
     Drift(Vec<FieldDrift>),
+    /// Differs from its file, and some field changed on the server and in the file since the
+    /// last sync, to different values; the file was left as edited.
+    Conflict(Vec<FieldDrift>),
     /// Differed from its file; the file now holds the live values (`--adopt`).
     Adopted(Vec<FieldDrift>),
     /// In the files but not on the server; the file is kept.
@@ -93,6 +93,13 @@ pub struct SyncReport {
     /// ([`crate::state::StateDb::record_written`]); not part of the printed report.
     #[serde(skip)]
     pub notes: Written,
+    /// Each live guest's base after this sync (what file and server now agree on), for the
+    /// caller to keep in `state.db`; not part of the printed report.
+    #[serde(skip)]
+    pub bases: Bases,
+    /// Each pool that differs between `pools.tf` and the server (`pools.tf` left alone).
+    #[serde(skip)]
+    pub pool_drift: Vec<String>,
 }
 
 impl SyncReport {
@@ -104,6 +111,7 @@ impl SyncReport {
                 GuestOutcome::New => "new",
                 GuestOutcome::Unchanged => "unchanged",
                 GuestOutcome::Drift(_) => "drift",
+                GuestOutcome::Conflict(_) => "conflict",
                 GuestOutcome::Adopted(_) => "adopted",
                 GuestOutcome::Gone => "gone",
                 GuestOutcome::Pruned => "pruned",
@@ -119,45 +127,10 @@ impl SyncReport {
     }
 }
 
-/// Compares a guest as its file describes it with the live guest, field by field.
+/// Compares a guest as its file describes it with the live guest, field by field (no base:
+/// every field's side is unknown; [`super::drift::guest_changes`] takes one).
 pub fn guest_drift(file: &Guest, live: &Guest) -> Vec<FieldDrift> {
-    let live = file_view(live);
-    let mut out = Vec::new();
-    let mut pseudo = |field: &str, a: Option<String>, b: Option<String>| {
-        if a != b {
-            out.push(FieldDrift {
-                field: field.to_string(),
-                file: a,
-                live: b,
-            });
-        }
-    };
-    pseudo("node", Some(file.node.clone()), Some(live.node.clone()));
-    pseudo("pool", file.pool.clone(), live.pool.clone());
-    let state = |g: &Guest| {
-        Some(
-            if g.status == GuestStatus::Running {
-                "running"
-            } else {
-                "stopped"
-            }
-            .to_string(),
-        )
-    };
-    pseudo("state", state(file), state(&live));
-    let a = raw_config(file);
-    let b = raw_config(&live);
-    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-    for key in keys {
-        if a.get(key) != b.get(key) {
-            out.push(FieldDrift {
-                field: key.clone(),
-                file: a.get(key).cloned(),
-                live: b.get(key).cloned(),
-            });
-        }
-    }
-    out
+    guest_changes(file, live, None)
 }
 
 /// Everything a sync decided, before anything is written.
@@ -283,6 +256,28 @@ pub fn plan_sync_with(
     options: SyncOptions,
     agent_addresses: &BTreeMap<u32, String>,
 ) -> Result<SyncPlan, IacError> {
+    plan_sync_against(
+        root,
+        templates,
+        snapshot,
+        storage_configs,
+        options,
+        agent_addresses,
+        &Bases::new(),
+    )
+}
+
+/// As [`plan_sync_with`], judging each differing field against `bases`, what file and server
+/// agreed on at the last sync (drift, pending change or conflict).
+pub fn plan_sync_against(
+    root: &Path,
+    templates: &Templates,
+    snapshot: &ClusterSnapshot,
+    storage_configs: &StorageConfigs,
+    options: SyncOptions,
+    agent_addresses: &BTreeMap<u32, String>,
+    bases: &Bases,
+) -> Result<SyncPlan, IacError> {
     let mut plan = SyncPlan {
         root: root.to_path_buf(),
         ..SyncPlan::default()
@@ -298,6 +293,7 @@ pub fn plan_sync_with(
         &known,
         &pool_idents,
         options,
+        bases,
     )?;
     // A file to move that is also pruned is removed where it is.
     for (from, to) in &known.moves {
@@ -426,9 +422,10 @@ fn plan_pools(
             .map(|p| (p.id.as_str(), p.comment.as_deref()))
             .collect();
         if in_file != live && !adopt {
+            report.pool_drift = pool_diffs(&in_file, &live);
             report.warnings.push(format!(
                 "{pools_rel} differs from the server ({}); the file is left as it is (/sync --adopt takes the server's pools)",
-                pool_diffs(&in_file, &live).join("; ")
+                report.pool_drift.join("; ")
             ));
             write_pools = false;
             pool_idents = existing.state.pool_idents.clone();
@@ -467,33 +464,53 @@ fn plan_guest_files<'a>(
     known: &'a KnownFiles<'a>,
     pool_idents: &BTreeMap<String, String>,
     options: SyncOptions,
+    bases: &Bases,
 ) -> Result<Vec<(&'a str, &'a Guest)>, IacError> {
     let mut spec_guests: Vec<(&str, &Guest)> = Vec::new();
     for guest in &snapshot.guests {
         let ident = &known.idents[&guest.vmid];
         let rendered = terraform::render_guest(templates, guest, ident, pool_idents)?;
+        let live = live_fields(guest);
         let (file, outcome) = match known.by_vmid.get(&guest.vmid) {
             None => {
                 let file = format!("{ROOT_MODULE}/{ident}.tf");
                 plan.put(file.clone(), rendered.text);
                 spec_guests.push((ident, guest));
+                plan.report
+                    .bases
+                    .insert(guest.vmid, GuestBase::agreed(&live));
                 (file, GuestOutcome::New)
             }
             Some(existing) => {
                 let file = moved_to(&known.moves, &existing.path);
-                let drift = guest_drift(&existing.guest, guest);
-                if drift.is_empty() {
+                let base = bases.get(&guest.vmid);
+                let in_file = guest_fields(&existing.guest);
+                let drift = super::drift::compare(&in_file, &live, base);
+                let outcome = if drift.is_empty() {
                     spec_guests.push((ident, guest));
-                    (file, GuestOutcome::Unchanged)
+                    GuestOutcome::Unchanged
                 } else if options.adopt {
                     plan.put(file.clone(), rendered.text);
                     spec_guests.push((ident, guest));
-                    (file, GuestOutcome::Adopted(drift))
+                    GuestOutcome::Adopted(drift)
                 } else {
-                    // The file is the desired state: its spec says what the file says.
+                    // The file is the desired state: its spec says what the file says, and a
+                    // field edited on both sides keeps the hand edit until /resolve or --adopt.
                     spec_guests.push((ident, &existing.guest));
-                    (file, GuestOutcome::Drift(drift))
-                }
+                    if drift.iter().any(|f| f.change == FieldChange::Conflict) {
+                        GuestOutcome::Conflict(drift)
+                    } else {
+                        GuestOutcome::Drift(drift)
+                    }
+                };
+                let next = match outcome {
+                    GuestOutcome::Drift(_) | GuestOutcome::Conflict(_) => {
+                        GuestBase::merged(base, &in_file, &live)
+                    }
+                    _ => GuestBase::agreed(&live),
+                };
+                plan.report.bases.insert(guest.vmid, next);
+                (file, outcome)
             }
         };
         plan.report.guests.push(GuestReport {

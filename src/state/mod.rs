@@ -1,5 +1,6 @@
 //! The workspace state database (sqlx; SQLite by default, PostgreSQL for teams): observed
-//! snapshots, plans, the apply journal, the audit log and session state.
+//! snapshots, plans, the apply journal, the audit log, session state and each guest's base
+//! (what its file and the server agreed on at the last `/sync`).
 //!
 //! Owns opening the database (WAL), running the portable migrations in `migrations/`, and
 //! refusing a database written by a newer proxmox-mpc. Queries use runtime `sqlx::query` with
@@ -13,6 +14,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{FromRow, Row};
 use thiserror::Error;
 
+pub mod base;
+pub mod history;
 pub mod plans;
 pub mod summary;
 pub mod written;
@@ -65,6 +68,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 3,
         name: "written_files",
         sql: include_str!("../../migrations/0003_written_files.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "sync_base",
+        sql: include_str!("../../migrations/0004_sync_base.sql"),
     },
 ];
 

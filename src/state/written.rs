@@ -112,6 +112,22 @@ impl Written {
         taken
     }
 
+    /// The paths (relative to `root`, `/` separators, once each, sorted) of the notes about
+    /// files under `root`, without taking them: what the running operation touched there, for
+    /// the commit that records it.
+    pub fn paths_under(&self, root: &Path) -> Vec<String> {
+        let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+        let mut out: Vec<String> = self
+            .notes
+            .iter()
+            .filter_map(|n| n.path().strip_prefix(&root).ok())
+            .map(|rel| rel.to_string_lossy().replace('\\', "/"))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// True when files under `root` were written or removed and not recorded yet.
     pub fn has_notes_for(&self, root: &Path) -> bool {
         let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
@@ -186,6 +202,10 @@ mod tests {
         written.note_written(&a.path().join("tests/x.yml"), b"x");
         written.note_written(&b.path().join("y.tf"), b"y");
         written.note_removed(&a.path().join("tests/z.yml"));
+        assert_eq!(
+            written.paths_under(a.path()),
+            vec!["tests/x.yml", "tests/z.yml"]
+        );
         let taken = written.take_notes(a.path());
         assert_eq!(
             taken,

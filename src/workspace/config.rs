@@ -23,6 +23,40 @@ pub struct Config {
     /// The environment the console talks to.
     pub active: String,
     pub environments: BTreeMap<String, Environment>,
+    /// How the console records its changes in the workspace's git repository.
+    #[serde(default, skip_serializing_if = "GitSettings::is_default")]
+    pub git: GitSettings,
+}
+
+/// The `git:` section: every change the console makes to the files becomes a commit unless
+/// `auto_commit` is false; `author` is the identity used when git has none configured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitSettings {
+    #[serde(default = "default_true")]
+    pub auto_commit: bool,
+    /// `Name <email>`; the built-in `proxmox-mpc <proxmox-mpc@localhost>` when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Default for GitSettings {
+    fn default() -> Self {
+        Self {
+            auto_commit: true,
+            author: None,
+        }
+    }
+}
+
+impl GitSettings {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// One cluster the workspace talks to.
@@ -161,6 +195,7 @@ impl Config {
             version: CONFIG_VERSION,
             active: DEFAULT_ENV.to_string(),
             environments,
+            git: GitSettings::default(),
         }
     }
 
@@ -232,6 +267,14 @@ impl Config {
         for env in self.environments.values() {
             env.validate()?;
         }
+        if let Some(author) = &self.git.author
+            && crate::workspace::git::Identity::parse(author).is_none()
+        {
+            return Err((
+                Some("author".into()),
+                format!("git author `{author}` is not of the form `Name <email>`"),
+            ));
+        }
         Ok(())
     }
 
@@ -241,6 +284,10 @@ impl Config {
         let mut next = self.clone();
         if key == "active" {
             next.active = value.to_string();
+        } else if key == "git.auto_commit" {
+            next.git.auto_commit = parse_bool(value)?;
+        } else if key == "git.author" {
+            next.git.author = (!value.is_empty() && value != "none").then(|| value.to_string());
         } else {
             let env = next.active_env_mut();
             let opt = |v: &str| (!v.is_empty() && v != "none").then(|| v.to_string());
@@ -325,6 +372,16 @@ impl Config {
                 env.defaults.parallelism, env.defaults.timeout_secs
             ));
         }
+        if !self.git.is_default() {
+            out.push_str(
+                "# every change the console makes to the files is a git commit (auto_commit: false turns\n\
+                 # that off); author is used when git has no identity configured\n",
+            );
+            out.push_str(&format!("git:\n  auto_commit: {}\n", self.git.auto_commit));
+            if let Some(author) = &self.git.author {
+                out.push_str(&format!("  author: {}\n", q(author)));
+            }
+        }
         out
     }
 
@@ -366,12 +423,22 @@ impl Config {
                 "defaults.timeout_secs".into(),
                 env.defaults.timeout_secs.to_string(),
             ),
+            ("git.auto_commit".into(), self.git.auto_commit.to_string()),
+            (
+                "git.author".into(),
+                self.git.author.clone().unwrap_or_else(|| {
+                    format!(
+                        "{} (when git has no identity)",
+                        crate::workspace::git::DEFAULT_AUTHOR
+                    )
+                }),
+            ),
         ]
     }
 }
 
 /// Keys `/config set` accepts.
-pub const SETTABLE_KEYS: [&str; 12] = [
+pub const SETTABLE_KEYS: [&str; 14] = [
     "active",
     "endpoint",
     "token_id",
@@ -384,6 +451,8 @@ pub const SETTABLE_KEYS: [&str; 12] = [
     "defaults.bridge",
     "defaults.parallelism",
     "defaults.timeout_secs",
+    "git.auto_commit",
+    "git.author",
 ];
 
 fn parse_bool(value: &str) -> Result<bool, String> {
@@ -540,6 +609,27 @@ mod tests {
             .unwrap_err();
         assert!(err.contains("env:VARIABLE"), "{err}");
         assert!(!err.contains("2f4c1d2e3f4a"), "{err}");
+    }
+
+    #[test]
+    fn the_git_section_round_trips_and_checks_the_author() {
+        let mut config = sample();
+        assert!(
+            !config.render().contains("git:"),
+            "the default is not written"
+        );
+        config.set("git.auto_commit", "false").unwrap();
+        config
+            .set("git.author", "Ops Bot <ops@example.com>")
+            .unwrap();
+        let text = config.render();
+        assert_eq!(Config::parse(&text, Path::new("c.yml")).unwrap(), config);
+        let err = config.set("git.author", "nobody").unwrap_err();
+        assert!(err.contains("Name <email>"), "{err}");
+        assert_eq!(
+            config.git.author.as_deref(),
+            Some("Ops Bot <ops@example.com>")
+        );
     }
 
     #[test]

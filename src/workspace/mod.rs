@@ -3,6 +3,7 @@
 //! knows nothing of the API or the database contents.
 
 pub mod config;
+pub mod git;
 
 use std::fs;
 use std::io::Write;
@@ -23,14 +24,17 @@ pub const LOG_FILE: &str = "proxmox-mpc.log";
 /// Folders `/init` creates next to `.proxmox/`.
 pub const LAYOUT_DIRS: [&str; 4] = ["terraform", "ansible", "tests", "docs"];
 
-/// The `.gitignore` `/init` writes: the database, logs, history and any local secret stay out
-/// of git; the configuration (which holds only a secret *reference*) may be committed.
+/// The `.gitignore` `/init` writes: the database, logs, history, the apply lock and any local
+/// secret stay out of git; the configuration (which holds only a secret *reference*) is
+/// committed, and so are the generated Ansible files (`inventory.yml`, `provision.yml`,
+/// `site.yml`: code a reviewer should see; they read every credential from the environment).
 pub const GITIGNORE: &str = "\
 # Written by proxmox-mpc /init: keep state and secrets out of git.
 .proxmox/state.db
 .proxmox/state.db-*
 .proxmox/history
 .proxmox/*.log
+.proxmox/apply.lock
 .proxmox/secret*
 *.secret
 .terraform/

@@ -57,9 +57,23 @@ fn schema_lists_every_operation_with_its_input_and_whether_it_changes_anything()
     assert!(
         get("create")["input_schema"]["properties"]["flags"]["properties"]["memory"].is_object()
     );
-    // A guest-snapshot rollback is its own operation, never the workspace's rollback.
+    // A guest-snapshot rollback is its own operation, never the workspace's rollback: one acts
+    // on the cluster now, the other rewrites the files (and asks first).
     assert!(names.contains(&"snapshot-rollback"), "{names:?}");
-    assert!(!names.contains(&"rollback"), "{names:?}");
+    assert_eq!(get("snapshot-rollback")["changes"]["cluster"], true);
+    assert_eq!(get("snapshot-rollback")["changes"]["files"], false);
+    assert_eq!(get("rollback")["changes"]["cluster"], false);
+    assert_eq!(get("rollback")["changes"]["files"], true);
+    assert_eq!(get("rollback")["confirm"], true);
+    assert!(
+        get("rollback")["summary"]
+            .as_str()
+            .unwrap()
+            .contains("workspace files"),
+        "{}",
+        get("rollback")
+    );
+    assert_eq!(get("history")["mutating"], false);
 }
 
 #[test]

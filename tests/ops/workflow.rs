@@ -70,7 +70,11 @@ async fn sync_create_plan_apply_through_the_operations_layer_alone() {
     };
     let synced = run(&mut ctx, "sync", json!({})).await;
     // The sync's report is typed data: every guest of the homelab with its outcome.
-    assert_eq!(data(&synced)["guests"].as_array().map(Vec::len), Some(29), "{synced:#}");
+    assert_eq!(
+        data(&synced)["guests"].as_array().map(Vec::len),
+        Some(29),
+        "{synced:#}"
+    );
     run(
         &mut ctx,
         "create",
@@ -96,7 +100,10 @@ async fn sync_create_plan_apply_through_the_operations_layer_alone() {
     assert_eq!(step["name"], "ops-01", "{applied:#}");
     assert_eq!(step["outcome"]["outcome"], "done", "{applied:#}");
     let said = applied.as_array().unwrap().iter().any(|i| {
-        i["kind"] == "status" && i["text"].as_str().is_some_and(|t| t.starts_with("Apply complete"))
+        i["kind"] == "status"
+            && i["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Apply complete"))
     });
     assert!(said, "{applied:#}");
 

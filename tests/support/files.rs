@@ -45,15 +45,16 @@ pub fn relative_files(dir: &Path, unreadable: Unreadable) -> BTreeMap<PathBuf, V
     files
 }
 
-/// `files` without what lies under `.proxmox/` (the state database and the workspace config).
+/// `files` without what lies under `.proxmox/` (the state database and the workspace config)
+/// or `.git/` (the repository's own store: its commits are checked by the history tests).
 pub fn outside_dot_proxmox(files: BTreeMap<PathBuf, Vec<u8>>) -> BTreeMap<PathBuf, Vec<u8>> {
     files
         .into_iter()
-        .filter(|(p, _)| !p.starts_with(".proxmox"))
+        .filter(|(p, _)| !p.starts_with(".proxmox") && !p.starts_with(".git"))
         .collect()
 }
 
-/// Every file under `root` (relative paths with `/`, sorted), skipping `.proxmox/`.
+/// Every file under `root` (relative paths with `/`, sorted), skipping `.proxmox/` and `.git/`.
 pub fn files_under(root: &Path) -> Vec<String> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
@@ -66,7 +67,7 @@ pub fn files_under(root: &Path) -> Vec<String> {
                 .unwrap()
                 .to_string_lossy()
                 .replace('\\', "/");
-            if rel.starts_with(".proxmox") {
+            if rel.starts_with(".proxmox") || rel == ".git" || rel.starts_with(".git/") {
                 continue;
             }
             if path.is_dir() {

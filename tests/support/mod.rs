@@ -9,6 +9,7 @@
 //! - [`session`]: a console session in a workspace synced from the simulator;
 //! - [`files`]: file trees read back for before/after comparisons;
 //! - [`model`]: guests built from PVE config pairs;
+//! - [`ops`]: a workspace driven through `commands::execute` alone, and `git` in it;
 //! - [`venv`]: the Python tools of `PMPC_VENV` (set by scripts/test) or `./.venv`.
 
 // This module is compiled into every test binary and each binary uses only part of it, so the
@@ -18,6 +19,7 @@
 pub mod cmd;
 pub mod files;
 pub mod model;
+pub mod ops;
 pub mod session;
 pub mod sim;
 pub mod venv;

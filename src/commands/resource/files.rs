@@ -243,7 +243,7 @@ fn file_guests(loaded: &Loaded) -> Vec<(String, Guest)> {
 }
 
 /// Refuses to rewrite a file whose expressions or unmodelled attributes would be lost.
-fn check_rewritable(file: &DesiredFile) -> Result<(), CommandError> {
+pub fn check_rewritable(file: &DesiredFile) -> Result<(), CommandError> {
     if !file.unmodelled.is_empty() {
         return Err(CommandError::user(format!(
             "{} has attributes the console does not model ({}); rewriting it would lose them",

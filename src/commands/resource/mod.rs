@@ -21,7 +21,7 @@ use crate::iac::desired::{DesiredError, DesiredState, read_desired};
 use crate::lang::{self as grammar, GrammarError, Intent, PlacementDefaults, World};
 use crate::model::ClusterSnapshot;
 
-pub use files::{refresh_generated, strip_import_block};
+pub use files::{check_rewritable, refresh_generated, strip_import_block};
 
 /// What a resource command works with: the desired state, the last snapshot, the defaults.
 #[derive(Debug, Clone)]
@@ -102,9 +102,9 @@ pub fn is_resource_line(line: &str) -> bool {
 
 /// Runs one resource-command line.
 pub async fn run(ctx: &mut Ctx, line: &str) -> Result<Report, CommandError> {
+    let pending = crate::commands::commit::prepare_line(ctx, line);
     let report = run_line(ctx, line).await;
-    crate::commands::workspace_state::record_written(ctx).await?;
-    report
+    crate::commands::commit::settle(ctx, pending, report).await
 }
 
 async fn run_line(ctx: &mut Ctx, line: &str) -> Result<Report, CommandError> {
