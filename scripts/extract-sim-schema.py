@@ -39,6 +39,10 @@ PUT /pools/{poolid}
 DELETE /pools/{poolid}
 POST /access/ticket
 GET /access/permissions
+POST /access/roles
+GET /access/roles/{roleid}
+GET /access/acl
+PUT /access/acl
 GET /access/users/{userid}/token
 GET /access/users/{userid}/token/{tokenid}
 POST /access/users/{userid}/token/{tokenid}

@@ -26,6 +26,7 @@ pub mod infratest;
 pub mod lang;
 pub mod model;
 pub mod plan;
+pub mod policy;
 pub mod pve;
 pub mod sim;
 pub mod state;

@@ -276,6 +276,53 @@ impl Ui {
             Err(_) => None,
         }
     }
+
+    /// Asks for a secret (a token secret, a password) without echoing it. Returns `None` at
+    /// end of input.
+    pub fn secret(&self, question: &str) -> Option<String> {
+        read_secret_line(Some(&format!("{question}: ")))
+    }
+}
+
+/// Reads one line from standard input without echo when it is a terminal (a pasted secret, a
+/// password). Byte by byte from the file descriptor, so nothing past the line is buffered away
+/// from the console's line editor. Returns `None` at end of input.
+pub fn read_secret_line(prompt: Option<&str>) -> Option<String> {
+    use std::io::Write;
+    // SAFETY: isatty/tcgetattr/tcsetattr/read on fd 0 with a valid termios buffer.
+    let tty = unsafe { libc::isatty(0) } == 1;
+    let mut saved: Option<libc::termios> = None;
+    if tty {
+        let mut term = unsafe { std::mem::zeroed::<libc::termios>() };
+        if unsafe { libc::tcgetattr(0, &mut term) } == 0 {
+            saved = Some(term);
+            term.c_lflag &= !libc::ECHO;
+            term.c_lflag |= libc::ICANON;
+            unsafe { libc::tcsetattr(0, libc::TCSANOW, &term) };
+        }
+    }
+    if let Some(p) = prompt {
+        eprint!("{p}");
+        let _ = std::io::stderr().flush();
+    }
+    let mut bytes = Vec::new();
+    let mut byte = [0u8; 1];
+    let complete = loop {
+        let n = unsafe { libc::read(0, byte.as_mut_ptr().cast(), 1) };
+        if n <= 0 {
+            break !bytes.is_empty();
+        }
+        if byte[0] == b'\n' {
+            break true;
+        }
+        bytes.push(byte[0]);
+    };
+    if let Some(term) = saved {
+        unsafe { libc::tcsetattr(0, libc::TCSANOW, &term) };
+        // The Enter was not echoed either.
+        eprintln!();
+    }
+    complete.then(|| String::from_utf8_lossy(&bytes).trim().to_string())
 }
 
 /// A running spinner; cleared on drop.

@@ -10,6 +10,8 @@ mod support;
 mod bad_input;
 #[path = "console/demo.rs"]
 mod demo;
+#[path = "console/first_run.rs"]
+mod first_run;
 #[path = "console/piped.rs"]
 mod piped;
 #[path = "console/pty.rs"]

@@ -12,6 +12,8 @@ mod ops {
     pub mod drift;
     pub mod history;
     pub mod layers;
+    pub mod placement;
+    pub mod policy;
     pub mod registry;
     pub mod rollback;
     pub mod watch;

@@ -144,6 +144,8 @@ pub async fn run_cli(args: &SimArgs, ui: &Ui) -> Result<(), CommandError> {
             .unwrap_or_else(|| "(plain HTTP: no certificate)".to_string()),
     );
     ui.data(&sim.token_header());
+    // For `/init --login root@pam`: the console makes its own token from a login.
+    ui.data(&format!("password: {}", sim.password().1));
     ui.status(&format!(
         "Simulated cluster with {} guests ready in {:.2?}. Press Ctrl-C to stop.",
         sim.control().guest_count(),

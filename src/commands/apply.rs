@@ -35,6 +35,8 @@ pub struct ApplyArgs {
     /// Guest names (or vmids) to limit the apply to; dependencies come along.
     pub targets: Vec<String>,
     pub parallelism: Option<usize>,
+    /// Error-level policy rules to let through (audit-logged): `commands::policy::gate`.
+    pub override_policy: Vec<String>,
 }
 
 fn load(data: &str, id: i64) -> Result<Plan, CommandError> {
@@ -84,6 +86,17 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> Result<Report, CommandError
     let (plan_id, plan, resumed) = select_plan(ctx, &job, args, &mut items).await?;
     if plan.is_empty() {
         return finish_empty(&job, plan_id, items, &mut ctx.written).await;
+    }
+    if !resumed {
+        let gate = crate::commands::policy::gate(
+            &job.root,
+            &plan,
+            plan_id,
+            &args.override_policy,
+            &job.db,
+            &job.environment,
+        );
+        items.extend(gate.await?);
     }
     check_applicable(&job, &plan, &mut items).await?;
     // A resumed apply was confirmed when it started.

@@ -4,9 +4,9 @@
 //! workspace, config.yml last (its presence is what makes a folder a workspace), so a failed
 //! `/init` leaves nothing that looks like a workspace.
 
-use crate::commands::connect;
 use crate::commands::context::split_full_token;
 use crate::commands::{Ctx, Report};
+use crate::commands::{connect, login};
 use crate::error::CommandError;
 use crate::state::StateDb;
 use crate::ui::Item;
@@ -35,7 +35,26 @@ pub struct InitArgs {
     pub insecure: bool,
     pub no_connect: bool,
     pub yes: bool,
+    /// No token yet: log in as this user once and create one (see [`crate::commands::login`]).
+    pub login: Option<String>,
+    /// Read the secret (with `login`: the password) from standard input.
+    pub secret_stdin: bool,
 }
+
+/// Where the token secret comes from, once the questions are answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Source {
+    /// The reference in `Environment::secret` (env:VAR or file:PATH).
+    Reference,
+    /// Pasted at the prompt or given on stdin: kept in the per-user secrets folder.
+    Paste,
+    /// A one-time login as this user creates the token.
+    Login(String),
+}
+
+/// The process-only variable a pasted or created secret is held in until it is stored: the
+/// client reads it like any `env:` reference, and the real environment is never touched.
+const HELD_SECRET_VAR: &str = "PROXMOX_MPC_INIT_SECRET";
 
 fn truthy(value: &str) -> bool {
     matches!(value.to_ascii_lowercase().as_str(), "1" | "true" | "yes")
@@ -73,13 +92,33 @@ pub async fn run(ctx: &mut Ctx, args: &InitArgs) -> Result<Report, CommandError>
             outer.root().display()
         )));
     }
-    let mut env = gather_environment(ctx, args)?;
-    if !args.no_connect {
-        // Read the secret now, so a missing one fails before any certificate question (the
-        // client reads it again when the connection is tested).
-        ctx.resolve_token(&env)?;
+    let (mut env, source) = gather_environment(ctx, args)?;
+    match &source {
+        Source::Reference if !args.no_connect => {
+            // Read the secret now, so a missing one fails before any certificate question
+            // (the client reads it again when the connection is tested).
+            ctx.resolve_token(&env)?;
+        }
+        Source::Paste => {
+            let secret = login::read_secret(
+                ctx,
+                args.secret_stdin,
+                "Paste the token secret (it is not shown)",
+            )?;
+            hold_secret(ctx, &mut env, &secret);
+        }
+        _ => {}
     }
     trust_tls(ctx, args, &mut env, &mut items).await?;
+    if let Source::Login(user) = &source {
+        let question = format!("Password of {user} (it is not shown)");
+        let password = login::read_secret(ctx, args.secret_stdin, &question)?;
+        ctx.remember_secret(&password);
+        let created =
+            login::create_token(ctx, &env, user, password, workspace.root(), &mut items).await?;
+        env.token_id = created.token_id;
+        hold_secret(ctx, &mut env, &created.secret);
+    }
     if args.no_connect {
         items.push(Item::Warning(
             "the connection was not tested (--no-connect)".into(),
@@ -88,12 +127,41 @@ pub async fn run(ctx: &mut Ctx, args: &InitArgs) -> Result<Report, CommandError>
         // Test the connection before anything is written.
         items.push(test_connection(ctx, &mut env).await?);
     }
-    write_workspace(ctx, workspace, env, items).await
+    let stored = match source {
+        Source::Reference => None,
+        _ => {
+            // Checked against the server above; now kept outside the workspace.
+            let secret = ctx.env_var(HELD_SECRET_VAR).unwrap_or_default();
+            let path =
+                login::secret_path(ctx, workspace.root(), crate::workspace::config::DEFAULT_ENV)?;
+            env.secret = login::store_secret(&path, &secret)?;
+            items.push(Item::Status(format!(
+                "The token secret is kept in {} (mode 0600, outside the workspace); config.yml refers to it.",
+                path.display()
+            )));
+            Some(path)
+        }
+    };
+    let result = write_workspace(ctx, workspace, env, items).await;
+    if result.is_err()
+        && let Some(path) = stored
+    {
+        // No workspace refers to it.
+        let _ = std::fs::remove_file(path);
+    }
+    result
 }
 
-/// Gathers endpoint, token id and secret reference from the flags, the bpg provider's
-/// variables, or questions, each checked before the next is asked.
-fn gather_environment(ctx: &Ctx, args: &InitArgs) -> Result<Environment, CommandError> {
+/// Holds a secret that is in no file yet for this process's client (see [`HELD_SECRET_VAR`]).
+fn hold_secret(ctx: &mut Ctx, env: &mut Environment, secret: &str) {
+    ctx.remember_secret(secret);
+    ctx.set_env(HELD_SECRET_VAR, secret);
+    env.secret = format!("env:{HELD_SECRET_VAR}");
+}
+
+/// Gathers endpoint, token id and secret reference (or the user to log in as) from the flags,
+/// the bpg provider's variables, or questions, each checked before the next is asked.
+fn gather_environment(ctx: &Ctx, args: &InitArgs) -> Result<(Environment, Source), CommandError> {
     // The bpg provider's variables fill in what the flags do not give.
     let env_token = ctx.env_var(ENV_API_TOKEN);
     let env_token_id = env_token
@@ -115,42 +183,104 @@ fn gather_environment(ctx: &Ctx, args: &InitArgs) -> Result<Environment, Command
         CommandError::user(m).hint("nothing was written; give the address as https://HOST:8006")
     })?;
 
-    let token_id = match args.token_id.clone().or(env_token_id) {
-        Some(t) => t,
-        None => ask_or_fail(
-            ctx,
-            "API token id (user@realm!name)",
-            None,
-            "--token-id USER@REALM!NAME",
-        )?,
+    if args.login.is_some() && args.token_id.is_some() {
+        return Err(CommandError::cli(
+            "give either --token-id or --login, not both",
+        ));
+    }
+    if args.login.is_some() && args.no_connect {
+        return Err(CommandError::cli(
+            "--login needs the server: it cannot go with --no-connect",
+        ));
+    }
+    let token_id = match args.login.clone() {
+        Some(user) => return login_environment(endpoint, user),
+        None => match args.token_id.clone().or(env_token_id) {
+            Some(t) => t,
+            None => ask_or_fail(
+                ctx,
+                "API token id (user@realm!name), or `login` if you have no API token yet",
+                None,
+                "--token-id USER@REALM!NAME (or --login USER@REALM)",
+            )?,
+        },
     };
+    if token_id == "login" {
+        let user = ask_or_fail(
+            ctx,
+            "Log in once as (user@realm; a token for this workspace is made from it)",
+            Some("root@pam"),
+            "--login USER@REALM",
+        )?;
+        return login_environment(endpoint, user);
+    }
     validate_token_id(&token_id).map_err(|m| CommandError::user(m).hint("nothing was written"))?;
 
+    let given = [
+        args.secret_env.is_some(),
+        args.secret_file.is_some(),
+        args.secret_stdin,
+    ];
+    if given.iter().filter(|g| **g).count() > 1 {
+        return Err(CommandError::cli(
+            "give one of --secret-env, --secret-file or --secret-stdin",
+        ));
+    }
     let secret = match (&args.secret_env, &args.secret_file) {
-        (Some(_), Some(_)) => {
-            return Err(CommandError::cli(
-                "give either --secret-env or --secret-file, not both",
-            ));
-        }
-        (Some(var), None) => format!("env:{var}"),
+        _ if args.secret_stdin => "paste".to_string(),
+        (Some(var), _) => format!("env:{var}"),
         (None, Some(path)) => format!("file:{path}"),
         (None, None) if env_token.is_some() => format!("env:{ENV_API_TOKEN}"),
         (None, None) => ask_or_fail(
             ctx,
-            "Where is the token secret read from? env:VARIABLE or file:PATH",
-            Some(&format!("env:{ENV_API_TOKEN}")),
-            "--secret-env VAR or --secret-file PATH",
+            "Where is the token secret read from? env:VARIABLE, file:PATH, or paste",
+            Some("paste"),
+            "--secret-env VAR, --secret-file PATH or --secret-stdin",
         )?,
     };
-    SecretRef::parse(&secret).map_err(|m| CommandError::user(m).hint("nothing was written"))?;
-
-    Ok(Environment {
+    let source = if secret == "paste" {
+        Source::Paste
+    } else {
+        SecretRef::parse(&secret).map_err(|m| CommandError::user(m).hint("nothing was written"))?;
+        Source::Reference
+    };
+    let environment = Environment {
         endpoint,
         token_id,
-        secret,
+        secret: if source == Source::Paste {
+            format!("env:{HELD_SECRET_VAR}")
+        } else {
+            secret
+        },
         tls: Tls::default(),
         defaults: Defaults::default(),
-    })
+    };
+    Ok((environment, source))
+}
+
+/// The environment of a `--login` init: the token id is filled in once the token exists.
+fn login_environment(
+    endpoint: String,
+    user: String,
+) -> Result<(Environment, Source), CommandError> {
+    let valid = user.split_once('@').is_some_and(|(name, realm)| {
+        !name.is_empty()
+            && !realm.is_empty()
+            && !user.contains('!')
+            && !user.contains(char::is_whitespace)
+    });
+    if !valid {
+        return Err(CommandError::user(format!("`{user}` is not a user@realm"))
+            .hint("log in as e.g. root@pam; nothing was written"));
+    }
+    let environment = Environment {
+        endpoint,
+        token_id: format!("{user}!pending"),
+        secret: format!("env:{HELD_SECRET_VAR}"),
+        tls: Tls::default(),
+        defaults: Defaults::default(),
+    };
+    Ok((environment, Source::Login(user)))
 }
 
 /// Decides how `env` trusts the server's certificate: no verification (`--insecure` or the bpg
@@ -269,8 +399,7 @@ fn trust_on_first_use(
     Ok(())
 }
 
-/// Connects with `env` and returns the line saying what answered; the first online node
-/// becomes the default node.
+/// Connects with `env` and returns the line saying what answered.
 async fn test_connection(ctx: &mut Ctx, env: &mut Environment) -> Result<Item, CommandError> {
     let endpoint = env.endpoint.clone();
     let client = ctx.client_for(env)?;
@@ -285,9 +414,8 @@ async fn test_connection(ctx: &mut Ctx, env: &mut Environment) -> Result<Item, C
         .map(|n| n.name.as_str())
         .collect();
     let offline = info.nodes.len() - online.len();
-    if env.defaults.node.is_none() {
-        env.defaults.node = online.first().map(|n| n.to_string());
-    }
+    // No default node is pinned: `create` without --node chooses per guest (the node with
+    // the most free memory), so a burst of creates spreads over the cluster.
     Ok(Item::Status(format!(
         "Connected to Proxmox VE {} at {endpoint}: {} node(s) online ({}){}.",
         info.version,

@@ -13,11 +13,14 @@ pub mod drift;
 pub mod help;
 pub mod history;
 pub mod init;
+pub mod login;
 pub mod plan;
+pub mod policy;
 pub mod registry;
 pub mod request;
 pub mod resolve;
 pub mod resource;
+pub mod rightsize;
 pub mod rollback;
 pub mod status;
 pub mod sync;
@@ -87,6 +90,8 @@ async fn dispatch(ctx: &mut Ctx, request: Request) -> Result<Report, CommandErro
                 insecure: r.insecure,
                 no_connect: r.no_connect,
                 yes: r.yes,
+                login: r.login,
+                secret_stdin: r.secret_stdin,
             };
             init::run(ctx, &args).await
         }
@@ -150,6 +155,7 @@ async fn dispatch(ctx: &mut Ctx, request: Request) -> Result<Report, CommandErro
                 yes: r.yes,
                 targets: r.targets,
                 parallelism: r.parallelism,
+                override_policy: r.override_policy,
             };
             apply::run(ctx, &args).await
         }
@@ -171,6 +177,22 @@ async fn dispatch(ctx: &mut Ctx, request: Request) -> Result<Report, CommandErro
             };
             rollback::run(ctx, &args).await
         }
+        Request::Policy(r) => {
+            let args = policy::PolicyArgs {
+                on: policy::parse_on(r.on.as_deref())?,
+                format: policy::parse_format(r.format.as_deref())?,
+            };
+            policy::run(ctx, &args).await
+        }
+        Request::Rightsize(r) => {
+            let args = rightsize::RightsizeArgs {
+                window: r.window,
+                apply_to_code: r.apply_to_code,
+                machine: r.json,
+            };
+            rightsize::run(ctx, &args).await
+        }
+        Request::Cost(r) => rightsize::cost(ctx, r.json).await,
         Request::Resource { verb, request } => {
             let Some(v) = registry::operation_verb(&registry::verb_operation(&verb)) else {
                 return Err(

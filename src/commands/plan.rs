@@ -58,7 +58,8 @@ pub async fn run(ctx: &mut Ctx, args: &PlanArgs) -> Result<Report, CommandError>
     let environment = ctx.active_env_name().unwrap_or_else(|| "default".into());
     let (plan, db, _) = make_plan(ctx, args.offline).await?;
     let id = save_plan(&db, &environment, &plan).await?;
-    let items = plan_items(ctx, &plan, args.machine, Some(id));
+    let mut items = plan_items(ctx, &plan, args.machine, Some(id));
+    items.extend(crate::commands::policy::plan_items(ctx, &plan, &db).await);
     if args.detailed_exitcode && !plan.is_empty() {
         return Err(CommandError::changes_present(items));
     }

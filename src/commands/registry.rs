@@ -92,11 +92,12 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "init",
         aliases: &[],
         summary: "Make this folder a workspace connected to a Proxmox VE cluster",
-        usage: "/init [--endpoint URL] [--token-id USER@REALM!NAME] [--secret-env VAR | --secret-file PATH] [--fingerprint FP | --ca-file PATH | --insecure] [--yes]",
+        usage: "/init [--endpoint URL] [--token-id USER@REALM!NAME | --login USER@REALM] [--secret-env VAR | --secret-file PATH | --secret-stdin] [--fingerprint FP | --ca-file PATH | --insecure] [--yes]",
         details: "Creates .proxmox/config.yml, .proxmox/state.db, terraform/, ansible/, tests/, docs/ and a .gitignore, then tests the connection.\n\
                   In a terminal it asks for what the flags do not give. It also reads the bpg provider's variables: PROXMOX_VE_ENDPOINT,\n\
-                  PROXMOX_VE_API_TOKEN (user@realm!name=secret) and PROXMOX_VE_INSECURE. The secret itself is never written: config.yml\n\
-                  stores where it comes from (env:VAR or file:PATH). The server's certificate fingerprint is pinned on first use\n\
+                  PROXMOX_VE_API_TOKEN (user@realm!name=secret) and PROXMOX_VE_INSECURE. The secret never goes in the workspace: config.yml\n\
+                  stores where it comes from (env:VAR or file:PATH; a pasted secret, or the token --login creates, is kept in\n\
+                  ~/.config/proxmox-mpc/secrets/, mode 0600, and referenced as file:PATH). The server's certificate fingerprint is pinned on first use\n\
                   (--yes or --fingerprint accept it without asking). It refuses to overwrite an existing workspace. The folder\n\
                   becomes a git repository (or joins the one it is in): every change the console makes to the files is a commit.",
         flags: &[
@@ -119,6 +120,15 @@ pub static COMMANDS: &[CommandSpec] = &[
                 "secret-file",
                 "PATH",
                 "Read the token secret from this file",
+            ),
+            flag(
+                "secret-stdin",
+                "Read the token secret (with --login: the password) from standard input",
+            ),
+            opt(
+                "login",
+                "USER@REALM",
+                "No token yet: log in once and create the workspace's own token and role",
             ),
             opt(
                 "fingerprint",
@@ -462,6 +472,11 @@ pub static COMMANDS: &[CommandSpec] = &[
                 "N",
                 "Steps running at once (default 8, 4 per node)",
             ),
+            opt(
+                "override-policy",
+                "RULE,...",
+                "Apply although these error-level policy rules fail (audit-logged)",
+            ),
         ],
         positionals: &[],
         scope: Scope::Both,
@@ -546,6 +561,70 @@ pub static COMMANDS: &[CommandSpec] = &[
             ),
             opt("junit", "FILE", "Also write JUnit XML to FILE"),
         ],
+        positionals: &[],
+        scope: Scope::Both,
+        availability: Availability::Ready,
+    },
+    CommandSpec {
+        name: "policy",
+        aliases: &[],
+        summary: "Check the guests against the policy rules",
+        usage: "/policy check [--on code|plan|live] [--format table|json|sarif|junit]",
+        details: "Runs the rules of policies/*.yml (version: 1, a rules: list; each rule has id, severity error|warning|info,\n\
+                  description, an optional `when` and an `assert`, CEL expressions over `guest`: name, kind, template, node, pool,\n\
+                  tags, cores, sockets, vcpus, memory_mib, cpu_type, agent, disks, nics, started, on_boot, protection, backup, ha)\n\
+                  plus the built-in starter pack (switch one off with `disabled: [ID]` in a policy file). --on code checks the\n\
+                  .tf files (default), plan the guests /apply would change, live the cluster. --format sarif gives SARIF 2.1.0\n\
+                  located at each guest's file and line; junit a CI report. Exits 1 when an error-level rule fails; /apply\n\
+                  refuses such a plan unless --override-policy RULE.",
+        flags: &[
+            opt("on", "WHAT", "What to check: code (default), plan or live"),
+            opt("format", "FORMAT", "table (default), json, sarif or junit"),
+        ],
+        positionals: &[PositionalSpec {
+            name: "action",
+            help: "check",
+            required: false,
+        }],
+        scope: Scope::Both,
+        availability: Availability::Ready,
+    },
+    CommandSpec {
+        name: "rightsize",
+        aliases: &[],
+        summary: "Recommend CPU and memory sizes from the guests' usage",
+        usage: "/rightsize [--window day|week|month] [--apply-to-code] [--json]",
+        details: "Reads each running guest's RRD data (average and peak) over the window (default week) and recommends, per guest\n\
+                  and resource, shrink, grow or keep: the 95th percentile plus 30% headroom; idle guests (CPU under 5%, memory\n\
+                  under 25%) and memory-starved ones (90% or more) are named. Each recommendation has its evidence, a confidence\n\
+                  and the monthly saving (/cost's prices). A VM's memory without the guest agent is marked unreliable.\n\
+                  --apply-to-code writes the reliable recommendations into the files (as `set`); /plan then shows them.",
+        flags: &[
+            opt(
+                "window",
+                "WINDOW",
+                "How far back to look: day, week (default) or month",
+            ),
+            flag(
+                "apply-to-code",
+                "Write the recommended sizes into the guests' files",
+            ),
+        ],
+        positionals: &[],
+        scope: Scope::Both,
+        availability: Availability::Ready,
+    },
+    CommandSpec {
+        name: "cost",
+        aliases: &[],
+        summary: "Show what the guests cost per month, and what right-sizing saves",
+        usage: "/cost [--json]",
+        details: "Prices every guest per month from config.yml's `cost:` (per_vcpu, per_gib_memory, per_gib_disk, or nodes:\n\
+                  NODE: price per node, shared by its running guests' allocation; currency). Without it the defaults are 4.00 per\n\
+                  vCPU, 2.00 per GiB of memory and 0.05 per GiB of disk (USD), and the report says so. A running guest pays for\n\
+                  vCPUs, memory and disks; a stopped guest or a template for its disks. Totals per guest, pool, tag and node, and\n\
+                  the monthly savings of /rightsize's recommendations (last week).",
+        flags: &[],
         positionals: &[],
         scope: Scope::Both,
         availability: Availability::Ready,
@@ -878,6 +957,7 @@ fn command_changes(name: &str) -> (Changes, bool) {
     match name {
         "init" | "config" | "demo" | "sync" | "resolve" => (FILES, false),
         "rollback" => (FILES, true),
+        "rightsize" => (FILES, false),
         "apply" => (BOTH, true),
         _ => (NOTHING, false),
     }
@@ -901,6 +981,9 @@ fn command_schema(name: &str) -> serde_json::Value {
         "test" => schemars::schema_for!(TestRequest),
         "history" => schemars::schema_for!(HistoryRequest),
         "rollback" => schemars::schema_for!(RollbackRequest),
+        "policy" => schemars::schema_for!(PolicyRequest),
+        "rightsize" => schemars::schema_for!(RightsizeRequest),
+        "cost" => schemars::schema_for!(CostRequest),
         _ => {
             return serde_json::json!({ "type": "object", "properties": {}, "additionalProperties": false });
         }

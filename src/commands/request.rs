@@ -37,6 +37,10 @@ pub struct InitRequest {
     pub no_connect: bool,
     /// Answer yes to questions (pin the shown fingerprint)
     pub yes: bool,
+    /// Log in as this user (user@realm) and create the workspace's own API token
+    pub login: Option<String>,
+    /// Read the token secret (with `login`: the password) from standard input
+    pub secret_stdin: bool,
 }
 
 /// `/status`.
@@ -156,6 +160,38 @@ pub struct ApplyRequest {
     pub targets: Vec<String>,
     /// How many steps run at once
     pub parallelism: Option<usize>,
+    /// Apply although these error-level policy rules fail (recorded in the audit log)
+    pub override_policy: Vec<String>,
+}
+
+/// `/policy check`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyRequest {
+    /// What to check: code (the .tf files, default), plan (what /apply would make) or live
+    pub on: Option<String>,
+    /// table (default), json, sarif or junit
+    pub format: Option<String>,
+}
+
+/// `/rightsize`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RightsizeRequest {
+    /// How far back the usage data goes: day, week (default) or month
+    pub window: Option<String>,
+    /// Write the recommended sizes into the guests' files
+    pub apply_to_code: bool,
+    /// Return the recommendations as data (JSON)
+    pub json: bool,
+}
+
+/// `/cost`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct CostRequest {
+    /// Return the costs as data (JSON)
+    pub json: bool,
 }
 
 /// `/test`.
@@ -243,6 +279,9 @@ pub enum Request {
     Test(TestRequest),
     History(HistoryRequest),
     Rollback(RollbackRequest),
+    Policy(PolicyRequest),
+    Rightsize(RightsizeRequest),
+    Cost(CostRequest),
     /// A resource verb with its request.
     Resource {
         verb: String,
@@ -270,6 +309,9 @@ impl Request {
             Request::Test(_) => "test".into(),
             Request::History(_) => "history".into(),
             Request::Rollback(_) => "rollback".into(),
+            Request::Policy(_) => "policy".into(),
+            Request::Rightsize(_) => "rightsize".into(),
+            Request::Cost(_) => "cost".into(),
             Request::Resource { verb, .. } => super::registry::verb_operation(verb),
         }
     }
@@ -320,6 +362,8 @@ impl Request {
                 insecure: flag("insecure"),
                 no_connect: flag("no-connect"),
                 yes: flag("yes"),
+                login: text("login"),
+                secret_stdin: flag("secret-stdin"),
             }),
             "status" => Request::Status(StatusRequest { live: flag("live") }),
             "doctor" => Request::Doctor,
@@ -390,7 +434,32 @@ impl Request {
                     })
                     .unwrap_or_default(),
                 parallelism: text("parallelism").and_then(|p| p.parse().ok()),
+                override_policy: text("override-policy")
+                    .map(|t| {
+                        t.split(',')
+                            .map(|s| s.trim().to_string())
+                            .filter(|s| !s.is_empty())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             }),
+            "policy" if text("action").is_some_and(|a| a != "check") => {
+                return Err(CommandError::cli(format!(
+                    "`/policy {}`: the policy command is `/policy check`",
+                    text("action").unwrap_or_default()
+                ))
+                .hint("/help policy explains the rules and the flags"));
+            }
+            "policy" => Request::Policy(PolicyRequest {
+                on: text("on"),
+                format: text("format"),
+            }),
+            "rightsize" => Request::Rightsize(RightsizeRequest {
+                window: text("window"),
+                apply_to_code: flag("apply-to-code"),
+                json,
+            }),
+            "cost" => Request::Cost(CostRequest { json }),
             "history" => {
                 let first = text("guest");
                 let (guest, show) = match first.as_deref() {

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use hcl::eval::{Context, Evaluate};
 use hcl::{Body, Expression, Structure};
+use rayon::prelude::*;
 
 use super::IacError;
 use super::terraform::{CT_TYPE, POOL_TYPE, VM_TYPE};
@@ -165,8 +166,16 @@ pub fn read_texts(files: Vec<(PathBuf, String)>) -> WorkspaceRead {
 fn read_parsed(root: Option<&Path>, texts: Vec<(PathBuf, String)>) -> WorkspaceRead {
     let mut problems = Vec::new();
     let mut files = Vec::new();
-    for (path, text) in texts {
-        match hcl::parse(&text) {
+    // Parsing is most of a read and each file parses on its own: on every core, in order.
+    let parsed: Vec<(PathBuf, String, Result<Body, hcl::Error>)> = texts
+        .into_par_iter()
+        .map(|(path, text)| {
+            let body = hcl::parse(&text);
+            (path, text, body)
+        })
+        .collect();
+    for (path, text, body) in parsed {
+        match body {
             Ok(body) => files.push(TfFile { path, text, body }),
             Err(e) => problems.push(problem(
                 &path,
@@ -212,6 +221,12 @@ fn read_parsed(root: Option<&Path>, texts: Vec<(PathBuf, String)>) -> WorkspaceR
     }
 
     let mut state = DesiredState::default();
+    // Each file's guests read on their own against the shared context, on every core.
+    let mut guests_of = files
+        .par_iter()
+        .map(|file| guest_resources(file, &ctx))
+        .collect::<Vec<_>>()
+        .into_iter();
     for file in &files {
         let rel = match root {
             Some(root) => rel(root, &file.path),
@@ -249,7 +264,7 @@ fn read_parsed(root: Option<&Path>, texts: Vec<(PathBuf, String)>) -> WorkspaceR
         }
         // Guest resources: one per file in the root module (what /sync and the resource
         // commands write), but any file may hold them.
-        match guest_resources(file, &ctx) {
+        match guests_of.next().expect("one result per file") {
             Ok(list) => {
                 for e in list {
                     state.files.push(DesiredFile {

@@ -12,7 +12,7 @@ use crate::model::{
 use super::error::{GrammarError, closest, list_of, q};
 use super::intent::NewGuest;
 use super::parse::Syntax;
-use super::place::{Placement, pick_vmid, place};
+use super::place::{Need, Placement, pick_vmid, place};
 use super::units::{GIB, count, memory_mib};
 use super::values::{
     DiskSpec, NetSpec, check_addr, check_ip, check_name, parse_disk_spec, parse_features,
@@ -128,12 +128,14 @@ pub(super) fn create(
     } else {
         "rootdir"
     };
+    let need = need_of(syntax, kind, &disks)?;
     let p = place(
         syntax,
         world,
         content,
         first_disk.as_ref().and_then(|d| d.1.as_deref()),
         first_net.as_ref().map(|n| n.bridge.as_str()),
+        need,
     )?;
     let mut chosen = p.chosen.clone();
     let vmid = pick_vmid(syntax, world, &mut chosen)?;
@@ -151,6 +153,7 @@ pub(super) fn create(
                 return Ok(NewGuest {
                     guest: g,
                     chosen,
+                    placement: p.why.clone(),
                     ssh_key_file: None,
                     copied_from: None,
                 });
@@ -163,8 +166,31 @@ pub(super) fn create(
     Ok(NewGuest {
         guest,
         chosen,
+        placement: p.why.clone(),
         ssh_key_file: syntax.get("ssh-key").map(str::to_string),
         copied_from: None,
+    })
+}
+
+/// What the new guest asks of its node: memory (the defaults of `vm_config`/`ct_config` when
+/// not given) and its disks (32 GiB for a VM, 8 GiB of root disk for a container by default).
+fn need_of(syntax: &Syntax, kind: Kind, disks: &[&str]) -> Result<Need, GrammarError> {
+    let memory_mib = match syntax.get("memory") {
+        Some(m) => memory_mib("memory", m)?,
+        None if kind == Kind::Vm => 2048,
+        None => 512,
+    };
+    let flag = if kind == Kind::Vm { "disk" } else { "rootfs" };
+    let mut disk_gib = 0;
+    for d in disks {
+        disk_gib += parse_disk_spec(flag, d)?.2;
+    }
+    if disks.is_empty() {
+        disk_gib = if kind == Kind::Vm { 32 } else { 8 };
+    }
+    Ok(Need {
+        memory: memory_mib << 20,
+        disk: disk_gib * GIB,
     })
 }
 
@@ -565,6 +591,7 @@ pub(super) fn clone(
     Ok(NewGuest {
         guest,
         chosen,
+        placement: None,
         ssh_key_file: None,
         copied_from: Some(target_of(source)),
     })

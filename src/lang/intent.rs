@@ -20,6 +20,8 @@ pub struct NewGuest {
     pub guest: Guest,
     /// Defaults picked by the console, said out loud ("node pve2 (most free memory)").
     pub chosen: Vec<String>,
+    /// Why the console chose the node, when it did ("chose pve2: most free memory (...)").
+    pub placement: Option<String>,
     /// `--ssh-key` file to read into cloud-init (read by the command, not here).
     pub ssh_key_file: Option<String>,
     /// The guest whose configuration was copied (`clone`, `--clone`).

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::model::{ClusterSnapshot, Guest, GuestKind, NodeStatus};
+use crate::model::{ClusterSnapshot, Guest, GuestKind};
 
 use super::error::{GrammarError, closest, list_of, q};
 use super::intent::Target;
@@ -70,23 +70,6 @@ impl World<'_> {
             err = err.hint(format!("did you mean {best}?"));
         }
         Err(err)
-    }
-
-    /// The node with the most free memory among the online ones.
-    pub(super) fn roomiest_node(&self) -> Option<String> {
-        self.snapshot
-            .nodes
-            .iter()
-            .filter(|n| n.status == NodeStatus::Online)
-            .max_by_key(|n| {
-                (
-                    n.memory_bytes
-                        .unwrap_or(0)
-                        .saturating_sub(n.memory_used_bytes.unwrap_or(0)),
-                    std::cmp::Reverse(n.name.clone()),
-                )
-            })
-            .map(|n| n.name.clone())
     }
 
     pub(super) fn storages_on(&self, node: &str, content: &str) -> Vec<String> {

@@ -1,7 +1,7 @@
 //! The HTTP(S) front: listener, TLS, and the single dispatcher every request goes through
 //! (auth, CSRF, parameters, schema validation, permissions, faults, request log, envelope).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,6 +49,19 @@ pub(crate) struct Caller {
     pub user: String,
     pub token_id: Option<String>,
     pub kind: TokenKind,
+    /// A token created through the API with privilege separation: exactly what the ACL grants
+    /// it (its roles' privileges), instead of what `kind` carries.
+    pub granted: Option<BTreeSet<String>>,
+}
+
+impl Caller {
+    /// Whether the caller holds `privilege` (on every path: the simulator's ACL is flat).
+    pub(crate) fn holds(&self, privilege: &str) -> bool {
+        match &self.granted {
+            Some(granted) => granted.contains(privilege),
+            None => api::has_priv(self.kind, privilege),
+        }
+    }
 }
 
 /// What is kept in `--state FILE`. The token secrets are not: they derive from the seed.
@@ -74,6 +87,12 @@ pub(crate) struct Shared {
     pub password: String,
     /// ticket -> user
     pub tickets: Mutex<HashMap<String, String>>,
+    /// Tokens created through the API with `privsep=1`: their rights come from the ACL.
+    pub acl_tokens: Mutex<BTreeSet<String>>,
+    /// role id -> privileges (the built-in roles and those made with `POST /access/roles`).
+    pub roles: Mutex<BTreeMap<String, BTreeSet<String>>>,
+    /// The ACL, flat: (path, type, ugid, roleid).
+    pub acl: Mutex<Vec<(String, String, String, String)>>,
     pub csrf: String,
     pub seed_number: u64,
     pub mac_counter: AtomicU64,
@@ -234,6 +253,9 @@ impl Sim {
             tokens: Mutex::new(tokens),
             password: token_secret_for(seed_number, "root@pam password"),
             tickets: Mutex::new(HashMap::new()),
+            acl_tokens: Mutex::new(BTreeSet::new()),
+            roles: Mutex::new(api::builtin_roles()),
+            acl: Mutex::new(Vec::new()),
             csrf: format!(
                 "{:08X}:{}",
                 now(),
@@ -602,6 +624,7 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<Option<Caller>, 
                 user,
                 token_id: None,
                 kind: TokenKind::Full,
+                granted: None,
             })),
             None => Err(ApiError::unauthorized("authentication failure")),
         };
@@ -621,6 +644,9 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<Option<Caller>, 
             user: id.to_string(),
             token_id: Some(id.to_string()),
             kind: *kind,
+            granted: lock(&shared.acl_tokens)
+                .contains(id)
+                .then(|| api::granted_to(shared, "token", id)),
         })),
         _ => Err(ApiError::unauthorized("authentication failure")),
     }
@@ -780,6 +806,7 @@ async fn serve_request(
         user: String::new(),
         token_id: None,
         kind: TokenKind::Full,
+        granted: None,
     });
     check_permission(route, &vars, &params, &caller)?;
 
@@ -965,7 +992,7 @@ fn check_permission(
             perm_path = perm_path.replace(&format!("{{{name}}}"), value);
         }
     }
-    if !api::has_priv(caller.kind, privilege) {
+    if !caller.holds(privilege) {
         return Err(ApiError::perm(&perm_path, privilege));
     }
     Ok(())

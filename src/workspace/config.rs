@@ -26,6 +26,10 @@ pub struct Config {
     /// How the console records its changes in the workspace's git repository.
     #[serde(default, skip_serializing_if = "GitSettings::is_default")]
     pub git: GitSettings,
+    /// `cost:` prices for /cost and /rightsize (`policy::rightsize::CostModel`); without it the
+    /// documented defaults apply and the report says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::policy::rightsize::CostModel>,
 }
 
 /// The `git:` section: every change the console makes to the files becomes a commit unless
@@ -196,6 +200,7 @@ impl Config {
             active: DEFAULT_ENV.to_string(),
             environments,
             git: GitSettings::default(),
+            cost: None,
         }
     }
 
@@ -381,6 +386,12 @@ impl Config {
             if let Some(author) = &self.git.author {
                 out.push_str(&format!("  author: {}\n", q(author)));
             }
+        }
+        if let Some(cost) = &self.cost
+            && let Ok(text) = yaml_serde::to_string(&serde_json::json!({ "cost": cost }))
+        {
+            out.push_str("# monthly prices for /cost and /rightsize\n");
+            out.push_str(&text);
         }
         out
     }

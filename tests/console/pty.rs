@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 use crate::common::{TOKEN_VAR, TestSim, bin};
 
 /// A tmux server of its own, with one session running the console.
-struct Tmux {
+pub(crate) struct Tmux {
     socket: String,
 }
 
 impl Tmux {
-    fn start(dir: &Path, env: &[(&str, String)]) -> Self {
+    pub(crate) fn start(dir: &Path, env: &[(&str, String)]) -> Self {
         let socket = format!("pmpc-test-{}-{}", std::process::id(), rand_suffix());
         let mut command = format!("cd '{}' && exec env -u NO_COLOR", dir.display());
         for (k, v) in env {
@@ -45,7 +45,7 @@ impl Tmux {
         Self { socket }
     }
 
-    fn tmux(&self, args: &[&str]) -> std::process::Output {
+    pub(crate) fn tmux(&self, args: &[&str]) -> std::process::Output {
         Command::new("tmux")
             .args(["-L", &self.socket])
             .args(args)
@@ -53,7 +53,7 @@ impl Tmux {
             .expect("tmux runs")
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         String::from_utf8_lossy(
             &self
                 .tmux(&["capture-pane", "-p", "-J", "-S", "-200", "-t", "t"])
@@ -62,23 +62,28 @@ impl Tmux {
         .into_owned()
     }
 
-    fn type_line(&self, text: &str) {
+    pub(crate) fn type_line(&self, text: &str) {
         self.tmux(&["send-keys", "-t", "t", "-l", text]);
         self.tmux(&["send-keys", "-t", "t", "Enter"]);
     }
 
-    fn keys(&self, keys: &str) {
+    pub(crate) fn keys(&self, keys: &str) {
         self.tmux(&["send-keys", "-t", "t", keys]);
     }
 
     /// Waits until the screen contains `text` (at least `count` times).
-    fn wait_for_n(&self, text: &str, count: usize) -> String {
+    pub(crate) fn wait_for_n(&self, text: &str, count: usize) -> String {
         self.wait_within(text, count, Duration::from_secs(20))
             .unwrap_or_else(|screen| panic!("waited for `{text}` (x{count}); screen:\n{screen}"))
     }
 
     /// As [`Self::wait_for_n`], giving back the screen instead of failing when `limit` passes.
-    fn wait_within(&self, text: &str, count: usize, limit: Duration) -> Result<String, String> {
+    pub(crate) fn wait_within(
+        &self,
+        text: &str,
+        count: usize,
+        limit: Duration,
+    ) -> Result<String, String> {
         let deadline = Instant::now() + limit;
         loop {
             let screen = self.screen();
@@ -92,11 +97,11 @@ impl Tmux {
         }
     }
 
-    fn wait_for(&self, text: &str) -> String {
+    pub(crate) fn wait_for(&self, text: &str) -> String {
         self.wait_for_n(text, 1)
     }
 
-    fn wait_gone(&self) {
+    pub(crate) fn wait_gone(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.tmux(&["has-session", "-t", "t"]).status.success() {
             assert!(

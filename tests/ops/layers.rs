@@ -10,7 +10,8 @@ use std::path::Path;
 fn rank(room: &str) -> Option<u8> {
     Some(match room {
         "model" => 0,
-        "pve" | "state" | "plan" | "iac" | "infratest" | "sim" | "workspace" | "lang" => 1,
+        "pve" | "state" | "plan" | "iac" | "infratest" | "sim" | "workspace" | "lang"
+        | "policy" => 1,
         "commands" | "error" | "ui" => 2,
         "console" | "cli" => 3,
         _ => return None,

@@ -242,7 +242,9 @@ async fn declarative_commands_edit_the_files_and_leave_the_server_alone() {
             "no node 'pve4'; nodes: pve1, pve2, pve3",
         ),
         (
-            "create vm --name x1 --disk local:10G",
+            // Placed on pve1 so the storages named are that node's (without --node the
+            // node with the most free memory is chosen).
+            "create vm --name x1 --node pve1 --disk local:10G",
             "storage 'local' cannot hold disks (content: backup, iso, snippets, vztmpl); storages that can: local-lvm, nas",
         ),
         (

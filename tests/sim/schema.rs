@@ -185,6 +185,25 @@ fn scenario() -> Vec<Call> {
             s("/access/users/root@pam/token/schema"),
             vec![("privsep", s("1"))],
         ),
+        (
+            "POST",
+            s("/access/roles"),
+            vec![
+                ("roleid", s("SchemaRole")),
+                ("privs", s("VM.Audit,Sys.Audit")),
+            ],
+        ),
+        ("GET", s("/access/roles/SchemaRole"), vec![]),
+        (
+            "PUT",
+            s("/access/acl"),
+            vec![
+                ("path", s("/")),
+                ("roles", s("SchemaRole")),
+                ("tokens", s("root@pam!schema")),
+            ],
+        ),
+        ("GET", s("/access/acl"), vec![]),
         ("DELETE", s("/access/users/root@pam/token/schema"), vec![]),
     ];
     for (kind, vmid, newid, node) in [("qemu", 100u32, 150u32, "pve1"), ("lxc", 200, 250, "pve1")] {

@@ -365,6 +365,9 @@ pub async fn create(
             src.vmid
         )));
     }
+    if let Some(why) = &new.placement {
+        items.push(Item::Status(format!("{why}.")));
+    }
     if !new.chosen.is_empty() {
         items.push(Item::Status(format!("Chose {}.", new.chosen.join(", "))));
     }

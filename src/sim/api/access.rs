@@ -1,11 +1,13 @@
-//! `/access`: realms, login tickets, the caller's permissions and API tokens.
+//! `/access`: realms, login tickets, the caller's permissions, API tokens, roles and the ACL.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value, json};
 
 use crate::sim::TokenKind;
-use crate::sim::server::{lock, now};
+use crate::sim::server::{Shared, lock, now};
 
-use super::{ALL_PRIVS, ApiError, Ctx, Reply, has_priv, ok};
+use super::{ALL_PRIVS, ApiError, Ctx, Reply, ok};
 
 pub(super) fn access_domains(_ctx: &Ctx) -> Result<Reply, ApiError> {
     ok(json!([
@@ -55,7 +57,7 @@ pub(super) fn access_ticket(ctx: &Ctx) -> Result<Reply, ApiError> {
 pub(super) fn access_permissions(ctx: &Ctx) -> Result<Reply, ApiError> {
     let privs: Map<String, Value> = ALL_PRIVS
         .iter()
-        .filter(|p| has_priv(ctx.caller.kind, p))
+        .filter(|p| ctx.caller.holds(p))
         .map(|p| (p.to_string(), json!(1)))
         .collect();
     let paths: Vec<String> = match ctx.p("path") {
@@ -119,12 +121,16 @@ pub(super) fn token_create(ctx: &Ctx) -> Result<Reply, ApiError> {
         return Err(ApiError::internal("Token already exists."));
     }
     let privsep = ctx.p("privsep").unwrap_or("1");
-    // the simulator has no ACL editor: a privilege-separated token gets audit rights only
+    // Without privilege separation a token has its user's rights; with it, exactly what the
+    // ACL grants the token (nothing until `PUT /access/acl` names it), as in PVE.
     let kind = match (privsep, userid) {
         ("0", "root@pam") => TokenKind::Full,
         ("0", "operator@pve") => TokenKind::NoAllocate,
         _ => TokenKind::ReadOnly,
     };
+    if privsep != "0" {
+        lock(&ctx.shared.acl_tokens).insert(id.clone());
+    }
     let digest = <sha2::Sha256 as sha2::Digest>::digest(
         format!("{}:{id}:{}", ctx.shared.seed_number, now()).as_bytes(),
     );
@@ -139,12 +145,139 @@ pub(super) fn token_create(ctx: &Ctx) -> Result<Reply, ApiError> {
 
 pub(super) fn token_delete(ctx: &Ctx) -> Result<Reply, ApiError> {
     let id = full_tokenid(ctx);
+    lock(&ctx.shared.acl_tokens).remove(&id);
+    lock(&ctx.shared.acl).retain(|(_, kind, ugid, _)| !(kind == "token" && *ugid == id));
     if lock(&ctx.shared.tokens).remove(&id).is_none() {
         return Err(ApiError::internal(format!(
             "no such token '{}' for user '{}'",
             ctx.p("tokenid").unwrap_or(""),
             ctx.p("userid").unwrap_or("")
         )));
+    }
+    ok(Value::Null)
+}
+
+/// PVE's built-in roles the simulator knows (a subset), by privilege.
+pub(crate) fn builtin_roles() -> BTreeMap<String, BTreeSet<String>> {
+    let set = |f: &dyn Fn(&str) -> bool| -> BTreeSet<String> {
+        ALL_PRIVS
+            .iter()
+            .filter(|p| f(p))
+            .map(|p| p.to_string())
+            .collect()
+    };
+    BTreeMap::from([
+        ("Administrator".to_string(), set(&|_| true)),
+        ("PVEAuditor".to_string(), set(&|p| p.ends_with(".Audit"))),
+        ("NoAccess".to_string(), BTreeSet::new()),
+    ])
+}
+
+/// The privileges the ACL grants `ugid` (of `kind`: user, group, token) through its roles.
+pub(crate) fn granted_to(shared: &Shared, kind: &str, ugid: &str) -> BTreeSet<String> {
+    let roles = lock(&shared.roles);
+    lock(&shared.acl)
+        .iter()
+        .filter(|(_, k, u, _)| k == kind && u == ugid)
+        .filter_map(|(_, _, _, role)| roles.get(role))
+        .flatten()
+        .cloned()
+        .collect()
+}
+
+pub(super) fn role_create(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let roleid = ctx.p("roleid").unwrap_or("");
+    if roleid.is_empty()
+        || !roleid
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(ApiError::param(
+            "roleid",
+            "value does not match the regex pattern",
+        ));
+    }
+    let mut privs = BTreeSet::new();
+    for p in super::split_list(ctx.p("privs").unwrap_or("")) {
+        if !ALL_PRIVS.contains(&p.as_str()) {
+            return Err(ApiError::param(
+                "privs",
+                &format!("invalid privilege '{p}'"),
+            ));
+        }
+        privs.insert(p);
+    }
+    let mut roles = lock(&ctx.shared.roles);
+    if roles.contains_key(roleid) {
+        return Err(ApiError::internal(format!(
+            "create role failed: role '{roleid}' already exists"
+        )));
+    }
+    roles.insert(roleid.to_string(), privs);
+    ok(Value::Null)
+}
+
+pub(super) fn role_get(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let roleid = ctx.p("roleid").unwrap_or("");
+    match lock(&ctx.shared.roles).get(roleid) {
+        Some(privs) => ok(Value::Object(
+            privs.iter().map(|p| (p.clone(), json!(1))).collect(),
+        )),
+        None => Err(ApiError::internal(format!(
+            "role '{roleid}' does not exist"
+        ))),
+    }
+}
+
+pub(super) fn acl_list(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let out: Vec<Value> = lock(&ctx.shared.acl)
+        .iter()
+        .map(|(path, kind, ugid, role)| {
+            json!({"path": path, "type": kind, "ugid": ugid, "roleid": role, "propagate": 1})
+        })
+        .collect();
+    ok(Value::Array(out))
+}
+
+pub(super) fn acl_update(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let path = ctx.p("path").unwrap_or("").to_string();
+    if !path.starts_with('/') {
+        return Err(ApiError::param(
+            "path",
+            &format!("invalid ACL path '{path}'"),
+        ));
+    }
+    let roles = super::split_list(ctx.p("roles").unwrap_or(""));
+    for role in &roles {
+        if !lock(&ctx.shared.roles).contains_key(role) {
+            return Err(ApiError::internal(format!("role '{role}' does not exist")));
+        }
+    }
+    let mut subjects = Vec::new();
+    for (kind, param) in [("user", "users"), ("token", "tokens")] {
+        for ugid in super::split_list(ctx.p(param).unwrap_or("")) {
+            let known = match kind {
+                "token" => lock(&ctx.shared.tokens).contains_key(&ugid),
+                _ => ["root@pam", "auditor@pve", "operator@pve"].contains(&ugid.as_str()),
+            };
+            if !known {
+                return Err(ApiError::internal(format!(
+                    "{kind} '{ugid}' does not exist"
+                )));
+            }
+            subjects.push((kind.to_string(), ugid));
+        }
+    }
+    let delete = ctx.flag("delete");
+    let mut acl = lock(&ctx.shared.acl);
+    for (kind, ugid) in subjects {
+        for role in &roles {
+            let entry = (path.clone(), kind.clone(), ugid.clone(), role.clone());
+            acl.retain(|e| *e != entry);
+            if !delete {
+                acl.push(entry);
+            }
+        }
     }
     ok(Value::Null)
 }

@@ -25,6 +25,7 @@
 //! handlers branch on by [`GuestKind`]), so there is no qemu/lxc split of files.
 
 mod access;
+pub(crate) use access::{builtin_roles, granted_to};
 mod agent;
 mod clone;
 mod cluster;
@@ -157,7 +158,7 @@ impl Ctx {
     }
 
     fn require(&self, path: &str, privilege: &str) -> Result<(), ApiError> {
-        if has_priv(self.caller.kind, privilege) {
+        if self.caller.holds(privilege) {
             Ok(())
         } else {
             Err(ApiError::perm(path, privilege))
@@ -184,6 +185,7 @@ pub(crate) const ALL_PRIVS: &[&str] = &[
     "Datastore.Allocate",
     "Datastore.AllocateSpace",
     "Datastore.Audit",
+    "Permissions.Modify",
     "Pool.Allocate",
     "Pool.Audit",
     "SDN.Audit",

@@ -3,8 +3,8 @@
 //! route path, see `Ctx::kind`), so both families are listed here side by side.
 
 use super::access::{
-    access_domains, access_permissions, access_ticket, token_create, token_delete, token_get,
-    token_list,
+    access_domains, access_permissions, access_ticket, acl_list, acl_update, role_create, role_get,
+    token_create, token_delete, token_get, token_list,
 };
 use super::agent::{
     agent_exec, agent_exec_status, agent_host_name, agent_interfaces, agent_osinfo, agent_ping,
@@ -146,6 +146,20 @@ pub(crate) static ROUTES: &[Route] = &[
     ),
     r("POST", "/access/ticket", None, access_ticket),
     r("GET", "/access/permissions", None, access_permissions),
+    r(
+        "POST",
+        "/access/roles",
+        Some(("/access", "Sys.Modify")),
+        role_create,
+    ),
+    r("GET", "/access/roles/{roleid}", None, role_get),
+    r("GET", "/access/acl", None, acl_list),
+    r(
+        "PUT",
+        "/access/acl",
+        Some(("{path}", "Permissions.Modify")),
+        acl_update,
+    ),
     r("GET", "/access/users/{userid}/token", None, token_list),
     r(
         "GET",
