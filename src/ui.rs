@@ -29,6 +29,25 @@ pub enum Verbosity {
     Verbose,
 }
 
+/// A list longer than this (about a screen) is summarised with counts unless the user asked for
+/// everything (`-v`, `-o json`).
+pub const LONG_LIST: usize = 20;
+
+/// Returns true when long lists are shown whole: with `-v`, or when the output is for a
+/// machine (`-o json|yaml`).
+pub fn full_lists(ui: &Ui) -> bool {
+    ui.verbosity == Verbosity::Verbose || ui.format != OutputFormat::Table
+}
+
+/// Returns `names` joined with ", ", or, past [`LONG_LIST`] names and unless `full`, the first
+/// five and "and N more" (the caller says how to see the rest).
+pub fn name_list(names: &[String], full: bool) -> String {
+    if full || names.len() <= LONG_LIST {
+        return names.join(", ");
+    }
+    format!("{}, … and {} more", names[..5].join(", "), names.len() - 5)
+}
+
 /// Rows and columns a command returns; rendered as a table, or as a list of objects in JSON
 /// and YAML.
 #[derive(Debug, Clone, Default, PartialEq)]

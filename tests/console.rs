@@ -12,6 +12,8 @@ mod bad_input;
 mod demo;
 #[path = "console/first_run.rs"]
 mod first_run;
+#[path = "console/long_output.rs"]
+mod long_output;
 #[path = "console/piped.rs"]
 mod piped;
 #[path = "console/pty.rs"]
@@ -22,3 +24,5 @@ mod readme;
 mod registry;
 #[path = "console/secrets.rs"]
 mod secrets;
+#[path = "console/tour.rs"]
+mod tour;

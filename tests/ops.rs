@@ -9,6 +9,7 @@
 mod support;
 
 mod ops {
+    pub mod ci;
     pub mod drift;
     pub mod history;
     pub mod layers;

@@ -37,6 +37,8 @@ pub struct ApplyArgs {
     pub parallelism: Option<usize>,
     /// Error-level policy rules to let through (audit-logged): `commands::policy::gate`.
     pub override_policy: Vec<String>,
+    /// The reviewed plan (`plan --out`): applied exactly, or refused as stale.
+    pub plan_file: Option<PathBuf>,
 }
 
 fn load(data: &str, id: i64) -> Result<Plan, CommandError> {
@@ -54,6 +56,8 @@ struct Job {
     db: StateDb,
     client: Client,
     endpoint: String,
+    /// Long file lists whole (`-v`, `-o json`) instead of summarised.
+    full_lists: bool,
 }
 
 /// Runs `/apply`.
@@ -81,6 +85,7 @@ pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> Result<Report, CommandError
         db,
         client,
         endpoint,
+        full_lists: crate::ui::full_lists(&ctx.ui),
     };
 
     let (plan_id, plan, resumed) = select_plan(ctx, &job, args, &mut items).await?;
@@ -120,6 +125,16 @@ async fn select_plan(
     items: &mut Report,
 ) -> Result<(i64, Plan, bool), CommandError> {
     let db = &job.db;
+    if let Some(path) = &args.plan_file {
+        if !args.targets.is_empty() {
+            return Err(CommandError::cli(
+                "--plan applies the reviewed plan whole; --target would apply part of it",
+            )
+            .hint("leave out --target, or plan the part you want and review that"));
+        }
+        let (id, plan) = reviewed_plan(ctx, job, path).await?;
+        return Ok((id, plan, false));
+    }
     let (plan_id, plan, resumed) =
         if let Some(stored) = db.latest_plan_with(&[PlanStatus::Applying]).await? {
             items.push(Item::Status(format!(
@@ -161,6 +176,56 @@ async fn select_plan(
         })?
     };
     Ok((plan_id, plan, resumed))
+}
+
+/// The plan of a plan file, checked as the pending plan is (the `.tf` files and every guest
+/// it touches as they were when it was made) and saved in this state.db, whose id it returns.
+/// A plan file is applied whole: `--target` would apply something nobody reviewed.
+async fn reviewed_plan(
+    ctx: &mut Ctx,
+    job: &Job,
+    path: &std::path::Path,
+) -> Result<(i64, Plan), CommandError> {
+    let path = ctx.cwd.join(path);
+    let file = crate::commands::plan::PlanFile::read(&path)?;
+    let shown = path.display();
+    if let Some(stored) = job.db.latest_plan_with(&[PlanStatus::Applying]).await? {
+        return Err(CommandError::user(format!(
+            "plan {} was interrupted while applying; it must finish before {shown} is applied",
+            stored.id
+        ))
+        .hint("run `proxmox-mpc apply --yes` to finish it, then plan again"));
+    }
+    if file.environment != job.environment {
+        return Err(CommandError::user(format!(
+            "{shown} was planned for the environment `{}`, not `{}`",
+            file.environment, job.environment
+        ))
+        .hint("set PROXMOX_MPC_ENV to the plan's environment, or plan again"));
+    }
+    let mut reasons = Vec::new();
+    if file.files_hash.as_deref() != Some(files_hash(&job.root).as_str()) {
+        reasons.push("the .tf files changed since it was reviewed".to_string());
+    }
+    reasons.extend(
+        stale_reasons(&job.client, &file.plan)
+            .await
+            .map_err(|e| connect::pve_error(e, &job.endpoint))?,
+    );
+    if !reasons.is_empty() {
+        return Err(CommandError::user(format!(
+            "the reviewed plan {shown} (plan {} of {}) is stale: {}; nothing was changed",
+            file.plan_id,
+            file.environment,
+            reasons.join("; ")
+        ))
+        .hint("plan again (re-run the review job) and review the changes as they are now"));
+    }
+    // Its snapshot serial belongs to the state.db it was made in.
+    let mut plan = file.plan;
+    plan.based_on_serial = None;
+    let id = save_plan(&job.db, &job.environment, &plan).await?;
+    Ok((id, plan))
 }
 
 /// Closes a plan with nothing to do, first adding any import block an interrupted apply left
@@ -337,21 +402,22 @@ async fn finish(
         )
         .await?;
     // What the cluster is now, for the next plan and /status.
-    if let Err(e) = observe(&job.client, &job.db, &job.environment).await {
-        items.push(Item::Warning(format!(
-            "the apply finished but the cluster could not be read afterwards: {}",
-            e.message
-        )));
-    }
+    let observed = match observe(&job.client, &job.db, &job.environment).await {
+        Ok((snapshot, _)) => Some(snapshot),
+        Err(e) => {
+            items.push(Item::Warning(format!(
+                "the apply finished but the cluster could not be read afterwards: {}",
+                e.message
+            )));
+            None
+        }
+    };
     for line in summary.lines() {
         items.push(Item::Status(line));
     }
     items.push(summary_data(summary));
-    match write_back(&job.root, plan, summary, written) {
-        Ok(files) if !files.is_empty() => items.push(Item::Status(format!(
-            "Wrote the server's choices back: {}.",
-            files.join(", ")
-        ))),
+    match write_back(&job.root, plan, summary, observed.as_ref(), written) {
+        Ok(files) if !files.is_empty() => items.push(write_back_line(&files, job.full_lists)),
         Ok(_) => {}
         Err(e) => items.push(Item::Warning(format!(
             "the apply finished but the guest files could not be updated: {e}; run /sync to refresh them"
@@ -374,6 +440,20 @@ async fn finish(
     }
 }
 
+/// The files the write-back touched: every one when few (or `full`), else how many and the
+/// first few, since a big apply would otherwise print a wall of names.
+fn write_back_line(files: &[String], full: bool) -> Item {
+    let list = crate::ui::name_list(files, full);
+    if full || files.len() <= crate::ui::LONG_LIST {
+        Item::Status(format!("Wrote the server's choices back: {list}."))
+    } else {
+        Item::Status(format!(
+            "Wrote the server's choices back to {} files ({list}; -v lists them).",
+            files.len()
+        ))
+    }
+}
+
 /// The apply's typed outcome as report data: every step with its outcome, for `-o json` and
 /// for front ends that forward reports; humans read the step lines instead.
 fn summary_data(summary: &ApplySummary) -> Item {
@@ -387,13 +467,17 @@ fn plan_items_note(plan: &Plan) -> Vec<Item> {
     plan.notes.iter().map(|n| Item::Status(n.clone())).collect()
 }
 
-/// Keeps the code exact after creates: the vmid the server gave goes into `vm_id`, and a
-/// created guest's file gets its `import {}` block (so a Terraform user's own plan stays clean).
+/// Keeps the code exact after creates: a created guest's file (and its test spec) become what
+/// `/sync` writes for the guest as the server now has it: its vmid, its `import {}` block, and
+/// what the server chose (MAC addresses, volume names, generated ids), so the next `/sync` and
+/// `/drift` find nothing and Terraform's import plans no change. Where the cluster could not
+/// be read afterwards, the vmid and the import block are written into the file as it is.
 /// Returns the files written.
 fn write_back(
     root: &std::path::Path,
     plan: &Plan,
     summary: &crate::plan::apply::ApplySummary,
+    observed: Option<&crate::model::ClusterSnapshot>,
     notes: &mut Written,
 ) -> Result<Vec<String>, String> {
     use crate::plan::apply::StepOutcome;
@@ -451,6 +535,19 @@ fn write_back(
             continue;
         };
         let path = root.join(&file.path);
+        if let Some(live) = observed.and_then(|o| o.guest(vmid))
+            && live.name == desired.name
+            && live.kind == desired.kind
+        {
+            written.extend(rewrite_from_live(
+                root,
+                file,
+                live,
+                &state.pool_idents,
+                notes,
+            )?);
+            continue;
+        }
         let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", file.path))?;
         let mut new = text.clone();
         if file.guest.vmid != vmid {
@@ -486,16 +583,42 @@ fn repair_imports(
         if file.guest.vmid == 0 || live.name != file.guest.name || live.kind != file.guest.kind {
             continue;
         }
-        let path = root.join(&file.path);
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", file.path))?;
-        let kind = crate::iac::terraform::resource_type(live.kind);
-        let id = format!("{}/{}", live.node, live.vmid);
-        let new = add_import(&text, kind, &file.ident, &id);
-        if new != text {
-            crate::iac::sync::write_atomic(&path, new.as_bytes(), notes)
-                .map_err(|e| e.to_string())?;
-            written.push(file.path.clone());
+        written.extend(rewrite_from_live(
+            root,
+            file,
+            live,
+            &state.pool_idents,
+            notes,
+        )?);
+    }
+    Ok(written)
+}
+
+/// Writes a created guest's file and test spec as `/sync` renders them from the live guest
+/// (same file, same resource name). Returns the files that changed.
+fn rewrite_from_live(
+    root: &std::path::Path,
+    file: &crate::iac::desired::DesiredFile,
+    live: &crate::model::Guest,
+    pool_idents: &std::collections::BTreeMap<String, String>,
+    notes: &mut Written,
+) -> Result<Vec<String>, String> {
+    let templates = crate::iac::Templates::with_overrides(Some(&root.join(".proxmox/templates")))
+        .map_err(|e| e.to_string())?;
+    let rendered = crate::iac::terraform::render_guest(&templates, live, &file.ident, pool_idents)
+        .map_err(|e| e.to_string())?;
+    let spec = crate::iac::spec::render_spec(&templates, live).map_err(|e| e.to_string())?;
+    let mut written = Vec::new();
+    for (rel, text) in [
+        (file.path.clone(), rendered.text),
+        (format!("tests/{}.yml", file.ident), spec),
+    ] {
+        let path = root.join(&rel);
+        if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
+            continue;
         }
+        crate::iac::sync::write_atomic(&path, text.as_bytes(), notes).map_err(|e| e.to_string())?;
+        written.push(rel);
     }
     Ok(written)
 }

@@ -205,7 +205,19 @@ impl Ctx {
     pub fn config(&mut self) -> Result<&Config, CommandError> {
         if self.config.is_none() {
             let path = self.workspace()?.config_path();
-            self.config = Some(Config::load(&path)?);
+            let mut config = Config::load(&path)?;
+            // A pipeline job works on one environment without editing config.yml.
+            if let Some(name) = self.env_var("PROXMOX_MPC_ENV") {
+                if !config.environments.contains_key(&name) {
+                    let known: Vec<&str> = config.environments.keys().map(String::as_str).collect();
+                    return Err(CommandError::config(format!(
+                        "PROXMOX_MPC_ENV names the environment `{name}`, which config.yml does not have"
+                    ))
+                    .hint(format!("use one of: {}", known.join(", "))));
+                }
+                config.active = name;
+            }
+            self.config = Some(config);
         }
         Ok(self.config.as_ref().expect("loaded above"))
     }

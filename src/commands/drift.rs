@@ -291,6 +291,7 @@ pub async fn run(ctx: &mut Ctx, args: &DriftArgs) -> Result<Report, CommandError
     let found = check(&client, &root, Some((&db, environment.as_str()))).await;
     drop(spinner);
     let found = found?;
+    record_found(&db, &environment, &found, "drift").await;
     let items = items(&found);
     if args.detailed_exitcode && found.has_drift() {
         let mut e = CommandError::changes_present(items);
@@ -298,6 +299,45 @@ pub async fn run(ctx: &mut Ctx, args: &DriftArgs) -> Result<Report, CommandError
         return Err(e);
     }
     Ok(items)
+}
+
+/// Notes drift found in the audit log (what `/history` lists as `drift`): the guests, and
+/// each field with the server's and the file's values. Nothing is noted when nothing drifted;
+/// a database that cannot be written costs the note, not the check.
+pub async fn record_found(db: &StateDb, environment: &str, found: &DriftCheck, by: &str) {
+    let drifted: Vec<&DriftEntry> = found.drifted().collect();
+    if drifted.is_empty() {
+        return;
+    }
+    let mut guests: Vec<&str> = drifted
+        .iter()
+        .map(|e| {
+            if e.guest.is_empty() {
+                e.path.as_str()
+            } else {
+                e.guest.as_str()
+            }
+        })
+        .collect();
+    guests.dedup();
+    let detail = serde_json::json!({
+        "found_by": by,
+        "fields": drifted.iter().map(|e| serde_json::json!({
+            "guest": e.guest, "vmid": e.vmid, "field": e.field,
+            "server": e.server, "file": e.file,
+        })).collect::<Vec<_>>(),
+    });
+    if let Err(e) = db
+        .audit(
+            environment,
+            "drift",
+            &guests.join(", "),
+            Some(&detail.to_string()),
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "drift found but not noted in the audit log");
+    }
 }
 
 /// The report of one check: a table of every difference (the whole check as data for

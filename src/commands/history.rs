@@ -314,6 +314,27 @@ fn audit_entry(a: &crate::state::history::AuditRow) -> Entry {
             a.target,
             detail["outcome"].as_str().unwrap_or("finished")
         ),
+        "drift" => {
+            let fields: Vec<String> = detail["fields"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|f| {
+                    format!(
+                        "{} {} (server {}, file {})",
+                        f["guest"].as_str().unwrap_or("-"),
+                        f["field"].as_str().unwrap_or("-"),
+                        f["server"].as_str().unwrap_or("not set"),
+                        f["file"].as_str().unwrap_or("not set")
+                    )
+                })
+                .collect();
+            format!(
+                "drift found by {}: {}",
+                detail["found_by"].as_str().unwrap_or("drift"),
+                fields.join("; ")
+            )
+        }
         _ => format!("{} {}", a.action, a.target),
     };
     let mut entry = row_entry(
@@ -325,8 +346,18 @@ fn audit_entry(a: &crate::state::history::AuditRow) -> Entry {
         a.id,
     );
     entry.plan = detail["plan_id"].as_i64();
-    // Guest actions name `kind vmid name`.
-    if a.action != "apply" && a.action != "init" {
+    if a.action == "drift" {
+        entry.guests = detail["fields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["guest"].as_str())
+            .filter(|g| !g.is_empty())
+            .map(str::to_string)
+            .collect();
+        entry.guests.dedup();
+    } else if a.action != "apply" && a.action != "init" {
+        // Guest actions name `kind vmid name`.
         entry.guests = a
             .target
             .split_whitespace()

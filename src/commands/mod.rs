@@ -3,6 +3,7 @@
 //! [`Ctx::interactive`] and [`crate::ui::Ui::ask`] only when a person is there.
 
 pub mod apply;
+pub mod ci;
 pub mod commit;
 pub mod config;
 pub mod connect;
@@ -146,6 +147,7 @@ async fn dispatch(ctx: &mut Ctx, request: Request) -> Result<Report, CommandErro
                 offline: r.offline,
                 detailed_exitcode: r.detailed_exitcode,
                 machine: r.json,
+                out: r.out,
             };
             plan::run(ctx, &args).await
         }
@@ -156,6 +158,7 @@ async fn dispatch(ctx: &mut Ctx, request: Request) -> Result<Report, CommandErro
                 targets: r.targets,
                 parallelism: r.parallelism,
                 override_policy: r.override_policy,
+                plan_file: r.plan,
             };
             apply::run(ctx, &args).await
         }
@@ -193,6 +196,7 @@ async fn dispatch(ctx: &mut Ctx, request: Request) -> Result<Report, CommandErro
             rightsize::run(ctx, &args).await
         }
         Request::Cost(r) => rightsize::cost(ctx, r.json).await,
+        Request::Ci(r) => ci::run(ctx, r).await,
         Request::Resource { verb, request } => {
             let Some(v) = registry::operation_verb(&registry::verb_operation(&verb)) else {
                 return Err(

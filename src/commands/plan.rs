@@ -2,7 +2,12 @@
 //! cluster (or, with `--offline`, the last stored snapshot) -> a [`Plan`], saved in `state.db`
 //! and shown like `terraform plan` (or as JSON). `--detailed-exitcode` exits 2 when there are
 //! changes, as Terraform does. Making the plan is shared with `/diff` and `/apply` in
-//! [`crate::commands::workspace_state`].
+//! [`crate::commands::workspace_state`]. `--out FILE` also writes the plan as a [`PlanFile`],
+//! the reviewed plan a pipeline hands from its review job to `apply --plan FILE`.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 
 use crate::commands::workspace_state::{make_plan, save_plan};
 use crate::commands::{Ctx, Report};
@@ -18,6 +23,91 @@ pub struct PlanArgs {
     pub detailed_exitcode: bool,
     /// Data format asked for on this line (`--json`), beyond the global one.
     pub machine: bool,
+    /// Also write the plan here ([`PlanFile`]).
+    pub out: Option<PathBuf>,
+}
+
+/// What [`PlanFile::kind`] always says, so `apply --plan` refuses any other JSON.
+pub const PLAN_FILE_KIND: &str = "proxmox-mpc-plan";
+
+/// The reviewed plan as a file (`plan --out FILE`, read by `apply --plan FILE` and `ci
+/// comment`). It carries what staleness is judged by: the hash of the `.tf` files and, in
+/// each change, the live config digest the plan was made against; the snapshot serial and
+/// plan id are for people (another runner has another state.db). It holds the plan and
+/// endpoint only: the token secret is never in a plan.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanFile {
+    /// Always [`PLAN_FILE_KIND`].
+    pub kind: String,
+    pub format_version: u32,
+    /// The plan's id in the state.db of the machine that made it.
+    pub plan_id: i64,
+    pub environment: String,
+    pub endpoint: String,
+    /// SHA-256 over the `.tf` files the plan was made from.
+    pub files_hash: Option<String>,
+    /// Serial of the cluster snapshot it was made against (in that state.db).
+    pub snapshot_serial: Option<i64>,
+    pub summary: crate::plan::PlanCounts,
+    /// The plan as `/plan` shows it, for the review comment.
+    pub text: String,
+    pub plan: Plan,
+}
+
+impl PlanFile {
+    /// Reads a plan file, refusing anything `plan --out` did not write.
+    pub fn read(path: &Path) -> Result<PlanFile, CommandError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            CommandError::user(format!("cannot read the plan file {}: {e}", path.display()))
+                .hint("make it with `proxmox-mpc plan --out FILE`")
+        })?;
+        let file: PlanFile = serde_json::from_str(&text)
+            .ok()
+            .filter(|f: &PlanFile| f.kind == PLAN_FILE_KIND)
+            .ok_or_else(|| {
+                CommandError::user(format!(
+                    "{} is not a plan file written by `proxmox-mpc plan --out`",
+                    path.display()
+                ))
+                .hint("make it with `proxmox-mpc plan --out FILE`")
+            })?;
+        Ok(file)
+    }
+}
+
+/// Writes the plan file for `apply --plan` (relative paths from the current folder).
+fn write_plan_file(
+    ctx: &mut Ctx,
+    path: &Path,
+    plan: &Plan,
+    plan_id: i64,
+    environment: &str,
+) -> Result<(), CommandError> {
+    let file = PlanFile {
+        kind: PLAN_FILE_KIND.into(),
+        format_version: 1,
+        plan_id,
+        environment: environment.to_string(),
+        endpoint: ctx.config()?.active_env().endpoint.clone(),
+        files_hash: plan.files_hash.clone(),
+        snapshot_serial: plan.based_on_serial,
+        summary: plan.counts(),
+        text: render_text(plan),
+        plan: plan.clone(),
+    };
+    let path = ctx.cwd.join(path);
+    let json = serde_json::to_string_pretty(&file)
+        .map_err(|e| CommandError::internal(format!("cannot write the plan file: {e}")))?;
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    std::fs::write(&path, json + "\n").map_err(|e| {
+        CommandError::user(format!(
+            "cannot write the plan file {}: {e}",
+            path.display()
+        ))
+        .hint("give --out a path in a folder you can write")
+    })
 }
 
 /// The report items of a plan: the terraform-like text, or JSON data.
@@ -58,6 +148,9 @@ pub async fn run(ctx: &mut Ctx, args: &PlanArgs) -> Result<Report, CommandError>
     let environment = ctx.active_env_name().unwrap_or_else(|| "default".into());
     let (plan, db, _) = make_plan(ctx, args.offline).await?;
     let id = save_plan(&db, &environment, &plan).await?;
+    if let Some(out) = &args.out {
+        write_plan_file(ctx, out, &plan, id, &environment)?;
+    }
     let mut items = plan_items(ctx, &plan, args.machine, Some(id));
     items.extend(crate::commands::policy::plan_items(ctx, &plan, &db).await);
     if args.detailed_exitcode && !plan.is_empty() {

@@ -250,6 +250,19 @@ pub static COMMANDS: &[CommandSpec] = &[
         availability: Availability::Ready,
     },
     CommandSpec {
+        name: "tour",
+        aliases: &[],
+        summary: "Walk through sync, create, plan, apply, test and a drift, step by step (demo)",
+        usage: "/tour",
+        details: "In `proxmox-mpc demo`: each step says in two lines what it does and runs when you press Enter; `skip` skips a step,\n\
+                  `q` leaves the tour, any other line runs as usual. One step changes a guest's memory on the simulated cluster\n\
+                  behind the console's back and repairs the drift with /sync --adopt. The workspace stays a normal one.",
+        flags: &[],
+        positionals: &[],
+        scope: Scope::Console,
+        availability: Availability::Ready,
+    },
+    CommandSpec {
         name: "demo",
         aliases: &[],
         summary: "Try the console against a simulated cluster, no server needed",
@@ -351,11 +364,12 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "resolve",
         aliases: &[],
         summary: "Settle a conflict between a guest's file and the server",
-        usage: "/resolve GUEST [FIELD] --take server|code",
+        usage: "/resolve GUEST [FIELD] [--take server|code]",
         details: "A conflict is a field changed on the server and in the file since the last /sync, to different values; /sync\n\
                   lists them and leaves the file as edited. --take server writes the server's value into the file (that field\n\
                   only: other edits stay); --take code keeps the file, so the next /apply sets its value on the server. Without\n\
-                  FIELD every conflict of the guest is settled; with FIELD any field that differs can be (drift too).\n\
+                  FIELD every conflict of the guest is settled; with FIELD any field that differs can be (drift too). Without\n\
+                  --take the console shows both values and asks which side wins.\n\
                   /sync --adopt takes the server's value for every difference at once.",
         flags: &[opt(
             "take",
@@ -432,6 +446,11 @@ pub static COMMANDS: &[CommandSpec] = &[
                 "detailed-exitcode",
                 "Exit 0 with no changes, 2 with changes, 1 on error",
             ),
+            opt(
+                "out",
+                "FILE",
+                "Also write the plan to FILE for `apply --plan` (no secret in it)",
+            ),
         ],
         positionals: &[],
         scope: Scope::Both,
@@ -476,6 +495,11 @@ pub static COMMANDS: &[CommandSpec] = &[
                 "override-policy",
                 "RULE,...",
                 "Apply although these error-level policy rules fail (audit-logged)",
+            ),
+            opt(
+                "plan",
+                "FILE",
+                "Apply exactly the plan `plan --out` wrote, refused if files or cluster moved",
             ),
         ],
         positionals: &[],
@@ -629,6 +653,49 @@ pub static COMMANDS: &[CommandSpec] = &[
         scope: Scope::Both,
         availability: Availability::Ready,
     },
+    CommandSpec {
+        name: "ci",
+        aliases: &[],
+        summary: "Write CI/CD pipelines that plan on review, apply what was reviewed, catch drift",
+        usage: "/ci github|gitlab [--runner LABEL,...] [--env NAME,...] [--force] | /ci comment PLAN_FILE",
+        details: "github writes .github/workflows/proxmox-mpc.yml (pull request: /test, policy SARIF to code scanning, plan per\n\
+                  environment with one sticky comment and the plan as an artifact; push to main: apply the reviewed plan behind\n\
+                  the protected environment, one at a time) and proxmox-mpc-drift.yml (schedule: /drift, one issue opened, updated\n\
+                  and closed). gitlab writes .gitlab-ci.yml with the same jobs (manual apply, resource_group). Jobs run on\n\
+                  self-hosted runners unless --runner names labels; the token secret comes from the platform's secret store into\n\
+                  the variable config.yml's env: secret names. A pipeline file proxmox-mpc did not write is kept unless --force.\n\
+                  `ci comment PLAN_FILE` prints a plan file (from `plan --out`) as a review comment in markdown.",
+        flags: &[
+            opt(
+                "runner",
+                "LABEL,...",
+                "Runner labels the jobs run on (default: self-hosted)",
+            ),
+            opt(
+                "env",
+                "NAME,...",
+                "Environments to plan and apply (default: the active one)",
+            ),
+            flag(
+                "force",
+                "Overwrite a pipeline file that proxmox-mpc did not write",
+            ),
+        ],
+        positionals: &[
+            PositionalSpec {
+                name: "action",
+                help: "github, gitlab or comment",
+                required: false,
+            },
+            PositionalSpec {
+                name: "file",
+                help: "With `comment`: the plan file `plan --out` wrote",
+                required: false,
+            },
+        ],
+        scope: Scope::Both,
+        availability: Availability::Ready,
+    },
 ];
 
 /// Returns the command called `name` (or one of its aliases); a leading `/` is ignored.
@@ -666,8 +733,14 @@ pub fn suggest(name: &str) -> Vec<&'static str> {
 
 /// The flags every data command accepts inside the console (on the command line they are
 /// global flags of `proxmox-mpc`).
-pub fn output_flags() -> [Arg; 2] {
+pub fn output_flags() -> [Arg; 3] {
     [
+        // Per line in the console, as `-v` is for the whole process on the command line.
+        Arg::new("verbose")
+            .short('v')
+            .long("verbose")
+            .action(ArgAction::SetTrue)
+            .help("Show long lists whole instead of summarised"),
         Arg::new("output")
             .short('o')
             .long("output")
@@ -957,7 +1030,7 @@ fn command_changes(name: &str) -> (Changes, bool) {
     match name {
         "init" | "config" | "demo" | "sync" | "resolve" => (FILES, false),
         "rollback" => (FILES, true),
-        "rightsize" => (FILES, false),
+        "rightsize" | "ci" => (FILES, false),
         "apply" => (BOTH, true),
         _ => (NOTHING, false),
     }
@@ -984,6 +1057,7 @@ fn command_schema(name: &str) -> serde_json::Value {
         "policy" => schemars::schema_for!(PolicyRequest),
         "rightsize" => schemars::schema_for!(RightsizeRequest),
         "cost" => schemars::schema_for!(CostRequest),
+        "ci" => schemars::schema_for!(CiRequest),
         _ => {
             return serde_json::json!({ "type": "object", "properties": {}, "additionalProperties": false });
         }

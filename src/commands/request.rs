@@ -124,8 +124,9 @@ pub struct ResolveRequest {
     /// The field to settle (memory, cores, ...); every conflict of the guest without
     #[serde(default)]
     pub field: Option<String>,
-    /// Which side wins
-    pub take: Take,
+    /// Which side wins; without it a person at the console is asked
+    #[serde(default)]
+    pub take: Option<Take>,
 }
 
 /// `/plan`.
@@ -138,6 +139,8 @@ pub struct PlanRequest {
     pub detailed_exitcode: bool,
     /// Return the plan as data (JSON) rather than as text
     pub json: bool,
+    /// Also write the plan to this file for `apply --plan` (the reviewed plan; no secret)
+    pub out: Option<PathBuf>,
 }
 
 /// `/diff`.
@@ -162,6 +165,25 @@ pub struct ApplyRequest {
     pub parallelism: Option<usize>,
     /// Apply although these error-level policy rules fail (recorded in the audit log)
     pub override_policy: Vec<String>,
+    /// Apply exactly the plan in this file (from `plan --out`), refused if it is stale
+    pub plan: Option<PathBuf>,
+}
+
+/// `/ci github|gitlab`: write the CI/CD pipeline files; `/ci comment`: a plan as a review
+/// comment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct CiRequest {
+    /// github, gitlab or comment
+    pub action: String,
+    /// Runner labels (default: self-hosted)
+    pub runner: Vec<String>,
+    /// Environments to plan and apply (default: the active one)
+    pub env: Vec<String>,
+    /// Overwrite a pipeline file proxmox-mpc did not write
+    pub force: bool,
+    /// comment: the plan file (`plan --out`) to describe
+    pub plan: Option<PathBuf>,
 }
 
 /// `/policy check`.
@@ -282,6 +304,7 @@ pub enum Request {
     Policy(PolicyRequest),
     Rightsize(RightsizeRequest),
     Cost(CostRequest),
+    Ci(CiRequest),
     /// A resource verb with its request.
     Resource {
         verb: String,
@@ -312,6 +335,7 @@ impl Request {
             Request::Policy(_) => "policy".into(),
             Request::Rightsize(_) => "rightsize".into(),
             Request::Cost(_) => "cost".into(),
+            Request::Ci(_) => "ci".into(),
             Request::Resource { verb, .. } => super::registry::verb_operation(verb),
         }
     }
@@ -400,24 +424,23 @@ impl Request {
                 guest: text("guest").unwrap_or_default(),
                 field: text("field"),
                 take: match text("take").as_deref() {
-                    Some("server") => Take::Server,
-                    Some("code") => Take::Code,
+                    Some("server") => Some(Take::Server),
+                    Some("code") => Some(Take::Code),
                     Some(other) => {
                         return Err(CommandError::cli(format!(
                             "`--take {other}`: say server or code"
                         ))
                         .hint("--take server writes the server's value into the file; --take code keeps the file"));
                     }
-                    None => {
-                        return Err(CommandError::cli("/resolve needs --take server or --take code")
-                            .hint("--take server writes the server's value into the file; --take code keeps the file and the next /apply changes the server"));
-                    }
+                    // Asked at the console; refused where nobody can answer.
+                    None => None,
                 },
             }),
             "plan" => Request::Plan(PlanRequest {
                 offline: flag("offline"),
                 detailed_exitcode: flag("detailed-exitcode"),
                 json,
+                out: text("out").map(PathBuf::from),
             }),
             "diff" => Request::Diff(DiffRequest {
                 offline: flag("offline"),
@@ -442,6 +465,7 @@ impl Request {
                             .collect()
                     })
                     .unwrap_or_default(),
+                plan: text("plan").map(PathBuf::from),
             }),
             "policy" if text("action").is_some_and(|a| a != "check") => {
                 return Err(CommandError::cli(format!(
@@ -460,6 +484,25 @@ impl Request {
                 json,
             }),
             "cost" => Request::Cost(CostRequest { json }),
+            "ci" => {
+                let list = |k: &str| -> Vec<String> {
+                    text(k)
+                        .map(|t| {
+                            t.split(',')
+                                .map(|s| s.trim().to_string())
+                                .filter(|s| !s.is_empty())
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                Request::Ci(CiRequest {
+                    action: text("action").unwrap_or_default(),
+                    runner: list("runner"),
+                    env: list("env"),
+                    force: flag("force"),
+                    plan: text("file").map(PathBuf::from),
+                })
+            }
             "history" => {
                 let first = text("guest");
                 let (guest, show) = match first.as_deref() {

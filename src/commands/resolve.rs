@@ -31,7 +31,8 @@ use crate::ui::{Item, Table};
 pub struct ResolveArgs {
     pub guest: String,
     pub field: Option<String>,
-    pub take: Take,
+    /// `None`: ask the person at the console, showing both values of each field.
+    pub take: Option<Take>,
 }
 
 /// Finds the guest's file by name, vmid or file identifier.
@@ -164,6 +165,40 @@ fn take_server(
     Ok(touched)
 }
 
+/// Shows each picked field's value in the file and on the server and asks which side wins;
+/// without a person at the terminal, says how to choose. Any answer but server or code
+/// changes nothing.
+fn ask_side(ctx: &mut Ctx, who: &str, picked: &[FieldDrift]) -> Result<Take, CommandError> {
+    if !ctx.interactive {
+        return Err(CommandError::user(format!(
+            "/resolve {who} needs a side: nobody is at a terminal to ask"
+        ))
+        .hint("add --take server (the file takes the server's value) or --take code (the file stays; /apply sets it)"));
+    }
+    for f in picked {
+        ctx.ui.render(&Item::Text(format!(
+            "  {}: file {} / server {}",
+            f.field,
+            f.file.as_deref().unwrap_or("(not set)"),
+            f.live.as_deref().unwrap_or("(not set)")
+        )));
+    }
+    let answer = ctx
+        .ui
+        .ask(&format!("Which side wins for {who}? server or code"), None)
+        .unwrap_or_default();
+    match answer.trim() {
+        "server" | "s" => Ok(Take::Server),
+        "code" | "c" => Ok(Take::Code),
+        other => Err(CommandError::user(format!(
+            "`{other}` is neither server nor code; nothing was changed"
+        ))
+        .hint(format!(
+            "run /resolve {who} again, or with --take server|code"
+        ))),
+    }
+}
+
 /// Runs `/resolve`.
 pub async fn run(ctx: &mut Ctx, args: &ResolveArgs) -> Result<Report, CommandError> {
     let root = ctx.workspace()?.root().to_path_buf();
@@ -200,7 +235,11 @@ pub async fn run(ctx: &mut Ctx, args: &ResolveArgs) -> Result<Report, CommandErr
         args.field.as_deref(),
         &who,
     )?;
-    let touched = match args.take {
+    let take = match args.take {
+        Some(take) => take,
+        None => ask_side(ctx, &who, &picked)?,
+    };
+    let touched = match take {
         Take::Server => take_server(ctx, &root, file, &read.state.pool_idents, &picked)?,
         Take::Code => Vec::new(),
     };
@@ -214,7 +253,7 @@ pub async fn run(ctx: &mut Ctx, args: &ResolveArgs) -> Result<Report, CommandErr
     bases.clear();
     bases.insert(file.guest.vmid, next);
     sync_base::save(&db, &environment, None, &bases, &[]).await?;
-    let side = match args.take {
+    let side = match take {
         Take::Server => "server",
         Take::Code => "code",
     };
@@ -236,7 +275,7 @@ pub async fn run(ctx: &mut Ctx, args: &ResolveArgs) -> Result<Report, CommandErr
         crate::workspace::git::trailer::GUEST,
         file.guest.name.clone(),
     ));
-    Ok(report(file, &who, args.take, &picked, &touched))
+    Ok(report(file, &who, take, &picked, &touched))
 }
 
 fn report(

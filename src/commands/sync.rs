@@ -26,7 +26,7 @@ use crate::iac::{IacError, Templates};
 use crate::model::{ClusterSnapshot, GuestKind, GuestStatus};
 use crate::pve::Client;
 use crate::state::StateDb;
-use crate::ui::{Item, Table};
+use crate::ui::{Item, LONG_LIST, Table};
 
 /// What `/sync` did, for the front end and for tests.
 #[derive(Debug, Clone)]
@@ -271,7 +271,7 @@ pub async fn run(ctx: &mut Ctx, options: SyncOptions) -> Result<Report, CommandE
     let run = run?;
     // What the commit of this sync says, and the files it wrote (recorded by sync_with).
     ctx.change = crate::commands::commit::sync_note(&run);
-    Ok(render(&run))
+    Ok(render_with(&run, crate::ui::full_lists(&ctx.ui)))
 }
 
 fn outcome_word(outcome: &GuestOutcome) -> &'static str {
@@ -287,12 +287,19 @@ fn outcome_word(outcome: &GuestOutcome) -> &'static str {
 }
 
 /// Turns a sync into report items: a table of the guests that are not unchanged, drift field
-/// by field, warnings, and one status line.
+/// by field, warnings, and one status line; every guest however many there are.
 pub fn render(run: &SyncRun) -> Report {
+    render_with(run, true)
+}
+
+/// As [`render`]; unless `full` (`-v`, `-o json`), more than [`LONG_LIST`] changed guests are
+/// summarised: counts per outcome with the first names, the first guests' differences. The data
+/// value (`-o json`) is the whole run either way.
+pub fn render_with(run: &SyncRun, full: bool) -> Report {
     let report = &run.report;
     let counts = report.counts();
-    let mut items = vec![guest_table(run, &counts)];
-    items.extend(guest_warnings(report));
+    let mut items = vec![guest_table(run, &counts, full)];
+    items.extend(guest_warnings(report, full));
     if let Some(agents) = &run.agents {
         items.push(Item::Status(format!(
             "Asked {} guest agents for addresses (one request each, short timeout): {} answered with an address used as ansible_host.",
@@ -334,9 +341,25 @@ pub fn render(run: &SyncRun) -> Report {
     items
 }
 
+/// The order outcomes are counted in when the guest table is summarised.
+const OUTCOMES: [&str; 6] = ["new", "adopted", "drift", "conflict", "gone", "pruned"];
+
+/// How many names a summarised row or list shows before "and N more".
+const FIRST_FEW: usize = 5;
+
+/// `names`, the first [`FIRST_FEW`] of them and how many more.
+fn first_few(names: &[&str]) -> String {
+    let shown = names[..names.len().min(FIRST_FEW)].join(", ");
+    match names.len().saturating_sub(FIRST_FEW) {
+        0 => shown,
+        more => format!("{shown}, … and {more} more"),
+    }
+}
+
 /// The guests that are not unchanged (or one line saying all match), with the whole run as
-/// data for `-o json`.
-fn guest_table(run: &SyncRun, counts: &BTreeMap<&'static str, usize>) -> Item {
+/// data for `-o json`. Past [`LONG_LIST`] of them and unless `full`, one row per outcome with
+/// its count and first names instead (a first sync of hundreds of guests stays on a screen).
+fn guest_table(run: &SyncRun, counts: &BTreeMap<&'static str, usize>, full: bool) -> Item {
     let report = &run.report;
     let mut table = Table::new(&["vmid", "name", "outcome", "file"]);
     for g in report
@@ -357,6 +380,8 @@ fn guest_table(run: &SyncRun, counts: &BTreeMap<&'static str, usize>) -> Item {
             "All {} guests match their files.",
             report.guests.len()
         )]);
+    } else if !full && table.rows.len() > LONG_LIST {
+        table = outcome_counts(report);
     }
     Item::Data {
         value: json!({
@@ -374,6 +399,33 @@ fn guest_table(run: &SyncRun, counts: &BTreeMap<&'static str, usize>) -> Item {
         }),
         table,
     }
+}
+
+/// The summarised guest table: per outcome, how many guests and the first of them; the last
+/// row says how to see every guest.
+fn outcome_counts(report: &SyncReport) -> Table {
+    let mut table = Table::new(&["outcome", "guests", "first ones"]);
+    for word in OUTCOMES {
+        let names: Vec<&str> = report
+            .guests
+            .iter()
+            .filter(|g| outcome_word(&g.outcome) == word)
+            .map(|g| g.name.as_str())
+            .collect();
+        if !names.is_empty() {
+            table.row(vec![
+                word.to_string(),
+                names.len().to_string(),
+                first_few(&names),
+            ]);
+        }
+    }
+    table.row(vec![
+        "(every guest)".into(),
+        String::new(),
+        "/sync -v or -o json lists them".into(),
+    ]);
+    table
 }
 
 /// One differing field as a report line: file and server values, and which side moved since
@@ -406,10 +458,11 @@ pub fn field_line(f: &FieldDrift, adopted: bool) -> String {
 }
 
 /// Per guest: differences field by field, a gone guest, and the warnings of guests not
-/// unchanged.
-fn guest_warnings(report: &SyncReport) -> Vec<Item> {
-    let mut items = Vec::new();
+/// unchanged. Past [`LONG_LIST`] such guests and unless `full`, the first few and a count.
+fn guest_warnings(report: &SyncReport, full: bool) -> Vec<Item> {
+    let mut groups: Vec<Vec<Item>> = Vec::new();
     for g in &report.guests {
+        let mut items = Vec::new();
         match &g.outcome {
             GuestOutcome::Drift(fields)
             | GuestOutcome::Conflict(fields)
@@ -441,14 +494,29 @@ fn guest_warnings(report: &SyncReport) -> Vec<Item> {
                 items.push(Item::Warning(format!("guest {}: {w}", g.vmid)));
             }
         }
+        if !items.is_empty() {
+            groups.push(items);
+        }
     }
-    items.extend(conflicts_table(report));
+    let more = if full || groups.len() <= LONG_LIST {
+        0
+    } else {
+        groups.len() - FIRST_FEW
+    };
+    groups.truncate(groups.len() - more);
+    let mut items: Vec<Item> = groups.into_iter().flatten().collect();
+    if more > 0 {
+        items.push(Item::Warning(format!(
+            "{more} more guests differ from their files, are gone or have notes; /sync -v shows each of them"
+        )));
+    }
+    items.extend(conflicts_table(report, full));
     items
 }
 
 /// Every conflict as a row (guest, field, last sync, server, file): what `/resolve` settles,
 /// or what `--adopt` took the server's value for.
-fn conflicts_table(report: &SyncReport) -> Option<Item> {
+fn conflicts_table(report: &SyncReport, full: bool) -> Option<Item> {
     let mut rows = Vec::new();
     let mut adopted = 0;
     for g in &report.guests {
@@ -485,6 +553,14 @@ fn conflicts_table(report: &SyncReport) -> Option<Item> {
             rows.len()
         )
     };
+    let total = rows.len();
+    if !full && total > LONG_LIST {
+        rows.truncate(FIRST_FEW);
+        rows.push(format!(
+            "  … and {} more (/sync -v lists them)",
+            total - FIRST_FEW
+        ));
+    }
     Some(Item::Warning(format!("{head}\n{}", rows.join("\n"))))
 }
 

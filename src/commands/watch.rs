@@ -298,6 +298,9 @@ pub async fn run(ctx: &mut Ctx, options: &WatchOptions) -> Result<Report, Comman
                 for change in &changes {
                     print_change(&ui, tally.checks, change);
                 }
+                if !changes.is_empty() {
+                    drift::record_found(&db, &environment, &found, "watch").await;
+                }
                 tally.changes += changes.len();
                 if hook.is_some() && !changes.is_empty() {
                     let now = found.drifted().count();

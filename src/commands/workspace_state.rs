@@ -177,10 +177,20 @@ pub async fn make_plan(
 ) -> Result<(Plan, StateDb, Option<Client>), CommandError> {
     let root = ctx.workspace()?.root().to_path_buf();
     let environment = ctx.active_env_name().unwrap_or_else(|| "default".into());
+    let started = std::time::Instant::now();
     let mut desired = read_desired(&root)?;
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        guests = desired.guests.len(),
+        "plan: files read"
+    );
     let db = state_db(ctx).await?;
     let (mut observed, serial, client) = if offline {
         let (s, serial) = last_snapshot(&db).await?;
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "plan: snapshot loaded"
+        );
         (s, serial, None)
     } else {
         let (client, _) = workspace_client(ctx)?;
@@ -225,8 +235,16 @@ pub async fn make_plan(
         observed: &observed,
         managed: &managed,
     });
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "plan: compared"
+    );
     plan.based_on_serial = Some(serial);
     plan.files_hash = Some(files_hash(&root));
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "plan: files hashed"
+    );
     Ok((plan, db, client))
 }
 

@@ -126,13 +126,19 @@ pub async fn prepare(
         ctx.interactive = was_interactive;
     }
     banner.push(Item::Status(format!(
-        "Demo: this cluster is simulated ({} on this machine), nothing real is touched; workspace {}. Try /help.",
+        "Demo: this cluster is simulated ({} on this machine), nothing real is touched; workspace {}.",
         sim.url(),
         target.display()
     )));
+    banner.push(Item::Status(
+        "New here? Type /tour for a guided walk (sync, create, plan, apply, test, a drift and its repair), or /help for the commands.".into(),
+    ));
+    let mut session = Session::new(ctx);
+    // The tour's drift step changes a guest on this simulator, out of band.
+    session.set_sim(sim.control());
     Ok(Demo {
         sim,
-        session: Session::new(ctx),
+        session,
         banner,
     })
 }

@@ -8,6 +8,7 @@ pub mod completion;
 pub mod demo;
 pub mod log;
 pub mod session;
+pub mod tour;
 
 use std::io::BufRead;
 

@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use crate::commands::registry::{self, Scope};
 use crate::commands::{self, Ctx};
+use crate::console::tour::{self, Tour};
 use crate::error::CommandError;
 use crate::lang::Names;
-use crate::ui::{Item, OutputFormat};
+use crate::sim::SimControl;
+use crate::ui::{Item, OutputFormat, Verbosity};
 
 pub use crate::state::session_keys as keys;
 
@@ -63,6 +65,10 @@ pub struct Session {
     /// The names completion offers: those the last resource command loaded (guests, nodes,
     /// storages, bridges, templates, pools); none before the first.
     names: Arc<Names>,
+    /// The demo's simulator, which `/tour` needs for its drift step; none outside the demo.
+    sim: Option<SimControl>,
+    /// The tour in progress, if any: it answers Enter, `skip` and `q`.
+    tour: Option<Tour>,
 }
 
 impl Session {
@@ -74,7 +80,14 @@ impl Session {
             failures: 0,
             unapplied: false,
             names: Arc::default(),
+            sim: None,
+            tour: None,
         }
+    }
+
+    /// Gives the session the demo's simulator, which makes `/tour` available.
+    pub fn set_sim(&mut self, sim: SimControl) {
+        self.sim = Some(sim);
     }
 
     /// The names completion offers now (shared, cheap to clone, replaced after a resource
@@ -103,14 +116,20 @@ impl Session {
     }
 
     /// Returns the prompt: `proxmox-mpc[<env>]> `, with `*` when changes are not applied yet.
+    /// During `/tour`, the step Enter runs next comes before `> `.
     pub fn prompt(&mut self) -> String {
         let marker = if self.unapplied { "*" } else { "" };
+        let tour = self
+            .tour
+            .as_ref()
+            .map(Tour::prompt_note)
+            .unwrap_or_default();
         if self.ctx.workspace_opt().is_none() {
-            return format!("proxmox-mpc{marker}> ");
+            return format!("proxmox-mpc{marker}{tour}> ");
         }
         match self.ctx.active_env_name() {
-            Some(env) => format!("proxmox-mpc[{env}]{marker}> "),
-            None => format!("proxmox-mpc[?]{marker}> "),
+            Some(env) => format!("proxmox-mpc[{env}]{marker}{tour}> "),
+            None => format!("proxmox-mpc[?]{marker}{tour}> "),
         }
     }
 
@@ -135,7 +154,23 @@ impl Session {
 
     /// Handles one line.
     pub async fn handle(&mut self, line: &str) -> Outcome {
-        let outcome = self.dispatch(line.trim()).await;
+        let answer = match (&mut self.tour, &self.sim) {
+            (Some(tour), Some(sim)) => tour.answer(line.trim(), sim),
+            _ => tour::Answer::Pass,
+        };
+        let outcome = match answer {
+            tour::Answer::Pass => self.dispatch(line.trim()).await,
+            tour::Answer::Say { items, finished } => {
+                if finished {
+                    self.tour = None;
+                }
+                Outcome {
+                    items,
+                    ..Outcome::default()
+                }
+            }
+            tour::Answer::Run { line, before } => self.tour_step(line, before).await,
+        };
         // A resource command (whether it succeeded or not) loaded the workspace's names.
         if let Some(names) = self.ctx.take_names() {
             self.names = Arc::new(names);
@@ -145,6 +180,55 @@ impl Session {
         }
         self.refresh_marker().await;
         outcome
+    }
+
+    /// Runs one tour step's line as if typed, then introduces the next step. A failed step is
+    /// reported and the tour goes on (the person may fix it or skip ahead).
+    async fn tour_step(&mut self, line: &str, before: Vec<Item>) -> Outcome {
+        let ran = self.dispatch(line).await;
+        let mut items = before;
+        items.extend(ran.items);
+        if let Some(error) = ran.error {
+            items.push(Item::Warning(format!(
+                "this step failed: {}; the tour goes on",
+                error.message
+            )));
+            items.extend(error.hints.into_iter().map(Item::Hint));
+        }
+        let finished = match self.tour.as_mut() {
+            Some(tour) => {
+                let (next, finished) = tour.advance();
+                items.extend(next);
+                finished
+            }
+            None => true,
+        };
+        if finished {
+            self.tour = None;
+        }
+        Outcome {
+            items,
+            format: ran.format,
+            ..Outcome::default()
+        }
+    }
+
+    /// Starts `/tour`: only where the demo's simulator is at hand (see [`tour`]).
+    fn start_tour(&mut self) -> Outcome {
+        if self.sim.is_none() {
+            return Outcome::failed(
+                CommandError::user(
+                    "/tour runs only in `proxmox-mpc demo`: one step changes a guest behind the console's back, which it does on the demo's simulated cluster",
+                )
+                .hint("leave the console and run `proxmox-mpc demo` (a workspace against a simulated cluster), then /tour"),
+            );
+        }
+        let (tour, items) = Tour::start();
+        self.tour = Some(tour);
+        Outcome {
+            items,
+            ..Outcome::default()
+        }
     }
 
     async fn dispatch(&mut self, line: &str) -> Outcome {
@@ -272,8 +356,17 @@ impl Session {
                 ..Outcome::default()
             };
         }
+        if spec.name == "tour" {
+            return self.start_tour();
+        }
         tracing::info!(command = spec.name, "running");
+        // `/sync -v` says more for this line only.
+        let saved = self.ctx.ui.verbosity;
+        if matches.get_flag("verbose") {
+            self.ctx.ui.verbosity = Verbosity::Verbose;
+        }
         let result = commands::run(&mut self.ctx, spec, &matches).await;
+        self.ctx.ui.verbosity = saved;
         tracing::info!(command = spec.name, ok = result.is_ok(), "finished");
         match result {
             Ok(items) => Outcome {

@@ -98,6 +98,18 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "docs/inventory.md.tera",
         include_str!("../../templates/docs/inventory.md.tera"),
     ),
+    (
+        "ci/github.yml.tera",
+        include_str!("../../templates/ci/github.yml.tera"),
+    ),
+    (
+        "ci/github-drift.yml.tera",
+        include_str!("../../templates/ci/github-drift.yml.tera"),
+    ),
+    (
+        "ci/gitlab-ci.yml.tera",
+        include_str!("../../templates/ci/gitlab-ci.yml.tera"),
+    ),
 ];
 
 /// The Tera environment: embedded templates, a workspace's overrides on top, our filters, and

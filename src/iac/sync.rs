@@ -16,6 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::desired::{
@@ -467,9 +468,18 @@ fn plan_guest_files<'a>(
     bases: &Bases,
 ) -> Result<Vec<(&'a str, &'a Guest)>, IacError> {
     let mut spec_guests: Vec<(&str, &Guest)> = Vec::new();
-    for guest in &snapshot.guests {
+    // Rendering is most of a sync's own work and each guest renders on its own: on every core
+    // (the templates are shared read-only), then the files are decided in order.
+    let rendered_all: Vec<Result<terraform::RenderedGuest, IacError>> = snapshot
+        .guests
+        .par_iter()
+        .map(|guest| {
+            terraform::render_guest(templates, guest, &known.idents[&guest.vmid], pool_idents)
+        })
+        .collect();
+    for (guest, rendered) in snapshot.guests.iter().zip(rendered_all) {
         let ident = &known.idents[&guest.vmid];
-        let rendered = terraform::render_guest(templates, guest, ident, pool_idents)?;
+        let rendered = rendered?;
         let live = live_fields(guest);
         let (file, outcome) = match known.by_vmid.get(&guest.vmid) {
             None => {
@@ -606,11 +616,12 @@ fn plan_other_files(
             plan.put(path, ansible::render_role_tasks(templates, &group)?);
         }
     }
-    for (ident, guest) in spec_guests {
-        plan.put(
-            format!("tests/{ident}.yml"),
-            spec::render_spec(templates, guest)?,
-        );
+    let specs: Vec<Result<String, IacError>> = spec_guests
+        .par_iter()
+        .map(|(_, guest)| spec::render_spec(templates, guest))
+        .collect();
+    for ((ident, _), spec) in spec_guests.iter().zip(specs) {
+        plan.put(format!("tests/{ident}.yml"), spec?);
     }
     plan.put(
         "docs/inventory.md".into(),

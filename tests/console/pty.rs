@@ -16,12 +16,20 @@ pub(crate) struct Tmux {
 
 impl Tmux {
     pub(crate) fn start(dir: &Path, env: &[(&str, String)]) -> Self {
+        Self::start_args(dir, env, &[])
+    }
+
+    /// As [`Self::start`], running `proxmox-mpc ARGS` (`demo FOLDER`).
+    pub(crate) fn start_args(dir: &Path, env: &[(&str, String)], args: &[&str]) -> Self {
         let socket = format!("pmpc-test-{}-{}", std::process::id(), rand_suffix());
         let mut command = format!("cd '{}' && exec env -u NO_COLOR", dir.display());
         for (k, v) in env {
             command.push_str(&format!(" {k}='{v}'"));
         }
         command.push_str(&format!(" '{}'", bin().display()));
+        for arg in args {
+            command.push_str(&format!(" '{arg}'"));
+        }
         let status = Command::new("tmux")
             .args([
                 "-L",

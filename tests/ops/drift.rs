@@ -101,6 +101,18 @@ async fn drift_after_a_sync_is_none_and_a_server_change_is_named_field_by_field(
     // Without --detailed-exitcode the same report is a success.
     let report = ws.run("drift", json!({})).await;
     assert_eq!(entries(&data(&report)).len(), 1);
+
+    // The drift found is in the history, under the guest, with the field; a clean check
+    // (the first one above) added nothing.
+    let history = data(&ws.run("history", json!({ "guest": "web-01" })).await);
+    let found: Vec<&serde_json::Value> = history["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "drift")
+        .collect();
+    assert_eq!(found.len(), 2, "{history:#}");
+    assert!(found[0].to_string().contains("memory"), "{:#}", found[0]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,6 +195,13 @@ async fn resolve_settles_a_conflict_with_the_code_or_the_server() {
         .unwrap_err();
     assert!(e.message.contains("`cores` is the same"), "{}", e.message);
     assert!(e.message.contains("memory (conflict)"), "{}", e.message);
+    // No side and nobody at a terminal to ask: refused, saying how to choose.
+    let e = ws
+        .try_run("resolve", json!({ "guest": "web-01" }))
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("needs a side"), "{}", e.message);
+    assert!(format!("{e:?}").contains("--take server"), "{e:?}");
     assert_eq!(
         std::fs::read_to_string(ws.root().join(WEB)).unwrap(),
         edited

@@ -134,6 +134,20 @@ async fn sync_create_plan_apply_through_the_operations_layer_alone() {
     // Events are plain data for other front ends.
     let first = serde_json::to_value(&events[0]).unwrap();
     assert_eq!(first["operation"], "apply", "{first}");
+
+    // The write-back took the server's choices (MAC address, volume, generated ids): the
+    // created guest is not drift to the next check, and the next sync leaves its file alone.
+    let checked = run(&mut ctx, "drift", json!({ "detailed_exitcode": true })).await;
+    assert_eq!(data(&checked)["drift"], false, "{checked:#}");
+    let resynced = run(&mut ctx, "sync", json!({})).await;
+    let ops = data(&resynced)["guests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "ops-01")
+        .cloned()
+        .unwrap();
+    assert_eq!(ops["outcome"], "unchanged", "{ops:#}");
 }
 
 /// A request that does not fit its operation's schema is refused with a message naming it.

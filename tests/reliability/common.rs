@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 pub use crate::support::cmd::{init_workspace as init, ok, piped_with_args as piped, text};
-pub use crate::support::files::differences;
 use crate::support::files::{Unreadable, outside_dot_proxmox, relative_files};
+pub use crate::support::files::{differences, masking_server_choices};
 pub use crate::support::sim::{TOKEN_VAR, TestSim};
 
 /// The hermetic `proxmox-mpc` command in `dir` (`LANG=C.UTF-8`) with the token in

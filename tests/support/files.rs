@@ -156,3 +156,39 @@ pub fn changed(
         .map(|k| k.to_string_lossy().replace('\\', "/"))
         .collect()
 }
+
+/// `text` with the values a server chooses anew for every guest it creates masked: MAC
+/// addresses, the creation stamp (`meta`) and the generated ids (`smbios1`, `vmgenid`). Two runs of the same apply on two simulators
+/// write the same files but for these, since the write-back takes the server's choices.
+pub fn without_server_choices(text: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(text);
+    let masked: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let key = line.trim_start();
+            let chosen = [
+                "mac_address",
+                "# pve meta ",
+                "# pve smbios1 ",
+                "# pve vmgenid ",
+            ];
+            if chosen.iter().any(|k| key.starts_with(k)) {
+                let (name, _) = line.split_once('=').unwrap_or((line, ""));
+                format!("{name}= (chosen by the server)")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    masked.join("\n").into_bytes()
+}
+
+/// [`without_server_choices`] over every file of a tree.
+pub fn masking_server_choices<K: Ord + Clone>(
+    files: &BTreeMap<K, Vec<u8>>,
+) -> BTreeMap<K, Vec<u8>> {
+    files
+        .iter()
+        .map(|(k, v)| (k.clone(), without_server_choices(v)))
+        .collect()
+}
