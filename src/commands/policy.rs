@@ -262,6 +262,11 @@ fn planned_outcome(root: &Path, plan: &Plan) -> Result<Outcome, CommandError> {
 /// `/plan`'s lines: the violations the change would introduce (on a changed guest, failing as
 /// planned but not as the cluster has it now).
 pub async fn plan_items(ctx: &mut Ctx, plan: &Plan, db: &StateDb) -> Report {
+    // Only changed guests are judged: a plan without changes reads nothing more (at 10,000
+    // guests, reading the files and the snapshot again cost a second).
+    if plan.is_empty() {
+        return Vec::new();
+    }
     let Ok(root) = ctx.workspace().map(|w| w.root().to_path_buf()) else {
         return Vec::new();
     };

@@ -318,3 +318,37 @@ async fn broken_rules_are_named_with_file_and_line_and_the_others_still_run() {
         .collect();
     assert_eq!(failing.len(), 3, "{failing:?}");
 }
+
+/// The command line as CI runs it: `proxmox-mpc policy check --format sarif` exits 1 with
+/// the SARIF on stdout while an error-level rule fails, and 0 once the rule is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_one_shot_command_exits_1_on_an_error_rule_and_0_without() {
+    let ws = synced().await;
+    write(&ws, "policies/limits.yml", CAP);
+    let secret = ws.sim.token_secret();
+    let check = |args: &[&str]| {
+        Command::new(crate::support::cmd::bin())
+            .current_dir(ws.root())
+            .env("NO_COLOR", "1")
+            .env(crate::support::ops::SECRET_VAR, &secret)
+            .args(args)
+            .output()
+            .expect("runs")
+    };
+    let out = tokio::task::block_in_place(|| check(&["policy", "check", "--format", "sarif"]));
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let sarif: Value = serde_json::from_slice(&out.stdout).expect("SARIF on stdout");
+    // The user rule's results (the starter pack reports its own warnings beside them).
+    let capped = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["ruleId"] == "vm-memory-cap")
+        .count();
+    assert_eq!(capped, 3, "{sarif:#}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("vm-memory-cap"));
+
+    std::fs::remove_file(ws.root().join("policies/limits.yml")).unwrap();
+    let out = tokio::task::block_in_place(|| check(&["policy", "check"]));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
