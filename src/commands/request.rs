@@ -407,35 +407,8 @@ impl Request {
             "drift" => Request::Drift(DriftRequest {
                 detailed_exitcode: flag("detailed-exitcode"),
             }),
-            "watch" => Request::Watch(WatchRequest {
-                every: text("every"),
-                count: match text("count") {
-                    Some(n) => Some(n.trim().parse().map_err(|_| {
-                        CommandError::cli(format!("`--count {n}` is not a whole number"))
-                            .hint("give how many checks to run, e.g. --count 3")
-                    })?),
-                    None => None,
-                },
-                webhook: text("webhook"),
-                webhook_secret_env: text("webhook-secret-env"),
-                slack: flag("slack"),
-            }),
-            "resolve" => Request::Resolve(ResolveRequest {
-                guest: text("guest").unwrap_or_default(),
-                field: text("field"),
-                take: match text("take").as_deref() {
-                    Some("server") => Some(Take::Server),
-                    Some("code") => Some(Take::Code),
-                    Some(other) => {
-                        return Err(CommandError::cli(format!(
-                            "`--take {other}`: say server or code"
-                        ))
-                        .hint("--take server writes the server's value into the file; --take code keeps the file"));
-                    }
-                    // Asked at the console; refused where nobody can answer.
-                    None => None,
-                },
-            }),
+            "watch" => watch_request(m)?,
+            "resolve" => resolve_request(m)?,
             "plan" => Request::Plan(PlanRequest {
                 offline: flag("offline"),
                 detailed_exitcode: flag("detailed-exitcode"),
@@ -448,23 +421,9 @@ impl Request {
             }),
             "apply" => Request::Apply(ApplyRequest {
                 yes: flag("yes"),
-                targets: text("target")
-                    .map(|t| {
-                        t.split(',')
-                            .map(|s| s.trim().to_string())
-                            .filter(|s| !s.is_empty())
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                targets: comma_list(text("target")),
                 parallelism: text("parallelism").and_then(|p| p.parse().ok()),
-                override_policy: text("override-policy")
-                    .map(|t| {
-                        t.split(',')
-                            .map(|s| s.trim().to_string())
-                            .filter(|s| !s.is_empty())
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                override_policy: comma_list(text("override-policy")),
                 plan: text("plan").map(PathBuf::from),
             }),
             "policy" if text("action").is_some_and(|a| a != "check") => {
@@ -594,4 +553,59 @@ impl ResourceRequest {
         positional.extend(self.args.iter().cloned());
         Ok(lang::syntax_of(verb, self.kind.clone(), positional, flags)?)
     }
+}
+
+/// `--a,b , c` as `[a, b, c]` (empty items dropped).
+fn comma_list(text: Option<String>) -> Vec<String> {
+    text.map(|t| {
+        t.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn matched_text(m: &ArgMatches, k: &str) -> Option<String> {
+    m.try_get_one::<String>(k).ok().flatten().cloned()
+}
+
+/// `watch`'s request from its parsed flags (a count must be a whole number).
+fn watch_request(m: &ArgMatches) -> Result<Request, CommandError> {
+    let text = |k: &str| matched_text(m, k);
+    let flag = |k: &str| matches!(m.try_get_one::<bool>(k), Ok(Some(true)));
+    Ok(Request::Watch(WatchRequest {
+        every: text("every"),
+        count: match text("count") {
+            Some(n) => Some(n.trim().parse().map_err(|_| {
+                CommandError::cli(format!("`--count {n}` is not a whole number"))
+                    .hint("give how many checks to run, e.g. --count 3")
+            })?),
+            None => None,
+        },
+        webhook: text("webhook"),
+        webhook_secret_env: text("webhook-secret-env"),
+        slack: flag("slack"),
+    }))
+}
+
+/// `resolve`'s request from its parsed words (a side, when given, is server or code).
+fn resolve_request(m: &ArgMatches) -> Result<Request, CommandError> {
+    let text = |k: &str| matched_text(m, k);
+    Ok(Request::Resolve(ResolveRequest {
+        guest: text("guest").unwrap_or_default(),
+        field: text("field"),
+        take: match text("take").as_deref() {
+            Some("server") => Some(Take::Server),
+            Some("code") => Some(Take::Code),
+            Some(other) => {
+                return Err(CommandError::cli(format!(
+                            "`--take {other}`: say server or code"
+                        ))
+                        .hint("--take server writes the server's value into the file; --take code keeps the file"));
+            }
+            // Asked at the console; refused where nobody can answer.
+            None => None,
+        },
+    }))
 }

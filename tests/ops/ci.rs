@@ -15,12 +15,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use proxmox_mpc::model::GuestKind;
-use proxmox_mpc::pve::params;
 use serde_json::json;
 
 use crate::support::ops::{OpsWorkspace, SECRET_VAR};
-use crate::support::sim::client;
 use crate::support::venv::Venv;
 
 const WORKFLOW: &str = ".github/workflows/proxmox-mpc.yml";
@@ -236,25 +233,6 @@ fn keep_artifact(ws: &OpsWorkspace, runner: &Runner) {
     std::fs::remove_dir_all(ws.root().join("proxmox-mpc-plan")).unwrap();
 }
 
-async fn set_on_server(ws: &OpsWorkspace, vmid: u32, key: &str, value: &str) {
-    let api = client(&ws.sim);
-    let node = ws.sim.control().guest_node(vmid).expect("guest exists");
-    let upid = api
-        .update_config(
-            &node,
-            GuestKind::Qemu,
-            vmid,
-            params([(key, value)]),
-            &[],
-            None,
-        )
-        .await
-        .expect("config update");
-    if let Some(upid) = upid {
-        api.wait(&upid).await.expect("task finishes");
-    }
-}
-
 fn check_schema(ws: &OpsWorkspace, schema: &str, files: &[&str]) {
     let tool = Venv::find().bin("check-jsonschema");
     let out = Command::new(tool)
@@ -427,7 +405,7 @@ async fn the_github_jobs_plan_on_review_apply_the_reviewed_plan_and_report_drift
         "{}",
         runner.gh_log()
     );
-    set_on_server(&ws, vmid, "memory", "3072").await;
+    ws.set_on_server(vmid, "memory", "3072").await;
     let drifted = run_job(&ws, &runner, DRIFT, "drift-default");
     assert_eq!(drifted.code, 2, "{}", drifted.log);
     let report = std::fs::read_to_string(ws.root().join("proxmox-mpc-drift.txt")).unwrap();
@@ -460,7 +438,7 @@ async fn the_merge_job_refuses_a_plan_the_cluster_moved_away_from() {
     assert_eq!(review.outputs["plan"]["exitcode"], "2", "{}", review.log);
     keep_artifact(&ws, &runner);
     // Someone changes the guest on the cluster after the review.
-    set_on_server(&ws, vmid, "cores", "3").await;
+    ws.set_on_server(vmid, "cores", "3").await;
     let before = ws.sim.control().guest_config(vmid).unwrap();
     let merge = run_job(&ws, &runner, WORKFLOW, "apply-default");
     assert_eq!(merge.code, 1, "{}", merge.log);

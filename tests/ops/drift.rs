@@ -7,35 +7,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use proxmox_mpc::error::ErrorKind;
-use proxmox_mpc::model::GuestKind;
-use proxmox_mpc::pve::params;
 use serde_json::{Value, json};
 
 use crate::support::files::{Unreadable, relative_files};
 use crate::support::ops::{OpsWorkspace, data, lines};
-use crate::support::sim::client;
 
 const WEB: &str = "terraform/web_01.tf";
-
-/// Sets `key` of guest `vmid` through the PVE API, as someone at the web UI would.
-async fn set_on_server(ws: &OpsWorkspace, vmid: u32, key: &str, value: &str) {
-    let api = client(&ws.sim);
-    let node = ws.sim.control().guest_node(vmid).expect("guest exists");
-    let upid = api
-        .update_config(
-            &node,
-            GuestKind::Qemu,
-            vmid,
-            params([(key, value)]),
-            &[],
-            None,
-        )
-        .await
-        .expect("config update");
-    if let Some(upid) = upid {
-        api.wait(&upid).await.expect("task finishes");
-    }
-}
 
 /// Every workspace file but the state database and git's own folder (opening either may
 /// touch it), relative path -> bytes.
@@ -66,7 +43,7 @@ async fn drift_after_a_sync_is_none_and_a_server_change_is_named_field_by_field(
     assert!(entries(&data(&clean)).is_empty(), "{clean:?}");
     assert!(lines(&clean).contains("No drift"), "{}", lines(&clean));
 
-    set_on_server(&ws, 100, "memory", "4096").await;
+    ws.set_on_server(100, "memory", "4096").await;
     let before = files(ws.root());
     let serial = snapshot_serial(&ws).await;
     let e = ws
@@ -143,7 +120,7 @@ async fn a_hand_edit_alone_is_pending_not_drift() {
 async fn resolve_settles_a_conflict_with_the_code_or_the_server() {
     let ws = OpsWorkspace::init().await;
     ws.run("sync", json!({})).await;
-    set_on_server(&ws, 100, "memory", "4096").await;
+    ws.set_on_server(100, "memory", "4096").await;
     let edited = std::fs::read_to_string(ws.root().join(WEB))
         .unwrap()
         .replace("dedicated = 2048", "dedicated = 3072");
@@ -252,7 +229,7 @@ async fn resolve_settles_a_conflict_with_the_code_or_the_server() {
 async fn take_server_keeps_the_other_hand_edits_of_the_file() {
     let ws = OpsWorkspace::init().await;
     ws.run("sync", json!({})).await;
-    set_on_server(&ws, 100, "memory", "4096").await;
+    ws.set_on_server(100, "memory", "4096").await;
     let edited = std::fs::read_to_string(ws.root().join(WEB))
         .unwrap()
         .replace("dedicated = 2048", "dedicated = 3072")

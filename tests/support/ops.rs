@@ -51,6 +51,26 @@ impl OpsWorkspace {
         ws
     }
 
+    /// Sets `key` of the VM `vmid` through the PVE API, as someone at the web UI would.
+    pub async fn set_on_server(&self, vmid: u32, key: &str, value: &str) {
+        let api = super::sim::client(&self.sim);
+        let node = self.sim.control().guest_node(vmid).expect("guest exists");
+        let upid = api
+            .update_config(
+                &node,
+                proxmox_mpc::model::GuestKind::Qemu,
+                vmid,
+                proxmox_mpc::pve::params([(key, value)]),
+                &[],
+                None,
+            )
+            .await
+            .expect("config update");
+        if let Some(upid) = upid {
+            api.wait(&upid).await.expect("task finishes");
+        }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
