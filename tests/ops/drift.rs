@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use proxmox_mpc::error::ErrorKind;
 use serde_json::{Value, json};
 
-use crate::support::files::{Unreadable, relative_files};
+use crate::support::files::workspace_files;
 use crate::support::ops::{OpsWorkspace, data, lines};
 
 const WEB: &str = "terraform/web_01.tf";
@@ -17,10 +17,7 @@ const WEB: &str = "terraform/web_01.tf";
 /// Every workspace file but the state database and git's own folder (opening either may
 /// touch it), relative path -> bytes.
 fn files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    relative_files(root, Unreadable::Panic)
-        .into_iter()
-        .filter(|(p, _)| !p.starts_with(".proxmox") && !p.starts_with(".git"))
-        .collect()
+    workspace_files(root)
 }
 
 fn entries(report: &Value) -> Vec<Value> {

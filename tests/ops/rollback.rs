@@ -7,7 +7,6 @@
 
 use serde_json::json;
 
-use crate::support::files::{Unreadable, relative_files};
 use crate::support::ops::{OpsWorkspace, data, lines};
 
 /// A workspace with `name` created through the console and applied.
@@ -42,10 +41,7 @@ fn changes(plan: &serde_json::Value) -> Vec<(String, String)> {
 
 /// The workspace's files outside `.git/` and `.proxmox/`, for before/after comparisons.
 fn files(ws: &OpsWorkspace) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
-    relative_files(ws.root(), Unreadable::Panic)
-        .into_iter()
-        .filter(|(p, _)| !p.starts_with(".git") && !p.starts_with(".proxmox"))
-        .collect()
+    crate::support::files::workspace_files(ws.root())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -192,3 +192,30 @@ pub fn masking_server_choices<K: Ord + Clone>(
         .map(|(k, v)| (k.clone(), without_server_choices(v)))
         .collect()
 }
+
+/// The workspace's own files (relative path -> bytes): `.proxmox/` and `.git/` are not walked
+/// at all, since the state database's journal files come and go while a pool closes. A
+/// workspace file that cannot be read fails the test.
+pub fn workspace_files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let rel = path.strip_prefix(root).unwrap().to_path_buf();
+            if rel.starts_with(".proxmox") || rel.starts_with(".git") {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = std::fs::read(&path)
+                    .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+                files.insert(rel, bytes);
+            }
+        }
+    }
+    files
+}
