@@ -22,6 +22,8 @@ mod pty;
 mod readme;
 #[path = "console/registry.rs"]
 mod registry;
+#[path = "console/resolve_prompt.rs"]
+mod resolve_prompt;
 #[path = "console/secrets.rs"]
 mod secrets;
 #[path = "console/tour.rs"]
