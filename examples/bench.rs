@@ -7,6 +7,8 @@
 //! Run through `scripts/bench [--quick]`. Flags: `--quick`, `--reps N`, `--only GROUP[,GROUP]`
 //! (startup, sync, peers, plan, gen, apply, test), `--bin PATH`, `--venv PATH`.
 
+#[path = "bench/goals.rs"]
+mod goals;
 #[path = "bench/measure.rs"]
 mod measure;
 #[path = "bench/peers.rs"]
@@ -150,7 +152,7 @@ fn main() {
         }
     };
     match scenarios::run_all(&opts, &ui) {
-        Ok(rows) => ui.data(&render(&opts, &rows)),
+        Ok(rows) => ui.data(&format!("{}{}", render(&opts, &rows), goals::render(&rows))),
         Err(e) => {
             ui.error(&format!("benchmark stopped: {e}"), &[]);
             std::process::exit(1);

@@ -46,6 +46,8 @@ pub fn run_all(opts: &Options, ui: &Ui) -> Result<Vec<Row>, String> {
                 v.push(SimSpec::generated(1000, 10, latency, CAPACITY));
                 v.push(SimSpec::generated(10000, 20, latency, CAPACITY));
             }
+            // How time and memory grow past 10,000 (the goal: memory flat per guest).
+            v.push(SimSpec::generated(20000, 20, 0, CAPACITY));
             v
         };
         for spec in sizes {
@@ -67,7 +69,7 @@ pub fn run_all(opts: &Options, ui: &Ui) -> Result<Vec<Row>, String> {
         let sizes: &[(usize, usize)] = if opts.quick {
             &[(300, 3)]
         } else {
-            &[(1000, 10), (10000, 20)]
+            &[(1000, 10), (10000, 20), (20000, 20)]
         };
         for &(guests, nodes) in sizes {
             plan(

@@ -482,6 +482,9 @@ fn write_back(
 ) -> Result<Vec<String>, String> {
     use crate::plan::apply::StepOutcome;
     let state = crate::iac::desired::read_desired(root).map_err(|e| e.to_string())?;
+    // Loaded once: every created guest renders with them.
+    let templates = crate::iac::Templates::with_overrides(Some(&root.join(".proxmox/templates")))
+        .map_err(|e| e.to_string())?;
     let mut written = Vec::new();
     for step in &summary.steps {
         let done = matches!(
@@ -544,6 +547,7 @@ fn write_back(
                 file,
                 live,
                 &state.pool_idents,
+                &templates,
                 notes,
             )?);
             continue;
@@ -575,6 +579,9 @@ fn repair_imports(
     notes: &mut Written,
 ) -> Result<Vec<String>, String> {
     let state = crate::iac::desired::read_desired(root).map_err(|e| e.to_string())?;
+    // Loaded once: every created guest renders with them.
+    let templates = crate::iac::Templates::with_overrides(Some(&root.join(".proxmox/templates")))
+        .map_err(|e| e.to_string())?;
     let mut written = Vec::new();
     for file in state.files.iter().filter(|f| f.import_id.is_none()) {
         let Some(live) = observed.guest(file.guest.vmid) else {
@@ -588,6 +595,7 @@ fn repair_imports(
             file,
             live,
             &state.pool_idents,
+            &templates,
             notes,
         )?);
     }
@@ -601,13 +609,12 @@ fn rewrite_from_live(
     file: &crate::iac::desired::DesiredFile,
     live: &crate::model::Guest,
     pool_idents: &std::collections::BTreeMap<String, String>,
+    templates: &crate::iac::Templates,
     notes: &mut Written,
 ) -> Result<Vec<String>, String> {
-    let templates = crate::iac::Templates::with_overrides(Some(&root.join(".proxmox/templates")))
+    let rendered = crate::iac::terraform::render_guest(templates, live, &file.ident, pool_idents)
         .map_err(|e| e.to_string())?;
-    let rendered = crate::iac::terraform::render_guest(&templates, live, &file.ident, pool_idents)
-        .map_err(|e| e.to_string())?;
-    let spec = crate::iac::spec::render_spec(&templates, live).map_err(|e| e.to_string())?;
+    let spec = crate::iac::spec::render_spec(templates, live).map_err(|e| e.to_string())?;
     let mut written = Vec::new();
     for (rel, text) in [
         (file.path.clone(), rendered.text),
