@@ -160,8 +160,14 @@ impl StateDb {
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        // No idle timeout and no lifetime: a local file needs neither, and without them sqlx
+        // runs no maintenance task. Its task loops `0..num_idle` over an atomic count that was
+        // seen to wrap below zero, spinning a core for good (an infratest run hung 5 minutes
+        // in `spawn_maintenance_tasks`, sqlx-core 0.8.6 pool/inner.rs:544).
         let pool = SqlitePoolOptions::new()
             .max_connections(2)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with(options)
             .await
             .map_err(open_err)?;
