@@ -420,6 +420,14 @@ impl Session {
                         items,
                         ..Outcome::default()
                     }
+                } else if interrupted_by_ctrl_c(&out.status) {
+                    // The terminal sent Ctrl-C to the command too, and it died of it before
+                    // the console's own cancel: the same outcome, said the same way.
+                    Outcome {
+                        items,
+                        error: Some(CommandError::interrupted()),
+                        ..Outcome::default()
+                    }
                 } else {
                     let code = out
                         .status
@@ -509,6 +517,20 @@ impl Session {
         if let (Some(db), Some(env)) = (self.ctx.state_if_open(), env) {
             let _ = db.session_set(keys::ACTIVE_ENV, &env).await;
         }
+    }
+}
+
+/// True when a `!` command ended from SIGINT (the terminal's Ctrl-C).
+fn interrupted_by_ctrl_c(status: &std::process::ExitStatus) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        status.signal() == Some(libc::SIGINT)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = status;
+        false
     }
 }
 

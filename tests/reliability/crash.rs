@@ -190,7 +190,12 @@ fn sigkill_during_apply_resumes_to_the_files_of_an_uninterrupted_run() {
         if !run_and_kill(&sim, ws, &["apply", "--yes", "--parallelism", "2"], delay) {
             tried += 1;
         }
-        old_or_new(&generated(ws), &old, &new, &what);
+        old_or_new(
+            &masking_server_choices(&generated(ws)),
+            &masking_server_choices(&old),
+            &new,
+            &what,
+        );
         assert_eq!(integrity(&sim, ws), Vec::<String>::new(), "{what}");
         let out = run(&sim, ws, &["apply", "--yes", "--parallelism", "2"]);
         assert_eq!(
