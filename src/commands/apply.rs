@@ -537,7 +537,6 @@ fn write_back(
         }) else {
             continue;
         };
-        let path = root.join(&file.path);
         if let Some(live) = observed.and_then(|o| o.guest(vmid))
             && live.name == desired.name
             && live.kind == desired.kind
@@ -552,6 +551,7 @@ fn write_back(
             )?);
             continue;
         }
+        let path = root.join(&file.path);
         let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", file.path))?;
         let mut new = text.clone();
         if file.guest.vmid != vmid {
@@ -570,9 +570,9 @@ fn write_back(
     Ok(written)
 }
 
-/// Gives every guest file without an import block, whose vmid exists in `observed` with the
-/// file's name and kind, the import block the write-back would have added. Returns the files
-/// written.
+/// Finishes the write-back an interrupted apply left undone: every guest file without an import
+/// block whose vmid exists in `observed` with the file's name and kind is written as the
+/// write-back writes it ([`rewrite_from_live`]). Returns the files written.
 fn repair_imports(
     root: &std::path::Path,
     observed: &crate::model::ClusterSnapshot,

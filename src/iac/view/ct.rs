@@ -10,7 +10,7 @@ use super::types::{
     AddressView, ConsoleView, CpuView, CtNetView, CtView, DeviceView, DnsView, FeaturesView,
     InitView, IpConfigView, MemoryView, MountView, OsView, RootDiskView,
 };
-use super::{GIB, UNKNOWN_TEMPLATE, floor_gib, sorted_tags, started};
+use super::{UNKNOWN_TEMPLATE, sorted_tags, started, whole_gib};
 use crate::model::propstring::{format_size, parse_bool};
 use crate::model::{ContainerConfig, Guest, Mount};
 
@@ -125,16 +125,9 @@ fn memory(ct: &ContainerConfig) -> Option<MemoryView> {
 
 fn root_disk(root: &Mount, warnings: &mut Vec<String>) -> RootDiskView {
     let storage = root.volume.split_once(':').map(|(s, _)| s.to_string());
-    let size = root.size_bytes.map(|bytes| {
-        if bytes % GIB != 0 {
-            warnings.push(format!(
-                "rootfs is {} and bpg counts whole GiB (rounding down): the file says {} GiB",
-                format_size(bytes),
-                floor_gib(bytes).max(1)
-            ));
-        }
-        floor_gib(bytes).max(1)
-    });
+    let size = root
+        .size_bytes
+        .map(|bytes| whole_gib("rootfs", bytes, warnings));
     RootDiskView {
         datastore_id: storage.unwrap_or_default(),
         size,

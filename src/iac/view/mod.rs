@@ -103,6 +103,19 @@ fn floor_gib(bytes: u64) -> u64 {
     bytes / GIB
 }
 
+/// The size a file states for the disk `what` of `bytes`: whole GiB rounded down (at least 1),
+/// with a warning when that is not the size PVE has.
+fn whole_gib(what: &str, bytes: u64, warnings: &mut Vec<String>) -> u64 {
+    let gib = floor_gib(bytes).max(1);
+    if !bytes.is_multiple_of(GIB) {
+        warnings.push(format!(
+            "{what} is {} and bpg counts whole GiB (rounding down): the file says {gib} GiB",
+            crate::model::propstring::format_size(bytes)
+        ));
+    }
+    gib
+}
+
 fn sorted_tags(guest: &Guest) -> Vec<String> {
     let mut tags = guest.tags.clone();
     tags.sort();

@@ -11,8 +11,8 @@ use super::types::{
     IpConfigView, MemoryView, NetView, OsView, RngView, SerialView, SpeedView, TpmView, UsbView,
     UserView, VmView, WatchdogView,
 };
-use super::{GIB, floor_gib, sorted_tags, started};
-use crate::model::propstring::{format_size, parse_bool};
+use super::{sorted_tags, started, whole_gib};
+use crate::model::propstring::parse_bool;
 use crate::model::{Agent, CloudInit, Disk, Guest, IpConfig, VmConfig};
 
 pub(super) fn vm_view(guest: &Guest, vm: &VmConfig, warnings: &mut Vec<String>) -> VmView {
@@ -230,16 +230,9 @@ fn disk_view(
     path: String,
     warnings: &mut Vec<String>,
 ) -> DiskView {
-    let size = disk.size_bytes.map(|bytes| {
-        if bytes % GIB != 0 {
-            warnings.push(format!(
-                "{slot} is {} and bpg counts whole GiB (rounding down): the file says {} GiB",
-                format_size(bytes),
-                floor_gib(bytes).max(1)
-            ));
-        }
-        floor_gib(bytes).max(1)
-    });
+    let size = disk
+        .size_bytes
+        .map(|bytes| whole_gib(slot, bytes, warnings));
     DiskView {
         interface: slot.to_string(),
         datastore_id: storage,
