@@ -67,6 +67,7 @@ PUT /nodes/{node}/qemu/{vmid}/resize
 PUT /nodes/{node}/qemu/{vmid}/unlink
 POST /nodes/{node}/qemu/{vmid}/template
 POST /nodes/{node}/qemu/{vmid}/migrate
+POST /nodes/{node}/qemu/{vmid}/remote_migrate
 GET /nodes/{node}/qemu/{vmid}/snapshot
 POST /nodes/{node}/qemu/{vmid}/snapshot
 POST /nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback
@@ -93,12 +94,26 @@ POST /nodes/{node}/lxc/{vmid}/clone
 PUT /nodes/{node}/lxc/{vmid}/resize
 POST /nodes/{node}/lxc/{vmid}/template
 POST /nodes/{node}/lxc/{vmid}/migrate
+POST /nodes/{node}/lxc/{vmid}/remote_migrate
 GET /nodes/{node}/lxc/{vmid}/snapshot
 POST /nodes/{node}/lxc/{vmid}/snapshot
 POST /nodes/{node}/lxc/{vmid}/snapshot/{snapname}/rollback
 DELETE /nodes/{node}/lxc/{vmid}/snapshot/{snapname}
 GET /nodes/{node}/lxc/{vmid}/rrddata
 GET /nodes/{node}/lxc/{vmid}/interfaces
+POST /nodes/{node}/vzdump
+GET /nodes/{node}/storage/{storage}/content/{volume}
+PUT /nodes/{node}/storage/{storage}/content/{volume}
+DELETE /nodes/{node}/storage/{storage}/content/{volume}
+GET /cluster/backup
+POST /cluster/backup
+GET /cluster/backup/{id}
+PUT /cluster/backup/{id}
+DELETE /cluster/backup/{id}
+GET /cluster/backup-info/not-backed-up
+GET /access/users
+GET /access/users/{userid}
+GET /access/groups
 """
 
 KEEP = ("type", "optional", "enum", "minimum", "maximum", "pattern", "maxLength", "minLength",

@@ -18,13 +18,15 @@ pub enum ErrorKind {
     Interrupted,
     /// Not a failure: `plan --detailed-exitcode` found changes (exit 2, as Terraform).
     ChangesPresent,
+    /// The principal's role (or the server's profile) does not allow the operation.
+    Forbidden,
 }
 
 impl ErrorKind {
     /// Returns the process exit code for this kind.
     pub fn exit_code(self) -> i32 {
         match self {
-            ErrorKind::User | ErrorKind::Config => 1,
+            ErrorKind::User | ErrorKind::Config | ErrorKind::Forbidden => 1,
             ErrorKind::Cli | ErrorKind::ChangesPresent => 2,
             ErrorKind::Internal => 255,
             ErrorKind::Interrupted => 130,
@@ -64,6 +66,16 @@ impl CommandError {
     pub fn cli(message: impl Into<String>) -> Self {
         Self {
             kind: ErrorKind::Cli,
+            message: message.into(),
+            hints: Vec::new(),
+            output: Vec::new(),
+        }
+    }
+
+    /// A role or profile that does not allow the operation (the REST API answers 403).
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Forbidden,
             message: message.into(),
             hints: Vec::new(),
             output: Vec::new(),

@@ -47,6 +47,9 @@ fn main() {
     let code = match matches.subcommand() {
         None => {
             let mut ctx = Ctx::new(ui.clone(), cwd, interactive);
+            if global.env.is_some() {
+                ctx.select_env(global.env.as_deref());
+            }
             log::attach_if_possible(&ctx);
             ctx.interactive = interactive;
             let mut session = Session::new(ctx);
@@ -91,6 +94,29 @@ fn main() {
                     .map(|demo| demo.run_console(&runtime, &ui, interactive)),
             )
         }
+        Some(("mcp", sub)) => {
+            // stdout is the protocol's channel: errors go to stderr before the session starts.
+            let profile = sub
+                .get_one::<String>("profile")
+                .map_or(Ok(proxmox_mpc::mcp::Profile::ReadOnly), |p| {
+                    proxmox_mpc::mcp::Profile::parse(p)
+                });
+            let result = profile.and_then(|profile| {
+                runtime.block_on(proxmox_mpc::mcp::run_stdio(
+                    cwd.clone(),
+                    profile,
+                    global.env.clone(),
+                ))
+            });
+            exit_code(&ui, result.map(|()| 0))
+        }
+        Some(("serve", sub)) => {
+            let args = proxmox_mpc::serve::ServeArgs::from_matches(sub);
+            exit_code(
+                &ui,
+                runtime.block_on(proxmox_mpc::serve::run(&ui, &cwd, &args)),
+            )
+        }
         Some((name, sub)) if registry::operation_verb(name).is_some() => {
             // A resource verb: the words after it, checked by the language as in the console.
             let mut words = vec![name.to_string()];
@@ -98,6 +124,9 @@ fn main() {
                 words.extend(rest.cloned());
             }
             let mut ctx = Ctx::new(ui.clone(), cwd, interactive);
+            if global.env.is_some() {
+                ctx.select_env(global.env.as_deref());
+            }
             log::attach_if_possible(&ctx);
             let result = match proxmox_mpc::lang::parse_words(words) {
                 Ok(syntax) => {
@@ -115,6 +144,12 @@ fn main() {
         Some((name, sub)) => match registry::lookup(name) {
             Some(spec) => {
                 let mut ctx = Ctx::new(ui.clone(), cwd, interactive);
+                // `ci` and `token` take an `--env` of their own (clap hands its value to the
+                // global flag too): theirs names the pipeline's or the token's environments, not
+                // the one to run against. `export --env NAME` means the same as the global flag.
+                if global.env.is_some() && !matches!(spec.name, "ci" | "token") {
+                    ctx.select_env(global.env.as_deref());
+                }
                 log::attach_if_possible(&ctx);
                 let result = runtime.block_on(commands::run(&mut ctx, spec, sub));
                 log::attach_if_possible(&ctx);

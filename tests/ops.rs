@@ -14,6 +14,7 @@ mod ops {
     pub mod history;
     pub mod layers;
     pub mod placement;
+    pub mod plan_gate;
     pub mod policy;
     pub mod registry;
     pub mod rollback;

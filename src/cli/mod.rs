@@ -41,6 +41,10 @@ pub struct GlobalArgs {
     #[arg(short = 'q', long = "quiet", global = true)]
     pub quiet: bool,
 
+    /// Run against this environment instead of the active one (see /env)
+    #[arg(long = "env", global = true, value_name = "NAME")]
+    pub env: Option<String>,
+
     /// Restore the last console session (environment, last plan, unfinished apply)
     #[arg(short = 'c', long = "continue")]
     pub resume: bool,

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde_json::json;
 
 use crate::commands::workspace_state::{
-    files_hash, last_snapshot, make_plan, observe, save_plan, state_db, workspace_client,
+    files_hash, last_snapshot, make_plan, observe, plan_hash, save_plan, state_db, workspace_client,
 };
 use crate::commands::{Ctx, Report, connect};
 use crate::error::CommandError;
@@ -39,6 +39,10 @@ pub struct ApplyArgs {
     pub override_policy: Vec<String>,
     /// The reviewed plan (`plan --out`): applied exactly, or refused as stale.
     pub plan_file: Option<PathBuf>,
+    /// The reviewed saved plan (`/plan`'s `plan_id` and `plan_hash`, as the REST API and the
+    /// MCP server pass them): applied exactly, or refused as unknown, replayed, altered or stale.
+    pub plan_id: Option<i64>,
+    pub plan_hash: Option<String>,
 }
 
 fn load(data: &str, id: i64) -> Result<Plan, CommandError> {
@@ -125,6 +129,22 @@ async fn select_plan(
     items: &mut Report,
 ) -> Result<(i64, Plan, bool), CommandError> {
     let db = &job.db;
+    if args.plan_id.is_some() || args.plan_hash.is_some() {
+        if !args.targets.is_empty() || args.plan_file.is_some() {
+            return Err(CommandError::cli(
+                "--plan-id applies that reviewed plan whole; --target or --plan would apply something else",
+            )
+            .hint("leave out --target and --plan"));
+        }
+        let (Some(id), Some(hash)) = (args.plan_id, args.plan_hash.as_deref()) else {
+            return Err(CommandError::cli(
+                "a reviewed plan is applied by its plan_id together with its plan_hash",
+            )
+            .hint("pass both values /plan answered (with -o json: plan_id, plan_hash)"));
+        };
+        let plan = reviewed_stored_plan(job, id, hash).await?;
+        return Ok((id, plan, false));
+    }
     if let Some(path) = &args.plan_file {
         if !args.targets.is_empty() {
             return Err(CommandError::cli(
@@ -226,6 +246,75 @@ async fn reviewed_plan(
     plan.based_on_serial = None;
     let id = save_plan(&job.db, &job.environment, &plan).await?;
     Ok((id, plan))
+}
+
+/// The saved plan `id`, if `hash` is its [`plan_hash`] and it can still be applied as it was
+/// reviewed: pending (not applied already, not replaced by a newer plan), made in this
+/// environment, and not stale (the `.tf` files and every guest it touches unchanged).
+async fn reviewed_stored_plan(job: &Job, id: i64, hash: &str) -> Result<Plan, CommandError> {
+    let refuse = |what: String| {
+        CommandError::user(format!(
+            "plan {id} cannot be applied: {what}; nothing was changed"
+        ))
+    };
+    let Some(stored) = job.db.plan(id).await? else {
+        return Err(refuse("there is no such plan in this workspace".into())
+            .hint("run /plan and pass the plan_id and plan_hash it answers"));
+    };
+    if stored.environment != job.environment {
+        return Err(refuse(format!(
+            "it was made for the environment `{}`, not `{}`",
+            stored.environment, job.environment
+        ))
+        .hint("plan again in this environment"));
+    }
+    if plan_hash(&stored.data) != hash.trim() {
+        return Err(refuse("plan_hash is not this plan's hash".into())
+            .hint("pass the plan_hash /plan answered together with this plan_id"));
+    }
+    match stored.status {
+        PlanStatus::Pending => {}
+        PlanStatus::Applying => {
+            return Err(refuse("its apply started and did not finish".into())
+                .hint("run /apply (without a plan id) to resume it"));
+        }
+        PlanStatus::Applied | PlanStatus::Failed => {
+            return Err(refuse(format!(
+                "it was applied already (status {}); a plan is applied once",
+                stored.status.as_str()
+            ))
+            .hint("run /plan to see what is left to change"));
+        }
+        PlanStatus::Discarded => {
+            return Err(refuse(
+                "it was replaced by a newer plan or found stale (discarded)".into(),
+            )
+            .hint("run /plan again and review the changes as they are now"));
+        }
+    }
+    if let Some(other) = job.db.latest_plan_with(&[PlanStatus::Applying]).await? {
+        return Err(refuse(format!(
+            "plan {} was interrupted while applying and must finish first",
+            other.id
+        ))
+        .hint("run /apply (without a plan id) to finish it, then plan again"));
+    }
+    let plan = load(&stored.data, id)?;
+    let mut reasons = Vec::new();
+    if plan.files_hash.as_deref() != Some(files_hash(&job.root).as_str()) {
+        reasons.push("the .tf files changed since it was made".to_string());
+    }
+    reasons.extend(
+        stale_reasons(&job.client, &plan)
+            .await
+            .map_err(|e| connect::pve_error(e, &job.endpoint))?,
+    );
+    if !reasons.is_empty() {
+        job.db.set_plan_status(id, PlanStatus::Discarded).await?;
+        return Err(refuse(format!("it is stale: {}", reasons.join("; ")))
+            .hint("run /plan again and review the changes as they are now"));
+    }
+    Ok(plan)
 }
 
 /// Closes a plan with nothing to do, first adding any import block an interrupted apply left

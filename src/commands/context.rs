@@ -57,12 +57,19 @@ pub struct Ctx {
     /// Where the operations are asked from, for the history: `console`, `cli`, or another
     /// front end's name.
     pub origin: String,
+    /// The front end's principal, for the audit log: an API token's name, an MCP client's
+    /// name; `None` is the user running the process (`$USER`).
+    pub actor: Option<String>,
     /// What the running operation says about its change of the files, for the git commit
     /// [`crate::commands::commit`] makes of it.
     pub change: ChangeNote,
     /// The names the last resource command loaded (guests, nodes, storages, bridges, templates,
     /// pools), until the front end takes them for completion ([`Ctx::take_names`]).
     names: Option<Names>,
+    /// `--env NAME`: the environment this process's commands run against, over
+    /// PROXMOX_MPC_ENV and config.yml's `active` (see [`Ctx::select_env`]).
+    env_choice: Option<String>,
+    env_switch_pending: bool,
     env_overlay: HashMap<String, String>,
     workspace: Option<Workspace>,
     config: Option<Config>,
@@ -116,7 +123,11 @@ impl fmt::Debug for Ctx {
 impl Ctx {
     /// Returns a context for `cwd`, finding the workspace at or above it. Reads no file.
     pub fn new(ui: Ui, cwd: PathBuf, interactive: bool) -> Self {
-        let workspace = Workspace::discover(&cwd);
+        // The environment decides where the files and state.db are (docs/environments.md).
+        let choice = std::env::var("PROXMOX_MPC_ENV")
+            .ok()
+            .filter(|v| !v.is_empty());
+        let workspace = Workspace::discover(&cwd).map(|w| w.with_environment(choice.as_deref()));
         Self {
             ui,
             cwd,
@@ -125,8 +136,11 @@ impl Ctx {
             written: Written::new(),
             // The console's session says `console`; another front end names itself.
             origin: "cli".to_string(),
+            actor: None,
             change: ChangeNote::default(),
             names: None,
+            env_choice: None,
+            env_switch_pending: false,
             env_overlay: HashMap::new(),
             workspace,
             config: None,
@@ -167,6 +181,10 @@ impl Ctx {
     /// touching the real process environment.
     pub fn set_env(&mut self, name: &str, value: &str) {
         self.env_overlay.insert(name.to_string(), value.to_string());
+        if name == "PROXMOX_MPC_ENV" {
+            // A front end chose the environment: its files and state.db from now on.
+            self.reload_env();
+        }
     }
 
     /// Returns an environment variable, the overlay first.
@@ -183,22 +201,90 @@ impl Ctx {
         self.workspace.as_ref()
     }
 
-    /// Returns the workspace or says how to make one.
+    /// Returns the workspace or says how to make one. Seen from the environment the command
+    /// runs against: an environment without its folder (`environments/NAME/`) is refused here,
+    /// before any file is read or written.
     pub fn workspace(&self) -> Result<&Workspace, CommandError> {
-        self.workspace.as_ref().ok_or_else(|| {
+        let workspace = self.workspace.as_ref().ok_or_else(|| {
             CommandError::user(format!(
                 "{} is not inside a proxmox-mpc workspace",
                 self.cwd.display()
             ))
             .hint("run /init here to create one (or `proxmox-mpc demo` to try a simulated cluster)")
-        })
+        })?;
+        if workspace.is_env_folder() && !workspace.root().is_dir() {
+            let name = workspace.env_name().unwrap_or_default();
+            let known = Config::load(&workspace.config_path())
+                .map(|c| {
+                    c.environments
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            return Err(CommandError::user(format!(
+                "the environment `{name}` is not in this workspace (there is no {})",
+                crate::workspace::env_dir(name).display()
+            ))
+            .hint(format!(
+                "the environments are: {known} (/env list); /env add {name} --endpoint URL ... adds it"
+            )));
+        }
+        Ok(workspace)
     }
 
     /// Switches to a newly created workspace.
     pub fn set_workspace(&mut self, workspace: Workspace) {
-        self.workspace = Some(workspace);
+        let choice = self.env_choice();
+        self.workspace = Some(workspace.with_environment(choice.as_deref()));
         self.config = None;
         self.state = None;
+    }
+
+    /// Runs this process's commands against environment `name` (`--env NAME`) instead of
+    /// PROXMOX_MPC_ENV or config.yml's `active`; `None` goes back to those. The configuration
+    /// and state.db are read again for it.
+    pub fn select_env(&mut self, name: Option<&str>) {
+        self.env_choice = name.map(str::to_string);
+        self.reload_env();
+    }
+
+    /// Reads the environment choice again (after `/env use` changed `active`): the files,
+    /// configuration and state.db of the environment now chosen.
+    pub fn reload_env(&mut self) {
+        let choice = self.env_choice();
+        self.workspace = self
+            .workspace
+            .take()
+            .map(|w| w.with_environment(choice.as_deref()));
+        self.config = None;
+        self.state = None;
+    }
+
+    /// Asks for the environment to be read again once the running operation is recorded
+    /// (`/env use`: its own commit is made in the environment it ran in).
+    pub fn switch_env_after(&mut self) {
+        self.env_switch_pending = true;
+    }
+
+    /// Reads the environment again if [`Ctx::switch_env_after`] asked for it.
+    pub fn finish_env_switch(&mut self) {
+        if std::mem::take(&mut self.env_switch_pending) {
+            self.reload_env();
+        }
+    }
+
+    /// The environment `--env` chose for this process, if any.
+    pub fn selected_env(&self) -> Option<String> {
+        self.env_choice.clone()
+    }
+
+    /// `--env`, else PROXMOX_MPC_ENV.
+    fn env_choice(&self) -> Option<String> {
+        self.env_choice
+            .clone()
+            .or_else(|| self.env_var("PROXMOX_MPC_ENV"))
     }
 
     /// Returns the loaded configuration (read on first use).
@@ -206,14 +292,24 @@ impl Ctx {
         if self.config.is_none() {
             let path = self.workspace()?.config_path();
             let mut config = Config::load(&path)?;
-            // A pipeline job works on one environment without editing config.yml.
-            if let Some(name) = self.env_var("PROXMOX_MPC_ENV") {
+            // A pipeline job works on one environment without editing config.yml; `--env`
+            // runs one command against another.
+            let chosen = match self.env_choice.clone() {
+                Some(name) => Some(("--env", name)),
+                None => self
+                    .env_var("PROXMOX_MPC_ENV")
+                    .map(|n| ("PROXMOX_MPC_ENV", n)),
+            };
+            if let Some((source, name)) = chosen {
                 if !config.environments.contains_key(&name) {
                     let known: Vec<&str> = config.environments.keys().map(String::as_str).collect();
                     return Err(CommandError::config(format!(
-                        "PROXMOX_MPC_ENV names the environment `{name}`, which config.yml does not have"
+                        "{source} names the environment `{name}`, which config.yml does not have"
                     ))
-                    .hint(format!("use one of: {}", known.join(", "))));
+                    .hint(format!(
+                        "use one of: {} (/env list shows them)",
+                        known.join(", ")
+                    )));
                 }
                 config.active = name;
             }
@@ -238,13 +334,25 @@ impl Ctx {
         if self.state.is_none() {
             let path = self.workspace()?.state_db_path();
             let existed = path.is_file();
-            let db = StateDb::open(&path).await?;
+            let mut db = StateDb::open(&path).await?;
             if !existed {
                 crate::workspace::restrict_to_owner(&path)?;
             }
+            db.set_principal(self.principal());
             self.state = Some(db);
         }
         Ok(self.state.as_ref().expect("opened above"))
+    }
+
+    /// Who the audit rows of this context's operations name: its origin and actor.
+    pub fn principal(&self) -> crate::state::Principal {
+        crate::state::Principal {
+            origin: self.origin.clone(),
+            actor: self
+                .actor
+                .clone()
+                .unwrap_or_else(|| crate::state::Principal::default().actor),
+        }
     }
 
     /// Returns the state database only if it is already open.
@@ -378,9 +486,11 @@ impl Ctx {
         if path.is_absolute() {
             path.to_path_buf()
         } else {
+            // config.yml's paths (a secret file, a CA file) are relative to the workspace
+            // root whatever the environment.
             self.workspace
                 .as_ref()
-                .map_or(self.cwd.as_path(), |w| w.root())
+                .map_or(self.cwd.as_path(), |w| w.top())
                 .join(path)
         }
     }

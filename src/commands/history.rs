@@ -242,7 +242,14 @@ async fn db_entries(
         .filter_map(|c| c.plan)
         .collect();
     let init_committed = commits.iter().any(|c| c.kind == "init");
-    for a in db.audit_since(since).await? {
+    // A front end's calls (`call` rows: every REST or MCP request, reads included) are in
+    // `/audit`; the timeline keeps what changed.
+    for a in db
+        .audit_since(since)
+        .await?
+        .into_iter()
+        .filter(|a| a.action != "call")
+    {
         let entry = audit_entry(&a);
         let joined = match a.action.as_str() {
             "apply" => entry.plan.is_some_and(|p| applies_in_commits.contains(&p)),
@@ -346,6 +353,7 @@ fn audit_entry(a: &crate::state::history::AuditRow) -> Entry {
         a.id,
     );
     entry.plan = detail["plan_id"].as_i64();
+    entry.origin = Some(a.origin.clone());
     if a.action == "drift" {
         entry.guests = detail["fields"]
             .as_array()

@@ -39,6 +39,8 @@ pub struct InitArgs {
     pub login: Option<String>,
     /// Read the secret (with `login`: the password) from standard input.
     pub secret_stdin: bool,
+    /// Start from a bundle `/export` wrote ([`crate::commands::export::prepare_bundle`]).
+    pub from_bundle: Option<String>,
 }
 
 /// Where the token secret comes from, once the questions are answered.
@@ -127,6 +129,14 @@ pub async fn run(ctx: &mut Ctx, args: &InitArgs) -> Result<Report, CommandError>
         // Test the connection before anything is written.
         items.push(test_connection(ctx, &mut env).await?);
     }
+    // A bundle is read and fitted to this cluster before anything is written.
+    let bundle = match &args.from_bundle {
+        Some(dir) => Some(
+            crate::commands::export::prepare_bundle(ctx, (!args.no_connect).then_some(&env), dir)
+                .await?,
+        ),
+        None => None,
+    };
     let stored = match source {
         Source::Reference => None,
         _ => {
@@ -142,7 +152,11 @@ pub async fn run(ctx: &mut Ctx, args: &InitArgs) -> Result<Report, CommandError>
             Some(path)
         }
     };
-    let result = write_workspace(ctx, workspace, env, items).await;
+    let root = workspace.root().to_path_buf();
+    let mut result = write_workspace(ctx, workspace, env, items).await;
+    if let (Ok(report), Some(bundle)) = (&mut result, &bundle) {
+        report.extend(crate::commands::export::install_bundle(ctx, &root, bundle)?);
+    }
     if result.is_err()
         && let Some(path) = stored
     {
@@ -254,6 +268,8 @@ fn gather_environment(ctx: &Ctx, args: &InitArgs) -> Result<(Environment, Source
         },
         tls: Tls::default(),
         defaults: Defaults::default(),
+        protected: false,
+        map: Default::default(),
     };
     Ok((environment, source))
 }
@@ -279,6 +295,8 @@ fn login_environment(
         secret: format!("env:{HELD_SECRET_VAR}"),
         tls: Tls::default(),
         defaults: Defaults::default(),
+        protected: false,
+        map: Default::default(),
     };
     Ok((environment, Source::Login(user)))
 }
@@ -442,7 +460,8 @@ async fn write_workspace(
     let gitignore = workspace.root().join(".gitignore");
     let ignore_before = std::fs::read(&gitignore).ok();
     workspace.create_layout()?;
-    let db = StateDb::open(&workspace.state_db_path()).await?;
+    let mut db = StateDb::open(&workspace.state_db_path()).await?;
+    db.set_principal(ctx.principal());
     crate::workspace::restrict_to_owner(&workspace.state_db_path())?;
     let config = Config::new(env);
     write_atomic(&workspace.config_path(), config.render().as_bytes(), 0o600)?;

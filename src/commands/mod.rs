@@ -2,7 +2,11 @@
 //! to render through the `Ui`. Commands never assume a terminal: questions go through
 //! [`Ctx::interactive`] and [`crate::ui::Ui::ask`] only when a person is there.
 
+pub mod access;
 pub mod apply;
+pub mod ask;
+pub mod audit;
+pub mod backup;
 pub mod ci;
 pub mod commit;
 pub mod config;
@@ -11,13 +15,18 @@ pub mod context;
 pub mod diff;
 pub mod doctor;
 pub mod drift;
+pub mod env;
+pub mod explain;
+pub mod export;
 pub mod help;
 pub mod history;
 pub mod init;
 pub mod login;
 pub mod plan;
 pub mod policy;
+pub mod promote;
 pub mod registry;
+pub mod remote_migrate;
 pub mod request;
 pub mod resolve;
 pub mod resource;
@@ -27,6 +36,7 @@ pub mod status;
 pub mod sync;
 pub mod sync_base;
 pub mod test;
+pub mod token;
 pub mod watch;
 pub mod webhook;
 pub mod workspace_state;
@@ -66,16 +76,33 @@ pub async fn run(
             .map_err(|e| CommandError::internal(format!("cannot print the schema: {e}")))?;
         return Ok(vec![Item::Text(text)]);
     }
-    execute(ctx, Request::from_matches(spec, args)?).await
+    let request = Request::from_matches(spec, args)?;
+    if let Request::Ask(ask) = &request {
+        // ask runs the operations it proposes through `execute`, so it is called from here,
+        // outside `execute`; through `execute` (other front ends) it only shows them.
+        return ask::run(ctx, ask).await;
+    }
+    execute(ctx, request).await
 }
 
 /// Runs one operation, then records the hashes of the files it wrote in state.db and commits
 /// those files to the workspace's git repository ([`commit`]): the one entry point of the
 /// operations layer for every front end.
 pub async fn execute(ctx: &mut Ctx, request: Request) -> Result<Report, CommandError> {
+    let operation = request.name();
     let pending = commit::prepare(ctx, &request).await;
     let report = dispatch(ctx, request).await;
-    commit::settle(ctx, pending, report).await
+    // Owned before the await: a borrow of the report held across it would make this future
+    // not `Send` for every lifetime, which the servers' spawned tasks need.
+    let refusal = match &report {
+        Err(e) if e.kind != crate::error::ErrorKind::ChangesPresent => Some(e.message.clone()),
+        _ => None,
+    };
+    audit::record_call(ctx, &operation, refusal).await;
+    let settled = commit::settle(ctx, pending, report).await;
+    // `/env use` switched environments: the next operation runs against the new one.
+    ctx.finish_env_switch();
+    settled
 }
 
 async fn dispatch(ctx: &mut Ctx, request: Request) -> Result<Report, CommandError> {
@@ -93,6 +120,7 @@ async fn dispatch(ctx: &mut Ctx, request: Request) -> Result<Report, CommandErro
                 yes: r.yes,
                 login: r.login,
                 secret_stdin: r.secret_stdin,
+                from_bundle: r.from_bundle,
             };
             init::run(ctx, &args).await
         }
@@ -135,6 +163,9 @@ async fn dispatch(ctx: &mut Ctx, request: Request) -> Result<Report, CommandErro
             config::run(ctx, &words).await
         }
         Request::Test(r) => {
+            if let Some(guest) = &r.restore_drill {
+                return backup::drill::run(ctx, guest).await;
+            }
             let args = test::TestArgs {
                 filter: r.filter,
                 tag: r.tag,
@@ -159,6 +190,8 @@ async fn dispatch(ctx: &mut Ctx, request: Request) -> Result<Report, CommandErro
                 parallelism: r.parallelism,
                 override_policy: r.override_policy,
                 plan_file: r.plan,
+                plan_id: r.plan_id,
+                plan_hash: r.plan_hash,
             };
             apply::run(ctx, &args).await
         }
@@ -196,7 +229,40 @@ async fn dispatch(ctx: &mut Ctx, request: Request) -> Result<Report, CommandErro
             rightsize::run(ctx, &args).await
         }
         Request::Cost(r) => rightsize::cost(ctx, r.json).await,
+        Request::Audit(r) => {
+            let args = audit::AuditArgs {
+                since: r.since,
+                origin: r.origin,
+                machine: r.json,
+            };
+            audit::run(ctx, &args).await
+        }
         Request::Ci(r) => ci::run(ctx, r).await,
+        Request::Token(r) => token::run(ctx, &r).await,
+        Request::Env(r) => {
+            let args = env::EnvArgs {
+                action: r.action,
+                name: r.name,
+                endpoint: r.endpoint,
+                token_id: r.token_id,
+                secret_env: r.secret_env,
+                secret_file: r.secret_file,
+                fingerprint: r.fingerprint,
+                ca_file: r.ca_file,
+                insecure: r.insecure,
+                yes: r.yes,
+                protected: r.protected,
+            };
+            env::run(ctx, &args).await
+        }
+        Request::Promote(r) => promote::run(ctx, &r.guests, r.from.as_deref(), &r.to).await,
+        Request::Export(r) => export::run(ctx, r.env.as_deref(), &r.to, r.format.as_deref()).await,
+        Request::Ask(r) => ask::show_only(ctx, &r).await,
+        Request::Explain(r) => explain::run(ctx, &r).await,
+        Request::Backup(r) => backup::backup(ctx, &r).await,
+        Request::Backups(r) => backup::backups(ctx, &r).await,
+        Request::Restore(r) => backup::restore(ctx, &r).await,
+        Request::ForgetBackup(r) => backup::forget_backup(ctx, &r).await,
         Request::Resource { verb, request } => {
             let Some(v) = registry::operation_verb(&registry::verb_operation(&verb)) else {
                 return Err(

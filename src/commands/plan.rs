@@ -117,6 +117,12 @@ pub fn plan_items(ctx: &Ctx, plan: &Plan, machine: bool, plan_id: Option<i64>) -
     if machine {
         let mut value = to_json(plan);
         value["plan_id"] = serde_json::json!(plan_id);
+        if plan_id.is_some() {
+            // Over the JSON save_plan stored: the same serialization of the same plan.
+            let stored = serde_json::to_string(plan).unwrap_or_default();
+            value["plan_hash"] =
+                serde_json::json!(crate::commands::workspace_state::plan_hash(&stored));
+        }
         let mut table = Table::new(&["action", "resource", "name", "vmid", "node"]);
         for c in plan.actionable() {
             table.row(vec![

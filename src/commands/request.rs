@@ -41,6 +41,62 @@ pub struct InitRequest {
     pub login: Option<String>,
     /// Read the token secret (with `login`: the password) from standard input
     pub secret_stdin: bool,
+    /// Start from a bundle `/export` wrote: its Terraform, Ansible, tests and docs, with VMIDs
+    /// made free on this cluster
+    pub from_bundle: Option<String>,
+}
+
+/// `/env list | add NAME ... | use NAME | remove NAME | show NAME`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnvRequest {
+    /// list (default), add, use, remove or show
+    pub action: Option<String>,
+    /// The environment's name (lowercase letters, digits, - and _)
+    pub name: Option<String>,
+    /// add: Proxmox VE API address, e.g. https://pve.prod:8006
+    pub endpoint: Option<String>,
+    /// add: API token id, user@realm!name
+    pub token_id: Option<String>,
+    /// add: environment variable holding the token secret
+    pub secret_env: Option<String>,
+    /// add: file holding the token secret
+    pub secret_file: Option<String>,
+    /// add: SHA-256 fingerprint of the server certificate to pin
+    pub fingerprint: Option<String>,
+    /// add: CA certificate file to verify the server with
+    pub ca_file: Option<String>,
+    /// add: skip TLS verification
+    pub insecure: bool,
+    /// add: pin the certificate shown; remove: do not ask
+    pub yes: bool,
+    /// add: mark it a production environment
+    pub protected: bool,
+}
+
+/// `/promote GUEST[,GUEST...] --from A --to B`: copy guests' definitions to another environment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct PromoteRequest {
+    /// The guests' names (or VMIDs) in the source environment
+    pub guests: Vec<String>,
+    /// The source environment (default: the active one)
+    pub from: Option<String>,
+    /// The target environment
+    pub to: String,
+}
+
+/// `/export --env NAME --to DIR [--format dir|tar.gz]`: a self-contained bundle of one
+/// environment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExportRequest {
+    /// The environment to export (default: the active one)
+    pub env: Option<String>,
+    /// Where to write the bundle (a new or empty folder; with tar.gz the archive's path)
+    pub to: String,
+    /// dir (default) or tar.gz
+    pub format: Option<String>,
 }
 
 /// `/status`.
@@ -167,6 +223,22 @@ pub struct ApplyRequest {
     pub override_policy: Vec<String>,
     /// Apply exactly the plan in this file (from `plan --out`), refused if it is stale
     pub plan: Option<PathBuf>,
+    /// Apply exactly this saved plan (the `plan_id` `/plan` answered), with `plan_hash`
+    pub plan_id: Option<i64>,
+    /// The `plan_hash` `/plan` answered with `plan_id`: the plan that was reviewed
+    pub plan_hash: Option<String>,
+}
+
+/// `/audit`: the audit log.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditRequest {
+    /// Only entries at or after this time: 30m, 2h, 3d, 1w, a date or RFC 3339
+    pub since: Option<String>,
+    /// Only entries from this front end: console, cli, api, mcp
+    pub origin: Option<String>,
+    /// Answer data (JSON) rather than a table
+    pub json: bool,
 }
 
 /// `/ci github|gitlab`: write the CI/CD pipeline files; `/ci comment`: a plan as a review
@@ -226,6 +298,9 @@ pub struct TestRequest {
     pub tag: Option<String>,
     /// Write JUnit XML to this file
     pub junit: Option<PathBuf>,
+    /// Instead of the checks: restore this guest's newest backup to a scratch VMID, start it,
+    /// remove it, and report the time taken
+    pub restore_drill: Option<String>,
 }
 
 /// `/history [GUEST] [--since TIME]`, `/history show ID`.
@@ -253,6 +328,113 @@ pub struct RollbackRequest {
     /// Roll back even if a destroyed guest would be created again, empty (its data is not
     /// restored)
     pub recreate_empty: bool,
+}
+
+/// `/token create NAME --role ROLE [--env ENV] [--expires DURATION]`, `/token list`,
+/// `/token revoke NAME`: the REST API's bearer tokens.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenRequest {
+    /// create, list (default) or revoke
+    pub action: Option<String>,
+    /// The token's name (create, revoke)
+    pub name: Option<String>,
+    /// create: viewer (reads), operator (reads, files, cluster) or admin (everything)
+    pub role: Option<String>,
+    /// create: limit the token to this environment
+    pub env: Option<String>,
+    /// create: the token stops working after this long: 12h, 30d, 8w
+    pub expires: Option<String>,
+}
+
+/// `/ask TEXT` (`? TEXT` in the console): a request in words, answered with the project's own
+/// commands ([`crate::commands::ask`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct AskRequest {
+    /// What you want, in words: "create three web servers with 4 GB each on pve2"
+    pub text: String,
+    /// Run the proposed commands that change something (without it they are only shown)
+    pub yes: bool,
+}
+
+/// `/explain [error|plan]`: the last error (a failed `/test` included) or the last plan, in
+/// words, with the next commands to try.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExplainRequest {
+    /// error (the last failed command, the default) or plan (the last plan)
+    pub what: Option<String>,
+}
+
+/// `/backup vm|container NAME`: back a guest up now.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackupRequest {
+    /// vm or container
+    pub kind: String,
+    /// The guest, by name or vmid
+    pub name: String,
+    /// A storage with `backup` content (default: the configured default storage if it takes
+    /// backups, else the first that does)
+    pub storage: Option<String>,
+    /// snapshot (default), suspend or stop
+    pub mode: Option<String>,
+    /// zstd (default), gzip, lzo or 0
+    pub compress: Option<String>,
+    /// The backup's notes; {{guestname}}, {{vmid}}, {{node}} and {{cluster}} are filled in
+    pub notes: Option<String>,
+    /// Protect the backup from pruning and removal
+    pub protected: bool,
+    /// Back up without asking
+    pub yes: bool,
+}
+
+/// `/backups [vm|container NAME] [--storage S]`: the backup volumes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackupsRequest {
+    /// vm or container (with `name`)
+    pub kind: Option<String>,
+    /// Only this guest's backups (name or vmid)
+    pub name: Option<String>,
+    /// Only the backups on this storage
+    pub storage: Option<String>,
+    /// Answer data (JSON) rather than a table
+    pub json: bool,
+}
+
+/// `/restore vm|container NAME --from VOLID [--as NEWNAME]`: a backup as a new guest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RestoreRequest {
+    /// vm or container
+    pub kind: String,
+    /// The backed-up guest, by name or vmid
+    pub name: String,
+    /// The backup volume (STORAGE:backup/vzdump-...); default: the guest's newest backup
+    pub from: Option<String>,
+    /// The restored guest's name (default: NAME, which must then be free)
+    #[serde(rename = "as")]
+    pub as_name: Option<String>,
+    /// The restored guest's vmid (default: the next free one)
+    pub vmid: Option<u32>,
+    /// The node to restore on (default: the guest's node)
+    pub node: Option<String>,
+    /// The storage for the restored disks (default: where they were)
+    pub storage: Option<String>,
+    /// Restore without asking
+    pub yes: bool,
+}
+
+/// `/forget-backup VOLID`: remove one backup volume.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ForgetBackupRequest {
+    /// The backup volume (STORAGE:backup/vzdump-...)
+    pub volid: String,
+    /// Remove without asking
+    pub yes: bool,
 }
 
 /// A resource command (`create vm --name web-01 --memory 2G`) as data: the verb is the
@@ -305,6 +487,17 @@ pub enum Request {
     Rightsize(RightsizeRequest),
     Cost(CostRequest),
     Ci(CiRequest),
+    Audit(AuditRequest),
+    Token(TokenRequest),
+    Env(EnvRequest),
+    Promote(PromoteRequest),
+    Export(ExportRequest),
+    Ask(AskRequest),
+    Explain(ExplainRequest),
+    Backup(BackupRequest),
+    Backups(BackupsRequest),
+    Restore(RestoreRequest),
+    ForgetBackup(ForgetBackupRequest),
     /// A resource verb with its request.
     Resource {
         verb: String,
@@ -336,6 +529,17 @@ impl Request {
             Request::Rightsize(_) => "rightsize".into(),
             Request::Cost(_) => "cost".into(),
             Request::Ci(_) => "ci".into(),
+            Request::Audit(_) => "audit".into(),
+            Request::Token(_) => "token".into(),
+            Request::Env(_) => "env".into(),
+            Request::Promote(_) => "promote".into(),
+            Request::Export(_) => "export".into(),
+            Request::Ask(_) => "ask".into(),
+            Request::Explain(_) => "explain".into(),
+            Request::Backup(_) => "backup".into(),
+            Request::Backups(_) => "backups".into(),
+            Request::Restore(_) => "restore".into(),
+            Request::ForgetBackup(_) => "forget-backup".into(),
             Request::Resource { verb, .. } => super::registry::verb_operation(verb),
         }
     }
@@ -388,6 +592,30 @@ impl Request {
                 yes: flag("yes"),
                 login: text("login"),
                 secret_stdin: flag("secret-stdin"),
+                from_bundle: text("from-bundle"),
+            }),
+            "env" => Request::Env(EnvRequest {
+                action: text("action"),
+                name: text("name"),
+                endpoint: text("endpoint"),
+                token_id: text("token-id"),
+                secret_env: text("secret-env"),
+                secret_file: text("secret-file"),
+                fingerprint: text("fingerprint"),
+                ca_file: text("ca-file"),
+                insecure: flag("insecure"),
+                yes: flag("yes"),
+                protected: flag("protected"),
+            }),
+            "promote" => Request::Promote(PromoteRequest {
+                guests: comma_list(text("guests")),
+                from: text("from"),
+                to: text("to").unwrap_or_default(),
+            }),
+            "export" => Request::Export(ExportRequest {
+                env: text("env"),
+                to: text("to").unwrap_or_default(),
+                format: text("format"),
             }),
             "status" => Request::Status(StatusRequest { live: flag("live") }),
             "doctor" => Request::Doctor,
@@ -425,6 +653,15 @@ impl Request {
                 parallelism: text("parallelism").and_then(|p| p.parse().ok()),
                 override_policy: comma_list(text("override-policy")),
                 plan: text("plan").map(PathBuf::from),
+                plan_id: text("plan-id")
+                    .map(|t| {
+                        t.parse::<i64>().map_err(|_| {
+                            CommandError::cli(format!("--plan-id takes a plan's number, not `{t}`"))
+                                .hint("/plan answers the plan_id (with -o json) to apply")
+                        })
+                    })
+                    .transpose()?,
+                plan_hash: text("plan-hash"),
             }),
             "policy" if text("action").is_some_and(|a| a != "check") => {
                 return Err(CommandError::cli(format!(
@@ -443,6 +680,11 @@ impl Request {
                 json,
             }),
             "cost" => Request::Cost(CostRequest { json }),
+            "audit" => Request::Audit(AuditRequest {
+                since: text("since"),
+                origin: text("origin"),
+                json,
+            }),
             "ci" => {
                 let list = |k: &str| -> Vec<String> {
                     text(k)
@@ -481,6 +723,23 @@ impl Request {
                     json,
                 })
             }
+            "ask" => Request::Ask(AskRequest {
+                text: m
+                    .try_get_many::<String>("request")
+                    .ok()
+                    .flatten()
+                    .map(|words| words.cloned().collect::<Vec<_>>().join(" "))
+                    .unwrap_or_default(),
+                yes: flag("yes"),
+            }),
+            "explain" => Request::Explain(ExplainRequest { what: text("what") }),
+            "token" => Request::Token(TokenRequest {
+                action: text("action"),
+                name: text("name"),
+                role: text("role"),
+                env: text("env"),
+                expires: text("expires"),
+            }),
             "rollback" => Request::Rollback(RollbackRequest {
                 id: text("id"),
                 yes: flag("yes"),
@@ -490,7 +749,11 @@ impl Request {
                 filter: text("filter"),
                 tag: text("tag"),
                 junit: text("junit").map(PathBuf::from),
+                restore_drill: text("restore-drill"),
             }),
+            "backup" | "backups" | "restore" | "forget-backup" => {
+                backup_request(spec.name, m, json)?
+            }
             other => {
                 let where_ = match spec.scope {
                     Scope::Console => "only in the console",
@@ -608,4 +871,62 @@ fn resolve_request(m: &ArgMatches) -> Result<Request, CommandError> {
             None => None,
         },
     }))
+}
+
+/// The requests of `backup`, `backups`, `restore` and `forget-backup` from their parsed words.
+fn backup_request(name: &str, m: &ArgMatches, json: bool) -> Result<Request, CommandError> {
+    let text = |k: &str| matched_text(m, k);
+    let flag = |k: &str| matches!(m.try_get_one::<bool>(k), Ok(Some(true)));
+    let needed = |k: &str, example: &str| {
+        text(k).ok_or_else(|| {
+            CommandError::cli(format!("`{name}` needs {k}")).hint(format!("e.g. {example}"))
+        })
+    };
+    Ok(match name {
+        "backup" => Request::Backup(BackupRequest {
+            kind: needed("kind", "backup vm web-01 --storage nas")?,
+            name: needed("name", "backup vm web-01 --storage nas")?,
+            storage: text("storage"),
+            mode: text("mode"),
+            compress: text("compress"),
+            notes: text("notes"),
+            protected: flag("protected"),
+            yes: flag("yes"),
+        }),
+        "backups" => Request::Backups(BackupsRequest {
+            kind: text("kind"),
+            name: text("name"),
+            storage: text("storage"),
+            json,
+        }),
+        "restore" => Request::Restore(RestoreRequest {
+            kind: needed(
+                "kind",
+                "restore vm web-01 --from VOLID --as web-01-restored",
+            )?,
+            name: needed(
+                "name",
+                "restore vm web-01 --from VOLID --as web-01-restored",
+            )?,
+            from: text("from"),
+            as_name: text("as"),
+            vmid: match text("vmid") {
+                Some(v) => Some(v.trim().parse().map_err(|_| {
+                    CommandError::cli(format!("`--vmid {v}` is not a vmid"))
+                        .hint("a vmid is a whole number from 100 up, e.g. --vmid 150")
+                })?),
+                None => None,
+            },
+            node: text("node"),
+            storage: text("storage"),
+            yes: flag("yes"),
+        }),
+        _ => Request::ForgetBackup(ForgetBackupRequest {
+            volid: needed(
+                "volid",
+                "forget-backup nas:backup/vzdump-qemu-100-2026_01_01-02_00_00.vma.zst",
+            )?,
+            yes: flag("yes"),
+        }),
+    })
 }

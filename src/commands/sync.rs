@@ -195,6 +195,7 @@ pub async fn sync_with(
         root, &templates, &snapshot, &configs, options, addresses, &bases,
     )?;
     let mut report = apply_sync(root, plan)?;
+    crate::commands::backup::sync_jobs(client, root, &mut report).await;
     if let Some((db, environment)) = db {
         db.record_written(root, &mut report.notes).await?;
         // The base moves only once the files are written: a sync that failed before keeps

@@ -248,6 +248,13 @@ pub async fn make_plan(
     Ok((plan, db, client))
 }
 
+/// The hash of a saved plan, over the JSON stored in state.db: what a reviewer of the plan saw,
+/// so `/apply --plan-id N --plan-hash H` (and the REST API and MCP server) apply exactly it.
+pub fn plan_hash(stored_data: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(stored_data.as_bytes()))
+}
+
 /// Saves a plan in state.db and returns its id.
 pub async fn save_plan(db: &StateDb, environment: &str, plan: &Plan) -> Result<i64, CommandError> {
     let data = serde_json::to_string(plan)

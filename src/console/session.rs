@@ -69,6 +69,8 @@ pub struct Session {
     sim: Option<SimControl>,
     /// The tour in progress, if any: it answers Enter, `skip` and `q`.
     tour: Option<Tour>,
+    /// A `? TEXT` proposal waiting for yes / no / edit (see [`commands::ask`]).
+    ask: Option<commands::ask::Pending>,
 }
 
 impl Session {
@@ -82,6 +84,7 @@ impl Session {
             names: Arc::default(),
             sim: None,
             tour: None,
+            ask: None,
         }
     }
 
@@ -175,8 +178,9 @@ impl Session {
         if let Some(names) = self.ctx.take_names() {
             self.names = Arc::new(names);
         }
-        if outcome.is_failure() {
+        if let Some(error) = &outcome.error {
             self.failures += 1;
+            commands::explain::remember(&mut self.ctx, line, &outcome.items, error).await;
         }
         self.refresh_marker().await;
         outcome
@@ -234,6 +238,14 @@ impl Session {
     async fn dispatch(&mut self, line: &str) -> Outcome {
         if line.is_empty() || line.starts_with('#') {
             return Outcome::default();
+        }
+        // `? TEXT`, `/ask TEXT`, and the answer to a proposal waiting for one.
+        if let Some(step) = commands::ask::console_line(&mut self.ctx, &mut self.ask, line).await {
+            return Outcome {
+                items: step.items,
+                error: step.error,
+                ..Outcome::default()
+            };
         }
         if let Some(command) = line.strip_prefix('!') {
             return self.shell(command.trim()).await;

@@ -12,6 +12,7 @@
 //! ([`fidelity`]). Nothing here prints or talks to the network.
 
 pub mod ansible;
+pub mod backup_jobs;
 pub mod bpg;
 pub mod desired;
 pub mod docs;

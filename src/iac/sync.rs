@@ -173,7 +173,14 @@ fn vmid_of(file: &DesiredFile) -> u32 {
 }
 
 /// The files the console writes into the root module besides the guests.
-const GENERATED_STEMS: &[&str] = &["provider", "variables", "pools", "networks", "storages"];
+const GENERATED_STEMS: &[&str] = &[
+    "provider",
+    "variables",
+    "pools",
+    "networks",
+    "storages",
+    "backup_jobs",
+];
 
 fn file_stem(rel_path: &str) -> String {
     Path::new(rel_path)

@@ -10,11 +10,13 @@
 //!   guest agent's exec API, and utilisation from RRD data.
 //! - [`workspace`]: checks of the workspace files themselves (Terraform maps to the model, the
 //!   provider is pinned, the inventory names existing guests, no token secret in any file).
+//! - [`backup`]: backup coverage and age (RPO) from a `backups:` entry of a check file.
 //! - [`report`]: one line per guest, the summary line, JUnit XML and the JSON report.
 //! - [`run_suite`]: one discovery, then every check in parallel.
 //!
 //! It never prints; the `/test` command renders what it returns.
 
+pub mod backup;
 pub mod fields;
 pub mod probe;
 pub mod report;
@@ -226,13 +228,23 @@ pub async fn run_suite(
         context.written = workspace::load_written(root).await;
     }
 
+    // The backups are read once, and only when a check needs them.
+    let backup_facts = if checks
+        .iter()
+        .any(|c| matches!(c.kind, CheckKind::Backup(_)))
+    {
+        Some(backup::gather(client).await)
+    } else {
+        None
+    };
     let mut indexed: Vec<(usize, CheckResult)> =
         futures::stream::iter(checks.iter().enumerate().map(|(i, check)| {
             let snapshot = &snapshot;
             let context = &context;
+            let backup_facts = backup_facts.as_ref();
             async move {
                 let t = Instant::now();
-                let mut result = evaluate(check, snapshot, context).await;
+                let mut result = evaluate(check, snapshot, context, backup_facts).await;
                 result.duration_ms = t.elapsed().as_secs_f64() * 1000.0;
                 (i, result)
             }
@@ -253,6 +265,7 @@ async fn evaluate(
     check: &Check,
     snapshot: &ClusterSnapshot,
     context: &probe::ProbeContext<'_>,
+    backup_facts: Option<&Result<backup::BackupFacts, String>>,
 ) -> CheckResult {
     match &check.kind {
         CheckKind::Broken { message } => CheckResult::failed(check, message.clone()),
@@ -261,6 +274,7 @@ async fn evaluate(
         CheckKind::Tcp(tcp) => probe::tcp(check, tcp, snapshot, context).await,
         CheckKind::Reaches(reaches) => probe::reaches(check, reaches, snapshot, context).await,
         CheckKind::Utilisation(u) => probe::utilisation(check, u, snapshot, context).await,
+        CheckKind::Backup(b) => backup::evaluate(check, b, backup_facts),
     }
 }
 

@@ -18,6 +18,9 @@
 //!     cpu_below: 80%                # average over the window
 //!     memory_headroom: 20%          # at the busiest point of the window
 //!     window: hour                  # hour (default), day, week, month, year
+//! backups:                          # optional: two backup checks per guest (super::backup)
+//!   rpo: 24h
+//!   exclude: [scratch-01]
 //! ```
 //!
 //! A file that does not parse (YAML syntax, a typo'd key, a wrong type) or names a guest that is
@@ -116,6 +119,7 @@ pub enum CheckKind {
     Tcp(TcpCheck),
     Reaches(ReachesCheck),
     Utilisation(UtilisationCheck),
+    Backup(super::backup::BackupCheck),
 }
 
 /// One check to run.
@@ -209,6 +213,9 @@ struct ChecksFile {
     version: u32,
     #[serde(default)]
     checks: Vec<UserCheck>,
+    /// Backup coverage and RPO for every guest ([`super::backup`]).
+    #[serde(default)]
+    backups: Option<super::backup::BackupsSpec>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -709,7 +716,7 @@ fn timeout(ms: Option<u64>) -> Duration {
 
 /// Checks of one hand-written file.
 fn user_checks(file: &str, text: &str, code: &CodeGuests<'_>) -> Vec<Check> {
-    let parsed: ChecksFile = match yaml_serde::from_str(text) {
+    let mut parsed: ChecksFile = match yaml_serde::from_str(text) {
         Ok(s) => s,
         Err(e) => {
             let (line, message) = yaml_error(&e);
@@ -728,6 +735,9 @@ fn user_checks(file: &str, text: &str, code: &CodeGuests<'_>) -> Vec<Check> {
     }
     let lines = entry_lines(text);
     let mut out = Vec::new();
+    if let Some(policy) = parsed.backups.take() {
+        out.extend(super::backup::checks(file, text, policy, &code.by_vmid));
+    }
     for (index, entry) in parsed.checks.into_iter().enumerate() {
         let line = lines.get(index).copied();
         let source = at(file, line);

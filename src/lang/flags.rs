@@ -196,6 +196,27 @@ const SNAPSHOT: &[ResourceFlag] = &[
 ];
 const MIGRATE: &[ResourceFlag] = &[
     v("to", "pve2", "target node"),
+    v(
+        "to-env",
+        "prod",
+        "move to this environment's cluster instead (not with --to)",
+    ),
+    v(
+        "target-storage",
+        "local-lvm:data",
+        "--to-env: storage map SOURCE:TARGET,... (or one storage for all)",
+    ),
+    v(
+        "target-bridge",
+        "vmbr0:vmbr1",
+        "--to-env: bridge map SOURCE:TARGET,... (or one bridge for all)",
+    ),
+    v(
+        "target-vmid",
+        "150",
+        "--to-env: this VMID on the target (refused if taken)",
+    ),
+    s("keep-source", "--to-env: keep the source guest, stopped"),
     s("yes", "do not ask for confirmation"),
 ];
 const NONE: &[ResourceFlag] = &[];

@@ -77,7 +77,40 @@ pub enum Intent {
     },
     Migrate {
         target: Target,
-        to: String,
+        to: MigrateTo,
         yes: bool,
     },
+}
+
+/// Where `migrate` moves a guest: another node of the cluster (`--to NODE`) or another
+/// environment's cluster (`--to-env ENV`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum MigrateTo {
+    Node(String),
+    Env(RemoteMove),
+}
+
+impl std::fmt::Display for MigrateTo {
+    /// The node's name, or `env:NAME` for another cluster.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MigrateTo::Node(node) => f.write_str(node),
+            MigrateTo::Env(remote) => write!(f, "env:{}", remote.env),
+        }
+    }
+}
+
+/// `migrate ... --to-env ENV` and its flags, as typed (the command checks them against both
+/// clusters).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RemoteMove {
+    pub env: String,
+    /// `--target-storage local-lvm:data,nas:nas2` (or one id for all)
+    pub storage_map: Option<String>,
+    /// `--target-bridge vmbr0:vmbr1` (or one bridge for all)
+    pub bridge_map: Option<String>,
+    /// `--target-vmid N`: this VMID or a refusal
+    pub vmid: Option<u32>,
+    /// `--keep-source`: the source guest stays, stopped
+    pub keep_source: bool,
 }

@@ -51,7 +51,7 @@ pub use complete::{Names, complete};
 pub use error::{GrammarError, closest};
 pub use flags::{ResourceFlag, flags_for};
 pub use help::help_text;
-pub use intent::{Intent, ListQuery, NewGuest, Target};
+pub use intent::{Intent, ListQuery, MigrateTo, NewGuest, RemoteMove, Target};
 pub use parse::{Flag, Syntax, parse_syntax, parse_words, syntax_of};
 pub use units::{human_size, parse_size};
 pub use validate::validate;

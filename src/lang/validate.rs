@@ -3,7 +3,7 @@
 
 use super::create::{clone, create};
 use super::error::{GrammarError, list_of, q};
-use super::intent::{Intent, ListQuery};
+use super::intent::{Intent, ListQuery, MigrateTo, RemoteMove, Target};
 use super::parse::{Syntax, example_for};
 use super::set::set;
 use super::values::{check_pool_id, check_snapshot_name};
@@ -223,7 +223,19 @@ fn imperative(
                 yes,
             }
         }
+        _ if syntax.get("to-env").is_some() => remote_move(syntax, &target, &word, yes)?,
         _ => {
+            if let Some(flag) = REMOTE_ONLY
+                .iter()
+                .find(|f| syntax.get(f).is_some() || syntax.has(f))
+            {
+                return Err(
+                    GrammarError::new(format!("--{flag} goes with --to-env ENV")).hint(format!(
+                        "e.g. migrate {} {word} --to-env prod --{flag} ...",
+                        kind.as_str()
+                    )),
+                );
+            }
             let to = syntax.get("to").ok_or_else(|| {
                 GrammarError::new(format!(
                     "`migrate {} {word}` needs --to NODE",
@@ -241,10 +253,65 @@ fn imperative(
             }
             Intent::Migrate {
                 target,
-                to: to.to_string(),
+                to: MigrateTo::Node(to.to_string()),
                 yes,
             }
         }
+    })
+}
+
+/// The flags that only a move to another environment takes.
+const REMOTE_ONLY: &[&str] = &[
+    "target-storage",
+    "target-bridge",
+    "target-vmid",
+    "keep-source",
+];
+
+/// `migrate KIND NAME --to-env ENV [...]`: the words checked here; the environments, maps and
+/// VMID are checked against both clusters by the command before anything changes.
+fn remote_move(
+    syntax: &Syntax,
+    target: &Target,
+    word: &str,
+    yes: bool,
+) -> Result<Intent, GrammarError> {
+    if syntax.get("to").is_some() {
+        return Err(GrammarError::new(
+            "--to NODE and --to-env ENV exclude each other",
+        )
+        .hint(format!(
+            "--to moves {word} to another node of this cluster; --to-env moves it to another environment's cluster"
+        )));
+    }
+    let env = syntax.get("to-env").unwrap_or_default().to_string();
+    let vmid = match syntax.get("target-vmid") {
+        None => None,
+        Some(text) => Some(
+            text.parse::<u32>()
+                .ok()
+                .filter(|v| (super::world::VMID_MIN..=super::world::VMID_MAX).contains(v))
+                .ok_or_else(|| {
+                    GrammarError::new(format!("--target-vmid {} is not a VMID", q(text))).hint(
+                        format!(
+                            "a VMID is a number from {} to {}",
+                            super::world::VMID_MIN,
+                            super::world::VMID_MAX
+                        ),
+                    )
+                })?,
+        ),
+    };
+    Ok(Intent::Migrate {
+        target: target.clone(),
+        to: MigrateTo::Env(RemoteMove {
+            env,
+            storage_map: syntax.get("target-storage").map(str::to_string),
+            bridge_map: syntax.get("target-bridge").map(str::to_string),
+            vmid,
+            keep_source: syntax.has("keep-source"),
+        }),
+        yes,
     })
 }
 

@@ -318,6 +318,30 @@ pub struct Cluster {
     pub extra_tokens: BTreeMap<String, String>,
     pub exec_results: BTreeMap<String, ExecResult>,
     pub next_exec_pid: u64,
+    /// Scheduled backup jobs (`/etc/pve/jobs.cfg` vzdump entries) by id: the parameters as
+    /// given (`schedule`, `storage`, `vmid`, `all`, ...).
+    #[serde(default)]
+    pub backup_jobs: BTreeMap<String, BTreeMap<String, String>>,
+    /// What each backup volume (by volid) holds: the guest's kind, vmid and config at backup
+    /// time, and its notes and protection flag. The volume itself is in its storage's `files`.
+    #[serde(default)]
+    pub backups: BTreeMap<String, BackupArchive>,
+    /// Sizes of volumes that are no disk of any guest's config any more (`unusedN`, which PVE
+    /// writes without `size=`), so a re-attached volume reads back with its size.
+    #[serde(default)]
+    pub volume_sizes: BTreeMap<String, u64>,
+}
+
+/// The content of a vzdump archive the simulator needs to restore it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupArchive {
+    pub kind: GuestKind,
+    pub vmid: u32,
+    /// The guest's config at backup time (snapshots and pending changes are not backed up).
+    pub config: BTreeMap<String, String>,
+    pub notes: String,
+    pub protected: bool,
+    pub ctime: u64,
 }
 
 impl Cluster {
@@ -335,6 +359,9 @@ impl Cluster {
             extra_tokens: BTreeMap::new(),
             exec_results: BTreeMap::new(),
             next_exec_pid: 1000,
+            backup_jobs: BTreeMap::new(),
+            backups: BTreeMap::new(),
+            volume_sizes: BTreeMap::new(),
         }
     }
 

@@ -163,6 +163,24 @@ impl SimControl {
         lock(&self.shared.cluster).guests.keys().copied().collect()
     }
 
+    /// Every file volume of every storage (backups, ISOs, templates) as (volid, content).
+    pub fn storage_files(&self) -> Vec<(String, String)> {
+        lock(&self.shared.cluster)
+            .storages
+            .iter()
+            .flat_map(|s| s.files.iter().map(|(v, c, _)| (v.clone(), c.clone())))
+            .collect()
+    }
+
+    /// The scheduled backup jobs' ids, ascending.
+    pub fn backup_job_ids(&self) -> Vec<String> {
+        lock(&self.shared.cluster)
+            .backup_jobs
+            .keys()
+            .cloned()
+            .collect()
+    }
+
     /// Loads a `.conf` file's text as a new guest (for fixture tests). `lxc` picks the kind.
     pub fn load_guest_conf(
         &self,

@@ -93,11 +93,18 @@ fn standard_storages(node_names: &[String]) -> Vec<Storage> {
     nas.base_used = 300 * GIB;
     nas.extra.insert("server".into(), "127.0.2.10".into());
     nas.extra.insert("export".into(), "/export/pve".into());
-    nas.files = vec![(
-        "nas:backup/vzdump-qemu-102-2026_01_01-02_00_00.vma.zst".into(),
-        "backup".into(),
-        5 * GIB,
-    )];
+    nas.files = vec![
+        (
+            "nas:backup/vzdump-qemu-102-2026_01_01-02_00_00.vma.zst".into(),
+            "backup".into(),
+            5 * GIB,
+        ),
+        (
+            "nas:backup/vzdump-lxc-201-2026_01_02-03_00_00.tar.zst".into(),
+            "backup".into(),
+            300 << 20,
+        ),
+    ];
     let mut out = vec![local, lvm, nas];
     if let Some(last) = node_names.last() {
         // a small storage that fills up quickly (tests of "storage full")
@@ -426,6 +433,31 @@ pub(crate) fn homelab() -> Cluster {
         cl.guests.insert(g.vmid, g);
     }
     homelab_pools(&mut cl);
+    // What the seeded backups (db-01, proxy; months old) hold: the guests as they are now.
+    for (volid, vmid, ctime) in [
+        (
+            "nas:backup/vzdump-qemu-102-2026_01_01-02_00_00.vma.zst",
+            102,
+            1_767_232_800,
+        ),
+        (
+            "nas:backup/vzdump-lxc-201-2026_01_02-03_00_00.tar.zst",
+            201,
+            1_767_322_800,
+        ),
+    ] {
+        if let Some(g) = cl.guests.get(&vmid) {
+            let archive = crate::sim::cluster::BackupArchive {
+                kind: g.kind,
+                vmid,
+                config: g.config.clone(),
+                notes: g.name(),
+                protected: false,
+                ctime,
+            };
+            cl.backups.insert(volid.to_string(), archive);
+        }
+    }
     cl
 }
 

@@ -24,6 +24,8 @@ pub struct AuditRow {
     pub at: String,
     pub environment: String,
     pub actor: String,
+    /// The front end that asked (`console`, `cli`, `api`, `mcp`, ...).
+    pub origin: String,
     pub action: String,
     pub target: String,
     pub detail: Option<String>,
@@ -67,7 +69,7 @@ impl StateDb {
     /// Audit entries at or after `since`, oldest first.
     pub async fn audit_since(&self, since: Option<&str>) -> Result<Vec<AuditRow>, StateError> {
         sqlx::query_as::<_, AuditRow>(
-            "SELECT id, at, environment, actor, action, target, detail FROM audit_log WHERE at >= ? ORDER BY id",
+            "SELECT id, at, environment, actor, origin, action, target, detail FROM audit_log WHERE at >= ? ORDER BY id",
         )
         .bind(since.unwrap_or(EPOCH))
         .fetch_all(&self.pool)
@@ -91,7 +93,7 @@ impl StateDb {
         action: &str,
     ) -> Result<Option<AuditRow>, StateError> {
         sqlx::query_as::<_, AuditRow>(
-            "SELECT id, at, environment, actor, action, target, detail FROM audit_log
+            "SELECT id, at, environment, actor, origin, action, target, detail FROM audit_log
              WHERE id > ? AND action = ? ORDER BY id DESC LIMIT 1",
         )
         .bind(after)

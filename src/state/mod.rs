@@ -18,6 +18,7 @@ pub mod base;
 pub mod history;
 pub mod plans;
 pub mod summary;
+pub mod tokens;
 pub mod written;
 
 pub use plans::PlanStatus;
@@ -73,6 +74,16 @@ const MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "sync_base",
         sql: include_str!("../../migrations/0004_sync_base.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "audit_origin",
+        sql: include_str!("../../migrations/0005_audit_origin.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "api_tokens",
+        sql: include_str!("../../migrations/0006_api_tokens.sql"),
     },
 ];
 
@@ -130,6 +141,25 @@ impl SnapshotInfo {
 pub struct StateDb {
     pool: SqlitePool,
     path: PathBuf,
+    /// Who the audit rows this handle writes name: the front end and its principal.
+    principal: Principal,
+}
+
+/// Who asks for the changes an audit row records: the front end (`console`, `cli`, `api`,
+/// `mcp`, ...) and its principal (a user name, an API token's name, an MCP client's name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub origin: String,
+    pub actor: String,
+}
+
+impl Default for Principal {
+    fn default() -> Self {
+        Self {
+            origin: "cli".into(),
+            actor: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+        }
+    }
 }
 
 impl StateDb {
@@ -174,6 +204,7 @@ impl StateDb {
         let db = Self {
             pool,
             path: path.to_path_buf(),
+            principal: Principal::default(),
         };
         db.migrate().await?;
         Ok(db)
@@ -356,6 +387,11 @@ impl StateDb {
             .map_err(self.query_err())
     }
 
+    /// Names who the audit rows written through this handle (and its clones) come from.
+    pub fn set_principal(&mut self, principal: Principal) {
+        self.principal = principal;
+    }
+
     /// Appends an audit record.
     pub async fn audit(
         &self,
@@ -367,15 +403,15 @@ impl StateDb {
         let err = self.query_err();
         let mut tx = self.write_tx().await?;
         let id = next_id(&mut tx, "audit_log", "id").await.map_err(&err)?;
-        let actor = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
         sqlx::query(
-            "INSERT INTO audit_log (id, at, environment, actor, action, target, detail)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit_log (id, at, environment, actor, origin, action, target, detail)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(id)
         .bind(now())
         .bind(environment)
-        .bind(actor)
+        .bind(&self.principal.actor)
+        .bind(&self.principal.origin)
         .bind(action)
         .bind(target)
         .bind(detail)

@@ -30,6 +30,23 @@ pub struct Config {
     /// documented defaults apply and the report says so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<crate::policy::rightsize::CostModel>,
+    /// `ai:` the OpenAI-compatible endpoint natural-language commands (`? TEXT`, `ask`,
+    /// `/explain`) use; without it they use the built-in offline parser.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ai: Option<AiSettings>,
+}
+
+/// The `ai:` section: an OpenAI-compatible chat-completions endpoint (`http://127.0.0.1:11434/v1`
+/// for Ollama), the model name, and where its key comes from (`env:VAR` or `file:PATH`, as the
+/// token secret; none for a local endpoint). The key itself never goes in config.yml.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AiSettings {
+    pub endpoint: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// The `git:` section: every change the console makes to the files becomes a commit unless
@@ -77,6 +94,37 @@ pub struct Environment {
     pub tls: Tls,
     #[serde(default)]
     pub defaults: Defaults,
+    /// A production environment: marked for the roles of the teams issue and shown by
+    /// `/env list`; set with `/env add NAME ... --protected`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub protected: bool,
+    /// How `/promote` renames nodes, storages and bridges when a guest comes *to* this
+    /// environment: `map: {node: {pve1: node1}, storage: {local-lvm: data}, bridge: {}}`.
+    #[serde(default, skip_serializing_if = "NameMap::is_empty")]
+    pub map: NameMap,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+/// Per-environment renames of the names that differ between clusters (source name -> this
+/// environment's name). A name with no entry must exist under the same name here.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NameMap {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub storage: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub bridge: BTreeMap<String, String>,
+}
+
+impl NameMap {
+    pub fn is_empty(&self) -> bool {
+        self.node.is_empty() && self.storage.is_empty() && self.bridge.is_empty()
+    }
 }
 
 /// How the server's certificate is trusted. With none set, the system roots are used.
@@ -201,6 +249,7 @@ impl Config {
             environments,
             git: GitSettings::default(),
             cost: None,
+            ai: None,
         }
     }
 
@@ -269,8 +318,23 @@ impl Config {
                 ),
             ));
         }
-        for env in self.environments.values() {
+        for (name, env) in &self.environments {
+            // The name is a folder (environments/NAME/): never a path.
+            crate::workspace::validate_env_name(name).map_err(|m| (Some(name.clone()), m))?;
             env.validate()?;
+        }
+        if let Some(ai) = &self.ai {
+            // The key is read from where this points, like the token secret; a pasted key is
+            // refused so it never sits in a file that may be committed.
+            if let Some(key) = &ai.key {
+                SecretRef::parse(key).map_err(|m| (Some("key".into()), format!("ai.key: {m}")))?;
+            }
+            if !(ai.endpoint.starts_with("http://") || ai.endpoint.starts_with("https://")) {
+                return Err((
+                    Some("endpoint".into()),
+                    format!("ai.endpoint `{}` is not an http(s) address", ai.endpoint),
+                ));
+            }
         }
         if let Some(author) = &self.git.author
             && crate::workspace::git::Identity::parse(author).is_none()
@@ -376,6 +440,29 @@ impl Config {
                 "      parallelism: {}\n      timeout_secs: {}\n",
                 env.defaults.parallelism, env.defaults.timeout_secs
             ));
+            if env.protected {
+                out.push_str("    # a production environment (/env add --protected)\n");
+                out.push_str("    protected: true\n");
+            }
+            if !env.map.is_empty() {
+                out.push_str(
+                    "    # /promote renames these when a guest comes to this environment (from: to)\n",
+                );
+                out.push_str("    map:\n");
+                for (kind, names) in [
+                    ("node", &env.map.node),
+                    ("storage", &env.map.storage),
+                    ("bridge", &env.map.bridge),
+                ] {
+                    if names.is_empty() {
+                        continue;
+                    }
+                    out.push_str(&format!("      {kind}:\n"));
+                    for (from, to) in names {
+                        out.push_str(&format!("        {}: {}\n", q(from), q(to)));
+                    }
+                }
+            }
         }
         if !self.git.is_default() {
             out.push_str(
@@ -392,6 +479,19 @@ impl Config {
         {
             out.push_str("# monthly prices for /cost and /rightsize\n");
             out.push_str(&text);
+        }
+        if let Some(ai) = &self.ai {
+            out.push_str(
+                "# natural-language commands (? TEXT, ask, /explain): an OpenAI-compatible endpoint;\n\
+                 # key is where its key is read from (env:VAR or file:PATH), never the key itself\n",
+            );
+            out.push_str(&format!("ai:\n  endpoint: {}\n", q(&ai.endpoint)));
+            if let Some(model) = &ai.model {
+                out.push_str(&format!("  model: {}\n", q(model)));
+            }
+            if let Some(key) = &ai.key {
+                out.push_str(&format!("  key: {}\n", q(key)));
+            }
         }
         out
     }
@@ -586,7 +686,24 @@ mod tests {
                 ..Tls::default()
             },
             defaults: Defaults::default(),
+            protected: false,
+            map: NameMap::default(),
         })
+    }
+
+    #[test]
+    fn environments_with_a_map_round_trip_and_names_are_checked() {
+        let mut config = sample();
+        let mut prod = config.active_env().clone();
+        prod.protected = true;
+        prod.map.storage.insert("local-lvm".into(), "data".into());
+        prod.map.node.insert("pve1".into(), "node1".into());
+        config.environments.insert("prod".into(), prod.clone());
+        let text = config.render();
+        assert_eq!(Config::parse(&text, Path::new("c.yml")).unwrap(), config);
+        config.environments.insert("../x".into(), prod);
+        let err = config.validate().unwrap_err();
+        assert!(err.1.contains("not an environment name"), "{err:?}");
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub const HISTORY_FILE: &str = "history";
 pub const LOG_FILE: &str = "proxmox-mpc.log";
 /// Folders `/init` creates next to `.proxmox/`.
 pub const LAYOUT_DIRS: [&str; 4] = ["terraform", "ansible", "tests", "docs"];
+/// The folder under the workspace root that holds every environment but the default one,
+/// each in `environments/NAME/` with the same layout as the root (see docs/environments.md).
+pub const ENVIRONMENTS_DIR: &str = "environments";
 
 /// The `.gitignore` `/init` writes: the database, logs, history, the apply lock and any local
 /// secret stay out of git; the configuration (which holds only a secret *reference*) is
@@ -71,16 +74,115 @@ impl WorkspaceError {
     }
 }
 
-/// A workspace: the folder holding `.proxmox/`.
+/// A workspace: the folder holding `.proxmox/config.yml` (its *top*), seen from one
+/// environment. The default environment's files (`terraform/`, `ansible/`, `tests/`, `docs/`)
+/// and `.proxmox/state.db` are at the top; another environment NAME has the same layout in
+/// `environments/NAME/`, its own state.db (snapshots, plans, journal, apply lock) included.
+/// [`Workspace::root`] is the environment's folder, so every command that reads or writes
+/// files works on the environment it runs against; config.yml, the console history and the
+/// log stay at the top.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workspace {
     root: PathBuf,
+    top: PathBuf,
+    env: Option<String>,
+}
+
+/// Checks an environment name: it names a folder, so lowercase letters, digits, `-` and `_`
+/// only, starting with a letter or digit, at most 32 characters.
+pub fn validate_env_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 32
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not an environment name: use lowercase letters, digits, - and _ (at most 32, e.g. prod or staging-2)"
+        ))
+    }
+}
+
+/// The folder of environment `name`'s files, relative to the workspace root: `.` for the
+/// default environment, `environments/NAME` for any other.
+pub fn env_dir(name: &str) -> PathBuf {
+    if name == config::DEFAULT_ENV {
+        PathBuf::from(".")
+    } else {
+        Path::new(ENVIRONMENTS_DIR).join(name)
+    }
 }
 
 impl Workspace {
-    /// Returns the workspace rooted at `root` without checking that it exists.
+    /// Returns the workspace rooted at `root` (its default environment) without checking
+    /// that it exists.
     pub fn at(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        let root = root.into();
+        Self {
+            top: root.clone(),
+            root,
+            env: None,
+        }
+    }
+
+    /// The same workspace seen from environment `name` (its files in [`env_dir`]). A name that
+    /// is not a valid environment name keeps the default environment's folder (config.yml's
+    /// validation reports the name).
+    pub fn for_env(&self, name: &str) -> Self {
+        let root = if name == config::DEFAULT_ENV || validate_env_name(name).is_err() {
+            self.top.clone()
+        } else {
+            self.top.join(ENVIRONMENTS_DIR).join(name)
+        };
+        Self {
+            root,
+            top: self.top.clone(),
+            env: Some(name.to_string()),
+        }
+    }
+
+    /// The workspace seen from the environment a command runs against: `choice` (`--env` or
+    /// PROXMOX_MPC_ENV) when given, else config.yml's `active`. config.yml is read only when an
+    /// `environments/` folder exists (a workspace with one environment starts without reading
+    /// it); an unreadable config.yml keeps the default environment (the command's own reading
+    /// of config.yml reports it).
+    pub fn with_environment(self, choice: Option<&str>) -> Self {
+        let base = Self::at(self.top);
+        let name = match choice {
+            Some(name) => Some(name.to_string()),
+            None if base.top.join(ENVIRONMENTS_DIR).is_dir() => {
+                config::Config::load(&base.config_path())
+                    .ok()
+                    .map(|c| c.active)
+            }
+            None => None,
+        };
+        match name {
+            Some(name) => base.for_env(&name),
+            None => base,
+        }
+    }
+
+    /// The environment this workspace is seen from, when one was chosen or read.
+    pub fn env_name(&self) -> Option<&str> {
+        self.env.as_deref()
+    }
+
+    /// True when this is an environment's own folder (`environments/NAME/`), not the root.
+    pub fn is_env_folder(&self) -> bool {
+        self.root != self.top
+    }
+
+    /// The workspace root: where `.proxmox/config.yml`, the git repository's files and the
+    /// `environments/` folder are.
+    pub fn top(&self) -> &Path {
+        &self.top
     }
 
     /// Returns the nearest workspace at or above `start`, as git does for `.git`.
@@ -91,6 +193,7 @@ impl Workspace {
             .map(Self::at)
     }
 
+    /// The folder of this environment's files (the workspace root for the default one).
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -100,7 +203,7 @@ impl Workspace {
     }
 
     pub fn config_path(&self) -> PathBuf {
-        self.dot_dir().join(CONFIG_FILE)
+        self.top.join(DOT_DIR).join(CONFIG_FILE)
     }
 
     pub fn state_db_path(&self) -> PathBuf {
@@ -108,11 +211,11 @@ impl Workspace {
     }
 
     pub fn history_path(&self) -> PathBuf {
-        self.dot_dir().join(HISTORY_FILE)
+        self.top.join(DOT_DIR).join(HISTORY_FILE)
     }
 
     pub fn log_path(&self) -> PathBuf {
-        self.dot_dir().join(LOG_FILE)
+        self.top.join(DOT_DIR).join(LOG_FILE)
     }
 
     /// Returns true when `.proxmox/config.yml` exists here.
@@ -220,4 +323,34 @@ fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn set_mode(_path: &Path, _mode: u32) -> std::io::Result<()> {
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_environment_has_its_own_folder_and_state_but_one_config() {
+        let ws = Workspace::at("/w");
+        let default = ws.for_env(config::DEFAULT_ENV);
+        assert_eq!(default.root(), Path::new("/w"));
+        assert_eq!(default.state_db_path(), Path::new("/w/.proxmox/state.db"));
+        let prod = ws.for_env("prod");
+        assert_eq!(prod.root(), Path::new("/w/environments/prod"));
+        assert_eq!(
+            prod.state_db_path(),
+            Path::new("/w/environments/prod/.proxmox/state.db")
+        );
+        assert_eq!(prod.config_path(), Path::new("/w/.proxmox/config.yml"));
+        assert_eq!(prod.history_path(), Path::new("/w/.proxmox/history"));
+        assert_eq!(prod.top(), Path::new("/w"));
+        // A name that is not a folder name never becomes a path.
+        assert_eq!(ws.for_env("../x").root(), Path::new("/w"));
+        for bad in ["", "../x", "Prod", "a/b", "-x", &"x".repeat(33)] {
+            assert!(validate_env_name(bad).is_err(), "{bad}");
+        }
+        for good in ["prod", "staging-2", "eu_west", "7"] {
+            assert!(validate_env_name(good).is_ok(), "{good}");
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! The layers point one way: `model` at the bottom; the domain rooms (`pve`, `state`, `plan`,
 //! `iac`, `infratest`, `sim`, `workspace`) and the command language (`lang`) above it; the
 //! operations layer (`commands`, with `error` and the `ui` report types it returns) above
-//! those; the front ends (`console`, `cli`) on top. A module never names a room above its own.
+//! those; the front ends (`console`, `cli`, the REST API `serve`, the MCP server `mcp`) on top. A module never names a room above its own.
 //! This reads every `crate::` path in `src/` and fails on a breach, naming file and path.
 
 use std::collections::BTreeMap;
@@ -13,7 +13,7 @@ fn rank(room: &str) -> Option<u8> {
         "pve" | "state" | "plan" | "iac" | "infratest" | "sim" | "workspace" | "lang"
         | "policy" => 1,
         "commands" | "error" | "ui" => 2,
-        "console" | "cli" => 3,
+        "console" | "cli" | "serve" | "mcp" => 3,
         _ => return None,
     })
 }

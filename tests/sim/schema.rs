@@ -206,6 +206,7 @@ fn scenario() -> Vec<Call> {
         ("GET", s("/access/acl"), vec![]),
         ("DELETE", s("/access/users/root@pam/token/schema"), vec![]),
     ];
+    calls.extend(backup_calls());
     for (kind, vmid, newid, node) in [("qemu", 100u32, 150u32, "pve1"), ("lxc", 200, 250, "pve1")] {
         let g = format!("/nodes/{node}/{kind}/{vmid}");
         let n = format!("/nodes/{node}/{kind}/{newid}");
@@ -323,6 +324,129 @@ fn scenario() -> Vec<Call> {
     calls
 }
 
+/// `remote_migrate` of the VM and the container the scenario created (160, 260; stopped) to
+/// `target`, with the parameters PVE's schema defines (SCHEMA `POST
+/// /nodes/{node}/qemu/{vmid}/remote_migrate`: `target-endpoint` in the `proxmox-remote` format,
+/// the required `target-storage` and `target-bridge` maps, `target-vmid`, `delete`).
+fn remote_migrate_calls(target: &proxmox_mpc::sim::Sim) -> Vec<Call> {
+    let s = |v: &str| v.to_string();
+    let url = url::Url::parse(&target.url()).expect("url");
+    let endpoint = format!(
+        "apitoken=PVEAPIToken={}={},host=127.0.0.1,port={},fingerprint={}",
+        target.token_id(),
+        target.token_secret(),
+        url.port().expect("port"),
+        target.fingerprint().expect("https")
+    );
+    [("qemu", 160u32), ("lxc", 260)]
+        .into_iter()
+        .map(|(kind, vmid)| {
+            (
+                "POST",
+                format!("/nodes/pve1/{kind}/{vmid}/remote_migrate"),
+                vec![
+                    ("target-endpoint", endpoint.clone()),
+                    ("target-storage", s("local-lvm:local-lvm")),
+                    ("target-bridge", s("vmbr0")),
+                    ("target-vmid", vmid.to_string()),
+                    ("delete", s("1")),
+                ],
+            )
+        })
+        .collect()
+}
+
+/// The backup routes: vzdump, the seeded backup volumes (read, annotate, restore, delete),
+/// scheduled jobs, the guests no job covers, and the user and group lists.
+fn backup_calls() -> Vec<Call> {
+    let s = |v: &str| v.to_string();
+    let vm_backup = "nas:backup/vzdump-qemu-102-2026_01_01-02_00_00.vma.zst";
+    let ct_backup = "nas:backup/vzdump-lxc-201-2026_01_02-03_00_00.tar.zst";
+    let volume =
+        |node: &str, volid: &str| format!("/nodes/{node}/storage/nas/content/{}", urlencode(volid));
+    vec![
+        (
+            "POST",
+            s("/nodes/pve1/vzdump"),
+            vec![
+                ("vmid", s("100")),
+                ("storage", s("nas")),
+                ("mode", s("snapshot")),
+                ("compress", s("zstd")),
+                ("notes-template", s("{{guestname}} on {{node}}")),
+            ],
+        ),
+        (
+            "GET",
+            s("/nodes/pve1/storage/nas/content"),
+            vec![("content", s("backup"))],
+        ),
+        ("GET", volume("pve2", vm_backup), vec![]),
+        (
+            "PUT",
+            volume("pve2", vm_backup),
+            vec![("notes", s("before the upgrade")), ("protected", s("0"))],
+        ),
+        (
+            "POST",
+            s("/nodes/pve1/qemu"),
+            vec![
+                ("vmid", s("170")),
+                ("archive", s(vm_backup)),
+                ("unique", s("1")),
+                ("storage", s("local-lvm")),
+            ],
+        ),
+        (
+            "POST",
+            s("/nodes/pve1/lxc"),
+            vec![
+                ("vmid", s("270")),
+                ("ostemplate", s(ct_backup)),
+                ("restore", s("1")),
+                ("storage", s("local-lvm")),
+            ],
+        ),
+        ("DELETE", volume("pve1", ct_backup), vec![]),
+        (
+            "POST",
+            s("/cluster/backup"),
+            vec![
+                ("id", s("schema_job")),
+                ("schedule", s("sun 01:00")),
+                ("storage", s("nas")),
+                ("vmid", s("100,101")),
+                ("mode", s("snapshot")),
+                ("compress", s("zstd")),
+                ("prune-backups", s("keep-last=3,keep-weekly=2")),
+            ],
+        ),
+        (
+            "PUT",
+            s("/cluster/backup/schema_job"),
+            vec![("vmid", s("100,101,102")), ("enabled", s("1"))],
+        ),
+        ("GET", s("/cluster/backup/schema_job"), vec![]),
+        ("GET", s("/cluster/backup"), vec![]),
+        (
+            "POST",
+            s("/cluster/backup"),
+            vec![
+                ("id", s("schema_gone")),
+                ("starttime", s("02:30")),
+                ("dow", s("sat")),
+                ("storage", s("local")),
+                ("all", s("1")),
+            ],
+        ),
+        ("DELETE", s("/cluster/backup/schema_gone"), vec![]),
+        ("GET", s("/cluster/backup-info/not-backed-up"), vec![]),
+        ("GET", s("/access/users"), vec![("full", s("1"))]),
+        ("GET", s("/access/users/root@pam"), vec![]),
+        ("GET", s("/access/groups"), vec![]),
+    ]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_answers_with_data_that_matches_its_returns_schema() {
     let sim = homelab(false).await;
@@ -363,6 +487,24 @@ async fn every_route_answers_with_data_that_matches_its_returns_schema() {
                 ));
             }
             upids.push(upid.to_string());
+        }
+    }
+    // remote_migrate needs a second cluster: the guests the scenario created move to one
+    let target = crate::support::sim::start(proxmox_mpc::sim::SimConfig::generated(2, 2, 7)).await;
+    for (method, path, params) in remote_migrate_calls(&target) {
+        let p: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let a = api.call(method, &path, &p).await;
+        if a.status != 200 {
+            problems.push(format!("{method} {path}: {} {}", a.status, a.raw));
+            continue;
+        }
+        let upid = a.data().as_str().unwrap_or_default().to_string();
+        let status = api.wait_task(&upid).await;
+        if status["exitstatus"] != "OK" {
+            problems.push(format!(
+                "{method} {path}: task ended with {}",
+                status["exitstatus"]
+            ));
         }
     }
     // task routes, with real UPIDs
@@ -476,6 +618,8 @@ async fn every_route_rejects_a_parameter_the_schema_does_not_define() {
             .replace("{userid}", "root@pam")
             .replace("{tokenid}", "mpc")
             .replace("{snapname}", "s1")
+            .replace("{volume}", "nas%3Abackup%2Fx.vma")
+            .replace("{id}", "job1")
             .replace(
                 "{upid}",
                 "UPID:pve1:00000001:00000001:00000001:qmstart:100:root@pam:",

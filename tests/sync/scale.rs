@@ -32,10 +32,10 @@ async fn a_generated_cluster_syncs_with_one_request_per_guest() {
     assert_eq!(run.snapshot.guests.len(), guests);
     let online = run.snapshot.nodes.len() as u64;
     // guests + 2 per online node + /cluster/resources, /cluster/status, /version, /pools,
-    // and /storage.
+    // /storage and /cluster/backup (the backup jobs).
     assert_eq!(
         requests,
-        guests as u64 + 2 * online + 5,
+        guests as u64 + 2 * online + 6,
         "{:?}",
         control.route_counts()
     );

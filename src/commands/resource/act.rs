@@ -12,7 +12,7 @@ use crate::error::CommandError;
 use crate::iac::sync::write_atomic;
 use crate::iac::view::file_view;
 use crate::iac::{Templates, terraform};
-use crate::lang::Target;
+use crate::lang::{MigrateTo, Target};
 use crate::model::{GuestKind, GuestStatus, PowerAction, guest_from_config};
 use crate::pve::{Client, TaskProgress, Upid};
 use crate::state::written::Written;
@@ -366,14 +366,21 @@ pub async fn rollback(
     Ok(items)
 }
 
-/// `migrate vm|container NAME --to NODE`.
+/// `migrate vm|container NAME --to NODE`, or `--to-env ENV` (another cluster: see
+/// [`crate::commands::remote_migrate`]).
 pub async fn migrate(
     ctx: &mut Ctx,
     loaded: &Loaded,
     target: &Target,
-    to: &str,
+    to: &MigrateTo,
     yes: bool,
 ) -> Result<Report, CommandError> {
+    let to = match to {
+        MigrateTo::Node(node) => node.as_str(),
+        MigrateTo::Env(remote) => {
+            return crate::commands::remote_migrate::run(ctx, loaded, target, remote, yes).await;
+        }
+    };
     let root = ctx.workspace()?.root().to_path_buf();
     let (client, env, endpoint) = client(ctx).await?;
     let running = client

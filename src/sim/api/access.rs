@@ -281,3 +281,67 @@ pub(super) fn acl_update(ctx: &Ctx) -> Result<Reply, ApiError> {
     }
     ok(Value::Null)
 }
+
+/// The users the simulator knows: the built-in tokens' owners (PVE's own `root@pam`, and the
+/// `pve`-realm users the tokens belong to).
+const USERS: &[(&str, &str)] = &[
+    ("root@pam", "pam"),
+    ("auditor@pve", "pve"),
+    ("operator@pve", "pve"),
+];
+
+/// A user's tokens as (token name, privsep).
+fn user_tokens(ctx: &Ctx, userid: &str) -> Vec<(String, u8)> {
+    let tokens = lock(&ctx.shared.tokens);
+    let acl = lock(&ctx.shared.acl_tokens);
+    tokens
+        .keys()
+        .filter_map(|id| id.split_once('!').map(|(u, t)| (id, u, t)))
+        .filter(|(_, u, _)| *u == userid)
+        .map(|(id, _, t)| (t.to_string(), u8::from(acl.contains(id.as_str()))))
+        .collect()
+}
+
+/// `GET /access/users` (AC `src/PVE/API2/User.pm` index): every user, with `full=1` their
+/// tokens; `enabled` filters by the account's state (all are enabled here).
+pub(super) fn users_list(ctx: &Ctx) -> Result<Reply, ApiError> {
+    if ctx.p("enabled") == Some("0") {
+        return ok(json!([]));
+    }
+    let full = ctx.flag("full");
+    let out: Vec<Value> = USERS
+        .iter()
+        .map(|(userid, realm)| {
+            let mut o = json!({"userid": userid, "enable": 1, "expire": 0, "realm-type": realm});
+            if full {
+                let tokens: Vec<Value> = user_tokens(ctx, userid)
+                    .into_iter()
+                    .map(|(t, privsep)| json!({"tokenid": t, "privsep": privsep, "expire": 0}))
+                    .collect();
+                o["tokens"] = json!(tokens);
+                o["groups"] = json!("");
+            }
+            o
+        })
+        .collect();
+    ok(Value::Array(out))
+}
+
+/// `GET /access/users/{userid}`: an unknown user is "no such user ('ID')" (AC
+/// `src/PVE/AccessControl.pm` L678 @ 5ccd07d).
+pub(super) fn user_get(ctx: &Ctx) -> Result<Reply, ApiError> {
+    let userid = ctx.p("userid").unwrap_or("");
+    if !USERS.iter().any(|(u, _)| *u == userid) {
+        return Err(ApiError::internal(format!("no such user ('{userid}')")));
+    }
+    let tokens: Map<String, Value> = user_tokens(ctx, userid)
+        .into_iter()
+        .map(|(t, privsep)| (t, json!({"privsep": privsep, "expire": 0})))
+        .collect();
+    ok(json!({"enable": 1, "expire": 0, "groups": [], "tokens": tokens}))
+}
+
+/// `GET /access/groups`: a fresh PVE has no groups, and neither has the simulator.
+pub(super) fn groups_list(_ctx: &Ctx) -> Result<Reply, ApiError> {
+    ok(json!([]))
+}

@@ -234,10 +234,56 @@ pub(super) fn prepare_values(
                 }
             }
         }
+        if is_disk_key(kind, key)
+            && !value.contains("media=cdrom")
+            && !value.split(',').any(|p| p.starts_with("size="))
+            && let Some(bytes) = known_size(cl, existing, &value)
+        {
+            // PVE reads an attached volume's size from its storage and writes it into the
+            // drive (QS src/PVE/API2/Qemu.pm L712-714 @ e6352be)
+            value = format!("{value},size={}", format_size(bytes));
+        }
         let canonical = canonical_value(kind, key, &value, mac_base + i as u64);
         out.insert(key.clone(), canonical);
     }
     Ok(out)
+}
+
+/// The size of an existing volume a drive value names: from a drive of this guest or another
+/// that has it, or from the sizes of detached (`unusedN`) volumes.
+fn known_size(cl: &Cluster, existing: &BTreeMap<String, String>, value: &str) -> Option<u64> {
+    let volid = value.split(',').next().filter(|v| v.contains(':'))?;
+    let same = |v: &String| v.split(',').next() == Some(volid);
+    existing
+        .values()
+        .chain(cl.guests.values().flat_map(|g| g.config.values()))
+        .filter(|v| same(v))
+        .map(|v| crate::sim::cluster::size_of(v))
+        .find(|s| *s > 0)
+        .or_else(|| cl.volume_sizes.get(volid).copied())
+}
+
+/// Detaching a disk without `force` keeps its volume as the first free `unusedN` (QS
+/// src/PVE/QemuServer.pm L1583 vmconfig_register_unused_drive, L4969
+/// vmconfig_delete_or_detach_drive @ e6352be); CD-ROMs and cloud-init drives just go. Returns
+/// the detached volumes with their sizes (an `unusedN` entry carries none).
+fn detach(g: &mut Guest, key: &str, force: bool) -> Option<(String, u64)> {
+    let value = g.config.get(key)?.clone();
+    if !is_disk_key(g.kind, key) || value.contains("media=cdrom") || force {
+        return None;
+    }
+    let volid = value
+        .split(',')
+        .next()
+        .filter(|v| v.contains(':'))?
+        .to_string();
+    if !g.config.values().any(|v| *v == volid) {
+        let n = (0..256)
+            .find(|n| !g.config.contains_key(&format!("unused{n}")))
+            .unwrap_or(255);
+        g.config.insert(format!("unused{n}"), volid.clone());
+    }
+    Some((volid, crate::sim::cluster::size_of(&value)))
 }
 
 pub(super) fn config_changes(ctx: &Ctx) -> BTreeMap<String, String> {
@@ -255,12 +301,20 @@ fn apply_changes(
     values: BTreeMap<String, String>,
     deletes: &[String],
     reverts: &[String],
-) {
+    force: bool,
+) -> Vec<(String, u64)> {
+    let mut detached = Vec::new();
     for k in reverts {
         g.pending.remove(k);
         g.pending_delete.remove(k);
     }
     for (k, v) in values {
+        if is_disk_key(g.kind, &k) {
+            // a volume attached again is no longer unused
+            let volid = v.split(',').next().unwrap_or("").to_string();
+            g.config
+                .retain(|key, value| !(key.starts_with("unused") && *value == volid));
+        }
         if g.running && needs_restart(g.kind, &k) {
             g.pending.insert(k.clone(), v);
             g.pending_delete.remove(&k);
@@ -274,10 +328,12 @@ fn apply_changes(
         if g.running && needs_restart(g.kind, k) && g.config.contains_key(k) {
             g.pending_delete.insert(k.clone());
         } else {
+            detached.extend(detach(g, k, force));
             g.config.remove(k);
             g.pending.remove(k);
         }
     }
+    detached
 }
 
 fn update_config(ctx: &Ctx, as_task: bool) -> Result<Reply, ApiError> {
@@ -302,9 +358,11 @@ fn update_config(ctx: &Ctx, as_task: bool) -> Result<Reply, ApiError> {
         .fetch_add(32, std::sync::atomic::Ordering::Relaxed);
     let values = prepare_values(&cl, g.kind, &g.node, g.vmid, &g.config, &changes, mac_base)?;
     let vmid = g.vmid;
+    let force = ctx.flag("force");
     if !as_task {
         if let Some(g) = cl.guests.get_mut(&vmid) {
-            apply_changes(g, values, &deletes, &reverts);
+            let detached = apply_changes(g, values, &deletes, &reverts, force);
+            cl.volume_sizes.extend(detached);
         }
         return ok(Value::Null);
     }
@@ -324,7 +382,8 @@ fn update_config(ctx: &Ctx, as_task: bool) -> Result<Reply, ApiError> {
                 "update VM {vmid}: {}",
                 values.keys().cloned().collect::<Vec<_>>().join(", ")
             ));
-            apply_changes(g, values, &deletes, &reverts);
+            let detached = apply_changes(g, values, &deletes, &reverts, force);
+            cl.volume_sizes.extend(detached);
             Ok(())
         }),
         None,

@@ -14,6 +14,9 @@ use super::tasks::start_task;
 use super::{ApiError, Ctx, Reply, check_node, ok};
 
 pub(super) fn guest_create(ctx: &Ctx) -> Result<Reply, ApiError> {
+    if super::backup::is_restore(ctx) {
+        return super::backup::guest_restore(ctx);
+    }
     let mut cl = lock(&ctx.shared.cluster);
     check_node(&cl, ctx.node())?;
     let kind = ctx.kind();

@@ -19,7 +19,9 @@
 //! - `lifecycle`: create, destroy, template;
 //! - `disks`: resize and the storage capacity check;
 //! - `clone`, `migrate`, `power`, `snapshots`: the guest actions of those names;
-//! - `agent`: the qemu guest agent and lxc interfaces.
+//! - `agent`: the qemu guest agent and lxc interfaces;
+//! - `backup`, `backup_jobs`: vzdump, backup volumes, restore, and scheduled backup jobs.
+//! - `remote_migrate`: moving a guest to another (simulated) cluster over HTTPS.
 //!
 //! qemu and lxc share one handler per action (PVE's two APIs differ only in details, which the
 //! handlers branch on by [`GuestKind`]), so there is no qemu/lxc split of files.
@@ -27,6 +29,8 @@
 mod access;
 pub(crate) use access::{builtin_roles, granted_to};
 mod agent;
+mod backup;
+mod backup_jobs;
 mod clone;
 mod cluster;
 mod config;
@@ -37,6 +41,7 @@ mod migrate;
 mod nodes;
 mod pools;
 mod power;
+mod remote_migrate;
 mod routes;
 mod rrd;
 mod snapshots;
@@ -191,9 +196,11 @@ pub(crate) const ALL_PRIVS: &[&str] = &[
     "SDN.Audit",
     "SDN.Use",
     "Sys.Audit",
+    "Sys.Incoming",
     "Sys.Modify",
     "VM.Allocate",
     "VM.Audit",
+    "VM.Backup",
     "VM.Clone",
     "VM.Config.CDROM",
     "VM.Config.CPU",

@@ -3,13 +3,15 @@
 //! route path, see `Ctx::kind`), so both families are listed here side by side.
 
 use super::access::{
-    access_domains, access_permissions, access_ticket, acl_list, acl_update, role_create, role_get,
-    token_create, token_delete, token_get, token_list,
+    access_domains, access_permissions, access_ticket, acl_list, acl_update, groups_list,
+    role_create, role_get, token_create, token_delete, token_get, token_list, user_get, users_list,
 };
 use super::agent::{
     agent_exec, agent_exec_status, agent_host_name, agent_interfaces, agent_osinfo, agent_ping,
     lxc_interfaces,
 };
+use super::backup::{volume_delete, volume_get, volume_update, vzdump};
+use super::backup_jobs::{job_create, job_delete, job_get, job_update, jobs_list, not_backed_up};
 use super::clone::guest_clone;
 use super::cluster::{cluster_nextid, cluster_resources, cluster_status, version};
 use super::config::{
@@ -24,6 +26,7 @@ use super::pools::{pool_get, pools_create, pools_delete, pools_list, pools_updat
 use super::power::{
     guest_reboot, guest_reset, guest_resume, guest_shutdown, guest_start, guest_stop, guest_suspend,
 };
+use super::remote_migrate::guest_remote_migrate;
 use super::rrd::{guest_rrddata, node_rrddata};
 use super::snapshots::{snapshot_create, snapshot_delete, snapshot_list, snapshot_rollback};
 use super::storage::{node_storage, storage_config, storage_content, storage_get};
@@ -296,6 +299,12 @@ pub(crate) static ROUTES: &[Route] = &[
         guest_migrate,
     ),
     r(
+        "POST",
+        "/nodes/{node}/qemu/{vmid}/remote_migrate",
+        Some((VM, "VM.Migrate")),
+        guest_remote_migrate,
+    ),
+    r(
         "GET",
         "/nodes/{node}/qemu/{vmid}/snapshot",
         Some((VM, "VM.Audit")),
@@ -448,6 +457,12 @@ pub(crate) static ROUTES: &[Route] = &[
         guest_migrate,
     ),
     r(
+        "POST",
+        "/nodes/{node}/lxc/{vmid}/remote_migrate",
+        Some((VM, "VM.Migrate")),
+        guest_remote_migrate,
+    ),
+    r(
         "GET",
         "/nodes/{node}/lxc/{vmid}/snapshot",
         Some((VM, "VM.Audit")),
@@ -483,4 +498,67 @@ pub(crate) static ROUTES: &[Route] = &[
         Some((VM, "VM.Audit")),
         lxc_interfaces,
     ),
+    r("POST", "/nodes/{node}/vzdump", None, vzdump),
+    r(
+        "GET",
+        "/nodes/{node}/storage/{storage}/content/{volume}",
+        Some(("/storage/{storage}", "Datastore.Audit")),
+        volume_get,
+    ),
+    r(
+        "PUT",
+        "/nodes/{node}/storage/{storage}/content/{volume}",
+        Some(("/storage/{storage}", "Datastore.AllocateSpace")),
+        volume_update,
+    ),
+    r(
+        "DELETE",
+        "/nodes/{node}/storage/{storage}/content/{volume}",
+        None,
+        volume_delete,
+    ),
+    r(
+        "GET",
+        "/cluster/backup",
+        Some(("/", "Sys.Audit")),
+        jobs_list,
+    ),
+    r(
+        "POST",
+        "/cluster/backup",
+        Some(("/", "Sys.Modify")),
+        job_create,
+    ),
+    r(
+        "GET",
+        "/cluster/backup/{id}",
+        Some(("/", "Sys.Audit")),
+        job_get,
+    ),
+    r(
+        "PUT",
+        "/cluster/backup/{id}",
+        Some(("/", "Sys.Modify")),
+        job_update,
+    ),
+    r(
+        "DELETE",
+        "/cluster/backup/{id}",
+        Some(("/", "Sys.Modify")),
+        job_delete,
+    ),
+    r(
+        "GET",
+        "/cluster/backup-info/not-backed-up",
+        Some(("/", "Sys.Audit")),
+        not_backed_up,
+    ),
+    r("GET", "/access/users", None, users_list),
+    r(
+        "GET",
+        "/access/users/{userid}",
+        Some(("/access/groups", "Sys.Audit")),
+        user_get,
+    ),
+    r("GET", "/access/groups", None, groups_list),
 ];

@@ -87,13 +87,37 @@ pub(super) fn storage_content(ctx: &Ctx) -> Result<Reply, ApiError> {
         }
     }
     for (volid, content, size) in &s.files {
-        if want_content.is_some_and(|c| c != content) || want_vmid.is_some() {
+        if want_content.is_some_and(|c| c != content) {
+            continue;
+        }
+        if content == "backup" {
+            // a backup names its guest and time (PVE reads both from the file name)
+            let Some((kind, vmid, ctime)) = super::backup::parse_backup_name(volid) else {
+                continue;
+            };
+            if want_vmid.is_some_and(|v| v != vmid) {
+                continue;
+            }
+            let mut o = json!({
+                "volid": volid, "content": content, "format": super::backup::backup_format(volid),
+                "size": size, "ctime": ctime, "vmid": vmid, "subtype": kind.as_str(),
+            });
+            if let Some(a) = cl.backups.get(volid) {
+                // only the first line of the notes, as PVE lists them
+                o["notes"] = json!(a.notes.lines().next().unwrap_or(""));
+                if a.protected {
+                    o["protected"] = json!(1);
+                }
+            }
+            out.push(o);
+            continue;
+        }
+        if want_vmid.is_some() {
             continue;
         }
         let format = match content.as_str() {
             "iso" => "iso",
             "vztmpl" => "tzst",
-            "backup" => "vma.zst",
             _ => "raw",
         };
         out.push(json!({"volid": volid, "content": content, "format": format, "size": size, "ctime": 1_767_225_600u64}));
