@@ -164,15 +164,7 @@ async fn select_plan(
             (stored.id, load(&stored.data, stored.id)?, true)
         } else if let Some(stored) = db.latest_plan_with(&[PlanStatus::Pending]).await? {
             let plan = load(&stored.data, stored.id)?;
-            let mut reasons = Vec::new();
-            if plan.files_hash.as_deref() != Some(files_hash(&job.root).as_str()) {
-                reasons.push("the .tf files changed since it was made".to_string());
-            }
-            reasons.extend(
-                stale_reasons(&job.client, &plan)
-                    .await
-                    .map_err(|e| connect::pve_error(e, &job.endpoint))?,
-            );
+            let reasons = why_stale(job, plan.files_hash.as_deref(), &plan, "made").await?;
             if !reasons.is_empty() {
                 db.set_plan_status(stored.id, PlanStatus::Discarded).await?;
                 return Err(CommandError::user(format!(
@@ -223,15 +215,7 @@ async fn reviewed_plan(
         ))
         .hint("set PROXMOX_MPC_ENV to the plan's environment, or plan again"));
     }
-    let mut reasons = Vec::new();
-    if file.files_hash.as_deref() != Some(files_hash(&job.root).as_str()) {
-        reasons.push("the .tf files changed since it was reviewed".to_string());
-    }
-    reasons.extend(
-        stale_reasons(&job.client, &file.plan)
-            .await
-            .map_err(|e| connect::pve_error(e, &job.endpoint))?,
-    );
+    let reasons = why_stale(job, file.files_hash.as_deref(), &file.plan, "reviewed").await?;
     if !reasons.is_empty() {
         return Err(CommandError::user(format!(
             "the reviewed plan {shown} (plan {} of {}) is stale: {}; nothing was changed",
@@ -300,21 +284,34 @@ async fn reviewed_stored_plan(job: &Job, id: i64, hash: &str) -> Result<Plan, Co
         .hint("run /apply (without a plan id) to finish it, then plan again"));
     }
     let plan = load(&stored.data, id)?;
-    let mut reasons = Vec::new();
-    if plan.files_hash.as_deref() != Some(files_hash(&job.root).as_str()) {
-        reasons.push("the .tf files changed since it was made".to_string());
-    }
-    reasons.extend(
-        stale_reasons(&job.client, &plan)
-            .await
-            .map_err(|e| connect::pve_error(e, &job.endpoint))?,
-    );
+    let reasons = why_stale(job, plan.files_hash.as_deref(), &plan, "made").await?;
     if !reasons.is_empty() {
         job.db.set_plan_status(id, PlanStatus::Discarded).await?;
         return Err(refuse(format!("it is stale: {}", reasons.join("; ")))
             .hint("run /plan again and review the changes as they are now"));
     }
     Ok(plan)
+}
+
+/// Why a plan made from the `.tf` files hashed `made_from` can no longer be applied as it was
+/// `made` (or `reviewed`): the files changed, or a guest it touches changed or vanished.
+/// Empty when it still holds.
+async fn why_stale(
+    job: &Job,
+    made_from: Option<&str>,
+    plan: &Plan,
+    made: &str,
+) -> Result<Vec<String>, CommandError> {
+    let mut reasons = Vec::new();
+    if made_from != Some(files_hash(&job.root).as_str()) {
+        reasons.push(format!("the .tf files changed since it was {made}"));
+    }
+    reasons.extend(
+        stale_reasons(&job.client, plan)
+            .await
+            .map_err(|e| connect::pve_error(e, &job.endpoint))?,
+    );
+    Ok(reasons)
 }
 
 /// Closes a plan with nothing to do, first adding any import block an interrupted apply left

@@ -9,7 +9,7 @@
 
 pub mod drill;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Method;
 use serde::Serialize;
@@ -21,7 +21,7 @@ use crate::commands::request::{
 use crate::commands::{Ctx, Report, connect, workspace_state};
 use crate::error::CommandError;
 use crate::model::GuestKind;
-use crate::pve::{Client, Params, PveError, TaskProgress, Upid, params};
+use crate::pve::{Client, Params, PveError, Upid, params};
 use crate::ui::{Item, Table};
 
 /// A live guest, as `/cluster/resources` lists it.
@@ -148,7 +148,7 @@ pub(crate) fn find_guest<'a>(
     }
 }
 
-/// Follows a task to its end with a spinner showing its last log line.
+/// Follows a backup, restore or removal task (up to 6 hours: a large backup takes long).
 pub(crate) async fn follow(
     ctx: &Ctx,
     client: &Client,
@@ -156,26 +156,8 @@ pub(crate) async fn follow(
     what: &str,
     endpoint: &str,
 ) -> Result<(Duration, Vec<String>), CommandError> {
-    let spinner = ctx.ui.spinner(what);
-    let started = Instant::now();
-    let result = client
-        .wait_task(
-            upid,
-            Duration::from_secs(6 * 60 * 60),
-            |p| match p {
-                TaskProgress::Log(line) => spinner.set_message(&format!("{what}: {line}")),
-                TaskProgress::Running(elapsed) => {
-                    spinner.set_message(&format!("{what} ({} s)", elapsed.as_secs()));
-                }
-            },
-            async {
-                let _ = tokio::signal::ctrl_c().await;
-            },
-        )
-        .await;
-    drop(spinner);
-    let outcome = result.map_err(|e| pve(e, endpoint))?;
-    Ok((started.elapsed(), outcome.log))
+    let limit = Duration::from_secs(6 * 60 * 60);
+    crate::commands::resource::follow_task(ctx, client, upid, what, endpoint, limit).await
 }
 
 async fn audit(

@@ -507,16 +507,7 @@ async fn guest(
     Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Response {
-    let result = async {
-        let found = find_guest(&app, &principal, &name).await?;
-        let input = json!({ "kind": found["kind"], "name": found["name"] });
-        read_data(&app, &principal, "show", input).await
-    }
-    .await;
-    match result {
-        Ok(data) => axum::Json(json!({ "guest": data })).into_response(),
-        Err(p) => p.into_response(),
-    }
+    about_guest(&app, &principal, &name, "show", "guest").await
 }
 
 async fn guest_snapshots(
@@ -524,14 +515,25 @@ async fn guest_snapshots(
     Extension(principal): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Response {
+    about_guest(&app, &principal, &name, "snapshots", "snapshots").await
+}
+
+/// Runs the read `operation` on the guest called `name` and answers its data under `key`.
+async fn about_guest(
+    app: &Shared,
+    principal: &Principal,
+    name: &str,
+    operation: &str,
+    key: &str,
+) -> Response {
     let result = async {
-        let found = find_guest(&app, &principal, &name).await?;
+        let found = find_guest(app, principal, name).await?;
         let input = json!({ "kind": found["kind"], "name": found["name"] });
-        read_data(&app, &principal, "snapshots", input).await
+        read_data(app, principal, operation, input).await
     }
     .await;
     match result {
-        Ok(data) => axum::Json(json!({ "snapshots": data })).into_response(),
+        Ok(data) => axum::Json(json!({ key: data })).into_response(),
         Err(p) => p.into_response(),
     }
 }

@@ -40,8 +40,7 @@ async fn client(ctx: &mut Ctx) -> Result<(Client, String, String), CommandError>
     ))
 }
 
-/// Follows a task to its end with a spinner showing its last log line; Ctrl-C stops waiting
-/// (the task itself keeps running on the server).
+/// Follows a power, snapshot or migration task for up to 30 minutes: [`follow_task`].
 async fn follow(
     ctx: &Ctx,
     client: &Client,
@@ -49,12 +48,34 @@ async fn follow(
     what: &str,
     endpoint: &str,
 ) -> Result<(Duration, Vec<String>), CommandError> {
+    follow_task(
+        ctx,
+        client,
+        upid,
+        what,
+        endpoint,
+        Duration::from_secs(30 * 60),
+    )
+    .await
+}
+
+/// Follows a task to its end (at most `limit`) with a spinner showing its last log line;
+/// Ctrl-C stops waiting (the task itself keeps running on the server). Returns how long it
+/// took and its log.
+pub(crate) async fn follow_task(
+    ctx: &Ctx,
+    client: &Client,
+    upid: &Upid,
+    what: &str,
+    endpoint: &str,
+    limit: Duration,
+) -> Result<(Duration, Vec<String>), CommandError> {
     let spinner = ctx.ui.spinner(what);
     let started = Instant::now();
     let result = client
         .wait_task(
             upid,
-            Duration::from_secs(30 * 60),
+            limit,
             |p| match p {
                 TaskProgress::Log(line) => spinner.set_message(&format!("{what}: {line}")),
                 TaskProgress::Running(elapsed) => {

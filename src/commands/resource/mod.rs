@@ -12,6 +12,8 @@
 //! grammar validates against and carries out the intent.
 
 mod act;
+
+pub(crate) use act::follow_task;
 mod files;
 mod view;
 

@@ -23,12 +23,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use crate::sim::cluster::{BackupArchive, Cluster, Guest, GuestKind, format_size, is_disk_key};
+use crate::sim::cluster::{BackupArchive, Cluster, Guest, GuestKind, is_disk_key};
 use crate::sim::server::{lock, now};
 
 use super::config::{config_changes, prepare_values};
-use super::disks::check_capacity;
 use super::guests::check_lock;
+use super::lifecycle::finish_new_guest;
 use super::tasks::start_task;
 use super::{ApiError, Ctx, Reply, check_node, ok, split_list};
 
@@ -656,24 +656,9 @@ pub(super) fn guest_restore(ctx: &Ctx) -> Result<Reply, ApiError> {
         &vmid.to_string(),
         Box::new(move |cl, log| {
             log.push(format!("restore vzdump archive '{volid}'"));
-            check_capacity(cl, vmid)?;
-            let g = cl
-                .guests
-                .get_mut(&vmid)
-                .ok_or_else(|| format!("{} {vmid} vanished", kind.word()))?;
-            for (key, volid, size) in g.disks() {
-                log.push(format!(
-                    "{key}: new volume '{volid}' (size={})",
-                    format_size(size)
-                ));
-            }
-            g.config.remove("lock");
-            if start {
-                g.running = true;
-                g.started_at = Some(now());
-                g.agent_running = g.config.contains_key("agent");
-            }
-            Ok(())
+            finish_new_guest(cl, vmid, kind, start, log, |key, volid, size| {
+                format!("{key}: new volume '{volid}' (size={size})")
+            })
         }),
         Some(Box::new(move |cl| {
             cl.guests.remove(&vmid);

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use crate::sim::cluster::{Guest, GuestKind, format_size};
+use crate::sim::cluster::{Cluster, Guest, GuestKind, format_size};
 use crate::sim::server::{lock, now};
 
 use super::config::{config_changes, prepare_values};
@@ -122,30 +122,42 @@ pub(super) fn guest_create(ctx: &Ctx) -> Result<Reply, ApiError> {
                 }
                 log.push(format!("extracting archive '{t}'"));
             }
-            check_capacity(cl, vmid)?;
-            let g = cl
-                .guests
-                .get_mut(&vmid)
-                .ok_or_else(|| format!("{} {vmid} vanished", kind.word()))?;
-            for (key, volid, size) in g.disks() {
-                log.push(format!(
-                    "{key}: successfully created disk '{volid},size={}'",
-                    format_size(size)
-                ));
-            }
-            g.config.remove("lock");
-            if start {
-                g.running = true;
-                g.started_at = Some(now());
-                g.agent_running = g.config.contains_key("agent");
-            }
-            Ok(())
+            finish_new_guest(cl, vmid, kind, start, log, |key, volid, size| {
+                format!("{key}: successfully created disk '{volid},size={size}'")
+            })
         }),
         Some(Box::new(move |cl| {
             cl.guests.remove(&vmid);
         })),
     );
     ok(json!(upid))
+}
+
+/// The end of a create or restore task: the disks allocated (each logged as `disk_line` words
+/// it from key, volid and size), the create lock released, the guest started when asked.
+pub(super) fn finish_new_guest(
+    cl: &mut Cluster,
+    vmid: u32,
+    kind: GuestKind,
+    start: bool,
+    log: &mut Vec<String>,
+    disk_line: fn(&str, &str, &str) -> String,
+) -> Result<(), String> {
+    check_capacity(cl, vmid)?;
+    let g = cl
+        .guests
+        .get_mut(&vmid)
+        .ok_or_else(|| format!("{} {vmid} vanished", kind.word()))?;
+    for (key, volid, size) in g.disks() {
+        log.push(disk_line(&key, &volid, &format_size(size)));
+    }
+    g.config.remove("lock");
+    if start {
+        g.running = true;
+        g.started_at = Some(now());
+        g.agent_running = g.config.contains_key("agent");
+    }
+    Ok(())
 }
 
 pub(super) fn guest_destroy(ctx: &Ctx) -> Result<Reply, ApiError> {
