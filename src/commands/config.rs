@@ -25,13 +25,22 @@ pub async fn run(ctx: &mut Ctx, words: &[String]) -> Result<Report, CommandError
         }
         [action, key, value] if action == "set" => {
             let path = ctx.workspace()?.config_path();
-            let mut config = ctx.config()?.clone();
+            // The key is set on the environment this command runs against (`--env` or
+            // PROXMOX_MPC_ENV may choose another than config.yml's `active`); that choice is
+            // for this process only, so the file keeps its own `active` unless that is the key.
+            let chosen = ctx.config()?.active.clone();
+            let mut config = crate::workspace::config::Config::load(&path)?;
+            let saved_active = std::mem::replace(&mut config.active, chosen);
             config.set(key, value).map_err(|message| {
                 CommandError::user(format!("cannot set {key}: {message}"))
                     .hint("config.yml was not changed; see /help config for the keys")
             })?;
+            if key != "active" {
+                config.active = saved_active;
+            }
             write_atomic(&path, config.render().as_bytes(), 0o600)?;
-            ctx.set_config(config);
+            // Read again with this process's environment choice on top.
+            ctx.reload_env();
             // Committed like any change of the files (the value is never a secret: `secret`
             // takes only a reference, and config.yml holds nothing else).
             ctx.change.subject = Some(format!("config set {key} {value}"));

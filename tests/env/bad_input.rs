@@ -192,3 +192,30 @@ fn bad_environment_input_is_refused_with_the_reason_and_nothing_written() {
     assert!(!c.path().join("environments").exists());
     assert!(!config(&c).contains("prod"));
 }
+
+#[test]
+fn config_set_under_env_changes_that_environment_and_keeps_the_active_one() {
+    let c = Clusters::start();
+    c.add_prod();
+    let before = config(&c);
+    assert!(
+        before.contains("active: \"default\"") || before.contains("active: default"),
+        "{before}"
+    );
+    let out = c.run(&["--env", "prod", "config", "set", "defaults.node", "node2"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let after = config(&c);
+    assert_eq!(
+        after.lines().find(|l| l.starts_with("active:")),
+        before.lines().find(|l| l.starts_with("active:")),
+        "--env chose prod for one command; config.yml's active stays:\n{after}"
+    );
+    let shown = c.run(&["--env", "prod", "config"]);
+    assert!(text(&shown).contains("node2"), "{}", text(&shown));
+    let default = c.run(&["config"]);
+    assert!(
+        !text(&default).contains("node2"),
+        "the default environment did not change: {}",
+        text(&default)
+    );
+}
