@@ -268,9 +268,19 @@ pub async fn run(ui: &Ui, cwd: &Path, args: &ServeArgs) -> Result<i32, CommandEr
         ui.hint("no API token yet: proxmox-mpc token create NAME --role viewer|operator|admin");
     }
     let router = routes::router(app);
+    // Ctrl-C, or SIGTERM from a service manager: stop accepting and exit normally.
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
     tokio::select! {
         () = accept_loop(listener, router, tls.map(|t| t.acceptor)) => {}
         _ = tokio::signal::ctrl_c() => ui.status("proxmox-mpc serve: stopped"),
+        () = terminate => ui.status("proxmox-mpc serve: stopped"),
     }
     Ok(0)
 }

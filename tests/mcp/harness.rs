@@ -49,18 +49,23 @@ pub fn synced(sim: &TestSim) -> tempfile::TempDir {
 pub fn client(sim: &TestSim, dir: &Path, mode: Mode, args: &[&str], steps: Value) -> Value {
     let mut server_args = vec!["mcp"];
     server_args.extend_from_slice(args);
+    // The server's whole environment: the token secret only through the variable config.yml
+    // names, HOME in the test folder (and a coverage run's profile path, as every test
+    // command gets it).
+    let mut env = json!({
+        "HOME": dir,
+        "PATH": std::env::var("PATH").unwrap_or_default(),
+        "NO_COLOR": "1",
+        TOKEN_VAR: sim.full_token(),
+    });
+    if let Ok(profile) = std::env::var("LLVM_PROFILE_FILE") {
+        env["LLVM_PROFILE_FILE"] = json!(profile);
+    }
     let scenario = json!({
         "command": bin(),
         "args": server_args,
         "cwd": dir,
-        // The server's whole environment: the token secret only through the variable
-        // config.yml names, HOME in the test folder.
-        "env": {
-            "HOME": dir,
-            "PATH": std::env::var("PATH").unwrap_or_default(),
-            "NO_COLOR": "1",
-            TOKEN_VAR: sim.full_token(),
-        },
+        "env": env,
         "client_name": CLIENT_NAME,
         "steps": steps,
     });

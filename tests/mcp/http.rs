@@ -116,8 +116,7 @@ impl Serve {
 
 impl Drop for Serve {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::support::cmd::stop_gently(&mut self.child);
     }
 }
 

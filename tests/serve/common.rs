@@ -129,9 +129,8 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        // Only the child this test started, by its own handle.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // Only the child this test started.
+        crate::support::cmd::stop_gently(&mut self.child);
     }
 }
 

@@ -112,3 +112,24 @@ pub fn ok(out: Output, what: &str) -> Output {
     assert!(out.status.success(), "{what} failed:\n{}", text(&out));
     out
 }
+
+/// Stops a server this test started (`serve`, `watch`) as a service manager would: SIGTERM,
+/// so it exits normally (and a coverage run gets its profile), then SIGKILL if it has not
+/// exited within five seconds.
+pub fn stop_gently(child: &mut std::process::Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // SAFETY: kill(2) on this test's own child's pid; no memory is involved.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
