@@ -21,12 +21,13 @@ use hcl::{Body, Expression, Structure};
 use rayon::prelude::*;
 
 use super::IacError;
+use super::desired_cache;
 use super::terraform::{CT_TYPE, POOL_TYPE, VM_TYPE};
 use super::view::{CtView, ResourceView, Verbatim, VmView, guest_from_file_parts};
 use crate::model::Guest;
 
 /// One guest file as the desired state sees it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DesiredFile {
     /// Path relative to the workspace root (`terraform/web.tf`).
     pub path: String,
@@ -151,19 +152,181 @@ pub fn read_workspace(root: &Path) -> WorkspaceRead {
             Ok(text) => texts.push((path, text)),
         }
     }
-    let mut read = read_parsed(Some(root), texts);
+    let mut read = read_cached(root, texts);
     problems.append(&mut read.problems);
     read.problems = problems;
     read
 }
 
+/// Reads `texts` (the workspace's files at `root`, in path order), parsing only what the
+/// reader's cache ([`super::desired_cache`]) cannot answer, and brings the cache up to date.
+/// The result is the same as parsing every file.
+fn read_cached(root: &Path, texts: Vec<(PathBuf, String)>) -> WorkspaceRead {
+    let rels: Vec<String> = texts.iter().map(|(p, _)| rel(root, p)).collect();
+    let digests: Vec<String> = texts
+        .par_iter()
+        .map(|(_, text)| desired_cache::digest(text))
+        .collect();
+    let cache = desired_cache::load(root);
+    let partial = cache
+        .as_ref()
+        .and_then(|c| read_with_cache(root, &texts, &rels, &digests, c));
+    let (read, guest_only) = match partial {
+        Some(result) => result,
+        None => {
+            let (mut read, flags) = parse_and_read(Some(root), texts.clone());
+            read.problems
+                .extend(duplicate_vmids(Some(root), &read.state.files));
+            (read, flags)
+        }
+    };
+    let changed = cache.as_ref().is_none_or(|c| {
+        c.files.len() != rels.len()
+            || rels
+                .iter()
+                .zip(&digests)
+                .any(|(r, d)| c.files.get(r).is_none_or(|e| &e.sha256 != d))
+    });
+    if changed {
+        let entries = cache_entries(&texts, &rels, &digests, &guest_only, &read);
+        let others = rels
+            .iter()
+            .zip(&digests)
+            .filter(|(r, _)| !guest_only.get(*r).copied().unwrap_or(false));
+        let context =
+            desired_cache::context_key(root, others.map(|(r, d)| (r.as_str(), d.as_str())));
+        desired_cache::store(root, context, entries);
+    }
+    read
+}
+
+/// The read from the cache plus the files it cannot answer, parsed; `None` when the cache
+/// does not hold for this workspace (what the guest files depend on changed, or a changed
+/// guest file depends on other files): then everything is parsed.
+fn read_with_cache(
+    root: &Path,
+    texts: &[(PathBuf, String)],
+    rels: &[String],
+    digests: &[String],
+    cache: &desired_cache::Cache,
+) -> Option<(WorkspaceRead, BTreeMap<String, bool>)> {
+    let mut reused: Vec<(usize, Vec<DesiredFile>)> = Vec::new();
+    let mut parse = Vec::new();
+    for (i, (text, rel)) in texts.iter().zip(rels).enumerate() {
+        match cache.files.get(rel) {
+            Some(e) if e.sha256 == digests[i] && e.reusable => reused.push((i, e.guests.clone())),
+            _ => parse.push(text.clone()),
+        }
+    }
+    let (sub, sub_flags) = parse_and_read(Some(root), parse);
+    let mut guest_only: BTreeMap<String, bool> = sub_flags;
+    // A freshly read guest file that depends on other files needs them all read.
+    if sub
+        .state
+        .files
+        .iter()
+        .any(|f| guest_only.get(&f.path).copied().unwrap_or(false) && !f.expressions.is_empty())
+    {
+        return None;
+    }
+    for (i, _) in &reused {
+        guest_only.insert(rels[*i].clone(), true);
+    }
+    let others = rels
+        .iter()
+        .zip(digests)
+        .filter(|(r, _)| !guest_only.get(*r).copied().unwrap_or(false));
+    let context = desired_cache::context_key(root, others.map(|(r, d)| (r.as_str(), d.as_str())));
+    if context != cache.context {
+        return None;
+    }
+    let index: BTreeMap<&str, usize> = rels
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.as_str(), i))
+        .collect();
+    let WorkspaceRead {
+        mut state,
+        mut problems,
+    } = sub;
+    let mut files: Vec<(usize, DesiredFile)> = std::mem::take(&mut state.files)
+        .into_iter()
+        .map(|f| (index.get(f.path.as_str()).copied().unwrap_or(usize::MAX), f))
+        .collect();
+    files.extend(
+        reused
+            .into_iter()
+            .flat_map(|(i, list)| list.into_iter().map(move |f| (i, f))),
+    );
+    // The parse's order: files in path order, each file's guests in block order (stable).
+    files.sort_by_key(|(i, _)| *i);
+    state.files = files.into_iter().map(|(_, f)| f).collect();
+    problems.extend(duplicate_vmids(Some(root), &state.files));
+    Some((WorkspaceRead { state, problems }, guest_only))
+}
+
+/// The cache's entries for a read: a guest-only file without problems whose guests use only
+/// literals and pool references is reusable while its text is unchanged.
+fn cache_entries(
+    texts: &[(PathBuf, String)],
+    rels: &[String],
+    digests: &[String],
+    guest_only: &BTreeMap<String, bool>,
+    read: &WorkspaceRead,
+) -> BTreeMap<String, desired_cache::CachedFile> {
+    let mut guests: BTreeMap<&str, Vec<DesiredFile>> = BTreeMap::new();
+    for f in &read.state.files {
+        guests.entry(f.path.as_str()).or_default().push(f.clone());
+    }
+    texts
+        .iter()
+        .zip(rels)
+        .zip(digests)
+        .map(|(((path, _), rel), sha)| {
+            let only = guest_only.get(rel).copied().unwrap_or(false);
+            let list = guests.remove(rel.as_str()).unwrap_or_default();
+            let clean = !read.problems.iter().any(|p| &p.path == path);
+            let reusable = only && clean && list.iter().all(|f| f.expressions.is_empty());
+            let entry = desired_cache::CachedFile {
+                sha256: sha.clone(),
+                guest_only: only,
+                guests: if reusable { list } else { Vec::new() },
+                reusable,
+            };
+            (rel.clone(), entry)
+        })
+        .collect()
+}
+
 /// Reads `.tf` texts given by path (no tfvars); paths are reported as given. For one file on
 /// its own, or files that are not in a workspace.
 pub fn read_texts(files: Vec<(PathBuf, String)>) -> WorkspaceRead {
-    read_parsed(None, files)
+    let (mut read, _) = parse_and_read(None, files);
+    read.problems
+        .extend(duplicate_vmids(None, &read.state.files));
+    read
 }
 
-fn read_parsed(root: Option<&Path>, texts: Vec<(PathBuf, String)>) -> WorkspaceRead {
+/// True for a file that holds only import blocks and VM/container resources: what it reads as
+/// depends on nothing but its own text and the other files' pools, variables and locals.
+fn is_guest_only(body: &Body) -> bool {
+    body.attributes().next().is_none()
+        && body.blocks().all(|b| {
+            let labels = b.labels();
+            b.identifier() == "import"
+                || (b.identifier() == "resource"
+                    && labels.len() == 2
+                    && (labels[0].as_str() == VM_TYPE || labels[0].as_str() == CT_TYPE))
+        })
+}
+
+/// Parses and reads `texts`; returns the read (without the check across files for one vmid
+/// described twice: [`duplicate_vmids`]) and, for each file that parsed, whether it is
+/// guest-only ([`is_guest_only`]), by the path its guests carry.
+fn parse_and_read(
+    root: Option<&Path>,
+    texts: Vec<(PathBuf, String)>,
+) -> (WorkspaceRead, BTreeMap<String, bool>) {
     let mut problems = Vec::new();
     let mut files = Vec::new();
     // Parsing is most of a read and each file parses on its own: on every core, in order.
@@ -282,9 +445,26 @@ fn read_parsed(root: Option<&Path>, texts: Vec<(PathBuf, String)>) -> WorkspaceR
             Err(p) => problems.push(p),
         }
     }
-    // Two files describing one vmid would make /plan act twice.
+    let guest_only = files
+        .iter()
+        .map(|file| {
+            let rel = match root {
+                Some(root) => rel(root, &file.path),
+                None => file.path.to_string_lossy().replace('\\', "/"),
+            };
+            (rel, is_guest_only(&file.body))
+        })
+        .collect();
+    state.pools.sort();
+    state.pools.dedup();
+    (WorkspaceRead { state, problems }, guest_only)
+}
+
+/// Two files describing one vmid would make /plan act twice: one problem per extra file.
+fn duplicate_vmids(root: Option<&Path>, files: &[DesiredFile]) -> Vec<FileProblem> {
+    let mut problems = Vec::new();
     let mut by_vmid: BTreeMap<u32, &DesiredFile> = BTreeMap::new();
-    for f in &state.files {
+    for f in files {
         if let Some(other) = by_vmid.insert(f.guest.vmid, f) {
             let path = match root {
                 Some(root) => root.join(&f.path),
@@ -301,9 +481,7 @@ fn read_parsed(root: Option<&Path>, texts: Vec<(PathBuf, String)>) -> WorkspaceR
             });
         }
     }
-    state.pools.sort();
-    state.pools.dedup();
-    WorkspaceRead { state, problems }
+    problems
 }
 
 struct GuestEntry {

@@ -15,6 +15,7 @@ pub mod ansible;
 pub mod backup_jobs;
 pub mod bpg;
 pub mod desired;
+pub mod desired_cache;
 pub mod docs;
 pub mod drift;
 pub mod fidelity;
