@@ -167,9 +167,9 @@ fn read_cached(root: &Path, texts: Vec<(PathBuf, String)>) -> WorkspaceRead {
         .par_iter()
         .map(|(_, text)| desired_cache::digest(text))
         .collect();
-    let cache = desired_cache::load(root);
+    let mut cache = desired_cache::load(root);
     let partial = cache
-        .as_ref()
+        .as_mut()
         .and_then(|c| read_with_cache(root, &texts, &rels, &digests, c));
     let (read, guest_only) = match partial {
         Some(result) => result,
@@ -180,21 +180,23 @@ fn read_cached(root: &Path, texts: Vec<(PathBuf, String)>) -> WorkspaceRead {
             (read, flags)
         }
     };
-    let changed = cache.as_ref().is_none_or(|c| {
-        c.files.len() != rels.len()
+    let others = rels
+        .iter()
+        .zip(&digests)
+        .filter(|(r, _)| !guest_only.get(*r).copied().unwrap_or(false));
+    let context = desired_cache::context_key(root, others.map(|(r, d)| (r.as_str(), d.as_str())));
+    // Written again when a file changed or what guest files depend on did (tfvars): not on
+    // every read of a workspace whose guests use variables, which is read whole anyway.
+    let stale = cache.as_ref().is_none_or(|c| {
+        c.context != context
+            || c.files.len() != rels.len()
             || rels
                 .iter()
                 .zip(&digests)
                 .any(|(r, d)| c.files.get(r).is_none_or(|e| &e.sha256 != d))
     });
-    if changed {
+    if stale {
         let entries = cache_entries(&texts, &rels, &digests, &guest_only, &read);
-        let others = rels
-            .iter()
-            .zip(&digests)
-            .filter(|(r, _)| !guest_only.get(*r).copied().unwrap_or(false));
-        let context =
-            desired_cache::context_key(root, others.map(|(r, d)| (r.as_str(), d.as_str())));
         desired_cache::store(root, context, entries);
     }
     read
@@ -208,13 +210,16 @@ fn read_with_cache(
     texts: &[(PathBuf, String)],
     rels: &[String],
     digests: &[String],
-    cache: &desired_cache::Cache,
+    cache: &mut desired_cache::Cache,
 ) -> Option<(WorkspaceRead, BTreeMap<String, bool>)> {
     let mut reused: Vec<(usize, Vec<DesiredFile>)> = Vec::new();
     let mut parse = Vec::new();
     for (i, (text, rel)) in texts.iter().zip(rels).enumerate() {
-        match cache.files.get(rel) {
-            Some(e) if e.sha256 == digests[i] && e.reusable => reused.push((i, e.guests.clone())),
+        match cache.files.get_mut(rel) {
+            // Taken, not copied: the entry keeps its digest for the `changed` check.
+            Some(e) if e.sha256 == digests[i] && e.reusable => {
+                reused.push((i, std::mem::take(&mut e.guests)));
+            }
             _ => parse.push(text.clone()),
         }
     }
