@@ -72,6 +72,8 @@ impl Request {
         match self {
             Request::Plan(r) if r.out.is_some() => Access::Files,
             Request::Rightsize(r) if r.apply_to_code => Access::Files,
+            // `--export FILE` writes a file where it is told to.
+            Request::Audit(r) if r.export.is_some() => Access::Files,
             // A restore drill creates, starts and destroys a scratch guest.
             Request::Test(r) if r.restore_drill.is_some() => Access::Cluster,
             Request::Config(r) if matches!(r.action.as_deref(), None | Some("show")) => {

@@ -2,7 +2,8 @@
 //! row with the front end that asked (`console`, `cli`, `api`, `mcp`, ...) and its principal;
 //! and the `call` row [`crate::commands::execute`] writes for every operation a front end other
 //! than the console or the command line runs (REST, MCP), so that what an API client or an AI
-//! assistant asked is on record whether it changed anything or not.
+//! assistant asked is on record whether it changed anything or not. `--verify` checks the log's
+//! hash chain ([`crate::state::audit_chain`]) and `--export FILE` writes it with its hashes.
 
 use chrono::Utc;
 use serde::Serialize;
@@ -11,6 +12,7 @@ use crate::commands::history::parse_since;
 use crate::commands::workspace_state::state_db;
 use crate::commands::{Ctx, Report};
 use crate::error::CommandError;
+use crate::state::audit_chain;
 use crate::ui::{Item, OutputFormat, Table};
 
 /// What `/audit` was asked.
@@ -20,6 +22,12 @@ pub struct AuditArgs {
     pub since: Option<String>,
     /// Only rows from this front end.
     pub origin: Option<String>,
+    /// Only rows of this actor.
+    pub actor: Option<String>,
+    /// Check the hash chain instead of listing.
+    pub verify: bool,
+    /// Write every row with its hashes to this file as JSON lines.
+    pub export: Option<std::path::PathBuf>,
     pub machine: bool,
 }
 
@@ -47,11 +55,18 @@ pub async fn run(ctx: &mut Ctx, args: &AuditArgs) -> Result<Report, CommandError
         .transpose()
         .map_err(|m| CommandError::user(m).hint("for example: /audit --since 2h"))?
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    if args.verify {
+        return verify(ctx).await;
+    }
+    if let Some(file) = &args.export {
+        return export(ctx, args, since.as_deref(), file).await;
+    }
     let db = state_db(ctx).await?;
     let rows = db.audit_since(since.as_deref()).await?;
     let entries: Vec<AuditEntry> = rows
         .into_iter()
         .filter(|r| args.origin.as_deref().is_none_or(|o| r.origin == o))
+        .filter(|r| args.actor.as_deref().is_none_or(|a| r.actor == a))
         .map(|r| AuditEntry {
             detail: r
                 .detail
@@ -82,9 +97,124 @@ pub async fn run(ctx: &mut Ctx, args: &AuditArgs) -> Result<Report, CommandError
     }
     let mut items = Vec::new();
     if entries.is_empty() && !args.machine && ctx.ui.format == OutputFormat::Table {
-        items.push(Item::Status("The audit log has no entries yet.".into()));
+        let filtered = args.since.is_some() || args.origin.is_some() || args.actor.is_some();
+        items.push(Item::Status(if filtered {
+            "No audit entries match.".into()
+        } else {
+            "The audit log has no entries yet.".into()
+        }));
     }
     let value = serde_json::json!({ "entries": entries });
+    items.push(Item::Data { value, table });
+    Ok(items)
+}
+
+/// `/audit --verify`: checks the whole log's chain; fails (exit 1) naming the first entry
+/// edited or removed.
+async fn verify(ctx: &mut Ctx) -> Result<Report, CommandError> {
+    let db = state_db(ctx).await?;
+    let rows = db.audit_chain().await?;
+    let verdict = audit_chain::verify(&rows);
+    let older = if verdict.unchained > 0 {
+        format!(
+            "; {} older entries were written before the chain existed and are not covered",
+            verdict.unchained
+        )
+    } else {
+        String::new()
+    };
+    if let Some(broken) = &verdict.broken {
+        return Err(CommandError::user(format!("{broken}{older}")).hint(format!(
+            "the audit log in {} was changed outside proxmox-mpc at entry {}; compare it with an earlier /audit --export, and keep the database from writers other than proxmox-mpc",
+            db.path().display(),
+            broken.id()
+        )));
+    }
+    let head = verdict.head.clone().unwrap_or_default();
+    let value = serde_json::json!({
+        "verified": true,
+        "chained": verdict.chained,
+        "unchained": verdict.unchained,
+        "head": verdict.head,
+    });
+    let mut table = Table::new(&["chained", "unchained", "head"]);
+    table.row(vec![
+        verdict.chained.to_string(),
+        verdict.unchained.to_string(),
+        head.clone(),
+    ]);
+    let mut items = Vec::new();
+    if ctx.ui.format == OutputFormat::Table {
+        items.push(Item::Status(format!(
+            "The audit log's chain is intact: {} {}{older}.{}",
+            verdict.chained,
+            if verdict.chained == 1 { "entry" } else { "entries" },
+            if head.is_empty() {
+                String::new()
+            } else {
+                format!(" Its newest hash is {head} (keep it elsewhere to notice a removed newest entry).")
+            }
+        )));
+    }
+    items.push(Item::Data { value, table });
+    Ok(items)
+}
+
+/// `/audit --export FILE`: the entries (filtered like the list) with their hashes, one JSON
+/// object a line, written atomically. Only from the console or the command line: a remote
+/// client could otherwise write a file anywhere the server may.
+async fn export(
+    ctx: &mut Ctx,
+    args: &AuditArgs,
+    since: Option<&str>,
+    file: &std::path::Path,
+) -> Result<Report, CommandError> {
+    if !matches!(ctx.origin.as_str(), "console" | "cli") {
+        return Err(CommandError::forbidden(format!(
+            "/audit --export writes a file, which the {} front end may not ask for",
+            ctx.origin
+        ))
+        .hint("run `proxmox-mpc audit --export FILE` on the workspace's machine, or read /audit --json"));
+    }
+    let path = ctx.resolve_path(file);
+    if path.is_dir() {
+        return Err(
+            CommandError::user(format!("{} is a folder", path.display()))
+                .hint("name a file, e.g. /audit --export audit.jsonl"),
+        );
+    }
+    let db = state_db(ctx).await?;
+    let rows: Vec<_> = db
+        .audit_chain()
+        .await?
+        .into_iter()
+        .filter(|r| since.is_none_or(|s| r.at.as_str() >= s))
+        .filter(|r| args.origin.as_deref().is_none_or(|o| r.origin == o))
+        .filter(|r| args.actor.as_deref().is_none_or(|a| r.actor == a))
+        .collect();
+    let mut text = String::new();
+    for row in &rows {
+        let line = serde_json::to_string(row)
+            .map_err(|e| CommandError::internal(format!("cannot write an audit entry: {e}")))?;
+        text.push_str(&line);
+        text.push('\n');
+    }
+    crate::workspace::write_atomic(&path, text.as_bytes(), 0o600).map_err(|e| {
+        CommandError::user(format!("cannot write {}: {e}", path.display()))
+            .hint("check that the folder exists and is writable; nothing was written")
+    })?;
+    let value = serde_json::json!({ "file": path.display().to_string(), "entries": rows.len() });
+    let mut table = Table::new(&["file", "entries"]);
+    table.row(vec![path.display().to_string(), rows.len().to_string()]);
+    let mut items = Vec::new();
+    if ctx.ui.format == OutputFormat::Table {
+        items.push(Item::Status(format!(
+            "Wrote {} audit {} with their hashes to {}.",
+            rows.len(),
+            if rows.len() == 1 { "entry" } else { "entries" },
+            path.display()
+        )));
+    }
     items.push(Item::Data { value, table });
     Ok(items)
 }

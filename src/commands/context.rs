@@ -391,6 +391,9 @@ impl Ctx {
                     .trim()
                     .to_string()
             }
+            SecretRef::Vault { mount, path, field } => {
+                self.vault_secret(mount, path, field)?.expose().to_string()
+            }
         };
         let secret = match split_full_token(&raw) {
             Some((id, secret)) => {
@@ -418,6 +421,52 @@ impl Ctx {
             id: env.token_id.clone(),
             secret: Secret::new(secret),
         })
+    }
+
+    /// Reads `field` of the Vault/OpenBao KV v2 secret `mount/path`, with `VAULT_ADDR`,
+    /// `VAULT_TOKEN` (or AppRole's `VAULT_ROLE_ID` and `VAULT_SECRET_ID`), `VAULT_NAMESPACE`
+    /// and `VAULT_CACERT` (relative to the workspace). Held in memory only.
+    pub fn vault_secret(
+        &self,
+        mount: &str,
+        path: &str,
+        field: &str,
+    ) -> Result<Secret, CommandError> {
+        use crate::workspace::vault::{self, VaultAuth, VaultSettings};
+        let name = format!("vault:{mount}/{path}#{field}");
+        let addr = self.env_var("VAULT_ADDR").ok_or_else(|| {
+            CommandError::user(format!(
+                "the secret is read from {name}, but VAULT_ADDR is not set"
+            ))
+            .hint("export VAULT_ADDR=https://vault.example:8200 (and VAULT_TOKEN, or VAULT_ROLE_ID and VAULT_SECRET_ID)")
+        })?;
+        let auth = match (
+            self.env_var("VAULT_TOKEN"),
+            self.env_var("VAULT_ROLE_ID"),
+            self.env_var("VAULT_SECRET_ID"),
+        ) {
+            (Some(token), _, _) => VaultAuth::Token(Secret::new(token)),
+            (None, Some(role_id), Some(secret_id)) => VaultAuth::AppRole {
+                role_id,
+                secret_id: Secret::new(secret_id),
+            },
+            _ => {
+                return Err(CommandError::user(format!(
+                    "the secret is read from {name}, but no Vault credentials are set"
+                ))
+                .hint("export VAULT_TOKEN, or VAULT_ROLE_ID and VAULT_SECRET_ID for AppRole"));
+            }
+        };
+        let settings = VaultSettings {
+            addr,
+            auth,
+            namespace: self.env_var("VAULT_NAMESPACE"),
+            cacert: self
+                .env_var("VAULT_CACERT")
+                .map(|p| self.resolve_path(Path::new(&p))),
+        };
+        vault::read_field(&settings, mount, path, field)
+            .map_err(|e| CommandError::user(e.message).hint(e.hint))
     }
 
     /// Builds an API client for the active environment (see [`Ctx::client_for`]).

@@ -229,15 +229,36 @@ async fn dispatch(ctx: &mut Ctx, request: Request) -> Result<Report, CommandErro
             rightsize::run(ctx, &args).await
         }
         Request::Cost(r) => rightsize::cost(ctx, r.json).await,
+        Request::Ci(r) => ci::run(ctx, r).await,
+        Request::Resource { verb, request } => {
+            let Some(v) = registry::operation_verb(&registry::verb_operation(&verb)) else {
+                return Err(
+                    CommandError::user(format!("`{verb}` is not a resource verb"))
+                        .hint("`proxmox-mpc schema` lists the operations"),
+                );
+            };
+            let syntax = request.syntax(v)?;
+            resource::run_syntax(ctx, syntax).await
+        }
+        other => dispatch_more(ctx, other).await,
+    }
+}
+
+/// The operations of environments, tokens, the audit log, natural language and backups
+/// (the rest of [`dispatch`]).
+async fn dispatch_more(ctx: &mut Ctx, request: Request) -> Result<Report, CommandError> {
+    match request {
         Request::Audit(r) => {
             let args = audit::AuditArgs {
                 since: r.since,
                 origin: r.origin,
+                actor: r.actor,
+                verify: r.verify,
+                export: r.export,
                 machine: r.json,
             };
             audit::run(ctx, &args).await
         }
-        Request::Ci(r) => ci::run(ctx, r).await,
         Request::Token(r) => token::run(ctx, &r).await,
         Request::Env(r) => {
             let args = env::EnvArgs {
@@ -263,15 +284,9 @@ async fn dispatch(ctx: &mut Ctx, request: Request) -> Result<Report, CommandErro
         Request::Backups(r) => backup::backups(ctx, &r).await,
         Request::Restore(r) => backup::restore(ctx, &r).await,
         Request::ForgetBackup(r) => backup::forget_backup(ctx, &r).await,
-        Request::Resource { verb, request } => {
-            let Some(v) = registry::operation_verb(&registry::verb_operation(&verb)) else {
-                return Err(
-                    CommandError::user(format!("`{verb}` is not a resource verb"))
-                        .hint("`proxmox-mpc schema` lists the operations"),
-                );
-            };
-            let syntax = request.syntax(v)?;
-            resource::run_syntax(ctx, syntax).await
-        }
+        other => Err(CommandError::internal(format!(
+            "no operation runs `{}`",
+            other.name()
+        ))),
     }
 }

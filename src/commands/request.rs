@@ -237,6 +237,12 @@ pub struct AuditRequest {
     pub since: Option<String>,
     /// Only entries from this front end: console, cli, api, mcp
     pub origin: Option<String>,
+    /// Only entries of this actor (a user, an API token's name, an MCP client's name)
+    pub actor: Option<String>,
+    /// Check the log's hash chain; fails naming the first entry edited or removed
+    pub verify: bool,
+    /// Write every entry with its hashes to this file as JSON lines
+    pub export: Option<PathBuf>,
     /// Answer data (JSON) rather than a table
     pub json: bool,
 }
@@ -594,29 +600,6 @@ impl Request {
                 secret_stdin: flag("secret-stdin"),
                 from_bundle: text("from-bundle"),
             }),
-            "env" => Request::Env(EnvRequest {
-                action: text("action"),
-                name: text("name"),
-                endpoint: text("endpoint"),
-                token_id: text("token-id"),
-                secret_env: text("secret-env"),
-                secret_file: text("secret-file"),
-                fingerprint: text("fingerprint"),
-                ca_file: text("ca-file"),
-                insecure: flag("insecure"),
-                yes: flag("yes"),
-                protected: flag("protected"),
-            }),
-            "promote" => Request::Promote(PromoteRequest {
-                guests: comma_list(text("guests")),
-                from: text("from"),
-                to: text("to").unwrap_or_default(),
-            }),
-            "export" => Request::Export(ExportRequest {
-                env: text("env"),
-                to: text("to").unwrap_or_default(),
-                format: text("format"),
-            }),
             "status" => Request::Status(StatusRequest { live: flag("live") }),
             "doctor" => Request::Doctor,
             "config" => Request::Config(ConfigRequest {
@@ -680,11 +663,6 @@ impl Request {
                 json,
             }),
             "cost" => Request::Cost(CostRequest { json }),
-            "audit" => Request::Audit(AuditRequest {
-                since: text("since"),
-                origin: text("origin"),
-                json,
-            }),
             "ci" => {
                 let list = |k: &str| -> Vec<String> {
                     text(k)
@@ -723,23 +701,6 @@ impl Request {
                     json,
                 })
             }
-            "ask" => Request::Ask(AskRequest {
-                text: m
-                    .try_get_many::<String>("request")
-                    .ok()
-                    .flatten()
-                    .map(|words| words.cloned().collect::<Vec<_>>().join(" "))
-                    .unwrap_or_default(),
-                yes: flag("yes"),
-            }),
-            "explain" => Request::Explain(ExplainRequest { what: text("what") }),
-            "token" => Request::Token(TokenRequest {
-                action: text("action"),
-                name: text("name"),
-                role: text("role"),
-                env: text("env"),
-                expires: text("expires"),
-            }),
             "rollback" => Request::Rollback(RollbackRequest {
                 id: text("id"),
                 yes: flag("yes"),
@@ -754,6 +715,7 @@ impl Request {
             "backup" | "backups" | "restore" | "forget-backup" => {
                 backup_request(spec.name, m, json)?
             }
+            other if let Some(request) = team_request(other, m, json) => request,
             other => {
                 let where_ = match spec.scope {
                     Scope::Console => "only in the console",
@@ -765,6 +727,64 @@ impl Request {
             }
         })
     }
+}
+
+/// The requests of environments, the audit log, natural language and tokens, from their clap
+/// matches (the rest of [`Request::from_matches`]); `None` for another command.
+fn team_request(name: &str, m: &ArgMatches, json: bool) -> Option<Request> {
+    let text = |k: &str| m.try_get_one::<String>(k).ok().flatten().cloned();
+    let flag = |k: &str| matches!(m.try_get_one::<bool>(k), Ok(Some(true)));
+    Some(match name {
+        "env" => Request::Env(EnvRequest {
+            action: text("action"),
+            name: text("name"),
+            endpoint: text("endpoint"),
+            token_id: text("token-id"),
+            secret_env: text("secret-env"),
+            secret_file: text("secret-file"),
+            fingerprint: text("fingerprint"),
+            ca_file: text("ca-file"),
+            insecure: flag("insecure"),
+            yes: flag("yes"),
+            protected: flag("protected"),
+        }),
+        "promote" => Request::Promote(PromoteRequest {
+            guests: comma_list(text("guests")),
+            from: text("from"),
+            to: text("to").unwrap_or_default(),
+        }),
+        "export" => Request::Export(ExportRequest {
+            env: text("env"),
+            to: text("to").unwrap_or_default(),
+            format: text("format"),
+        }),
+        "audit" => Request::Audit(AuditRequest {
+            since: text("since"),
+            origin: text("origin"),
+            actor: text("actor"),
+            verify: flag("verify"),
+            export: text("export").map(PathBuf::from),
+            json,
+        }),
+        "ask" => Request::Ask(AskRequest {
+            text: m
+                .try_get_many::<String>("request")
+                .ok()
+                .flatten()
+                .map(|words| words.cloned().collect::<Vec<_>>().join(" "))
+                .unwrap_or_default(),
+            yes: flag("yes"),
+        }),
+        "explain" => Request::Explain(ExplainRequest { what: text("what") }),
+        "token" => Request::Token(TokenRequest {
+            action: text("action"),
+            name: text("name"),
+            role: text("role"),
+            env: text("env"),
+            expires: text("expires"),
+        }),
+        _ => return None,
+    })
 }
 
 impl ResourceRequest {

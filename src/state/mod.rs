@@ -14,6 +14,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{FromRow, Row};
 use thiserror::Error;
 
+pub mod audit_chain;
 pub mod base;
 pub mod history;
 pub mod plans;
@@ -84,6 +85,11 @@ const MIGRATIONS: &[Migration] = &[
         version: 6,
         name: "api_tokens",
         sql: include_str!("../../migrations/0006_api_tokens.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "audit_chain",
+        sql: include_str!("../../migrations/0007_audit_chain.sql"),
     },
 ];
 
@@ -392,7 +398,9 @@ impl StateDb {
         self.principal = principal;
     }
 
-    /// Appends an audit record.
+    /// Appends an audit record, chained to the one before it ([`audit_chain`]): the previous
+    /// row's hash is read inside the same write transaction, so two writers cannot fork the
+    /// chain.
     pub async fn audit(
         &self,
         environment: &str,
@@ -403,18 +411,43 @@ impl StateDb {
         let err = self.query_err();
         let mut tx = self.write_tx().await?;
         let id = next_id(&mut tx, "audit_log", "id").await.map_err(&err)?;
+        let prev_hash: Option<String> =
+            sqlx::query("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(&err)?
+                .map(|r| r.try_get::<Option<String>, _>(0))
+                .transpose()
+                .map_err(&err)?
+                .flatten();
+        let mut row = audit_chain::ChainedRow {
+            id,
+            at: now(),
+            environment: environment.to_string(),
+            actor: self.principal.actor.clone(),
+            origin: self.principal.origin.clone(),
+            action: action.to_string(),
+            target: target.to_string(),
+            detail: detail.map(str::to_string),
+            prev_hash,
+            hash: None,
+        };
+        row.hash = Some(row.expected_hash());
         sqlx::query(
-            "INSERT INTO audit_log (id, at, environment, actor, origin, action, target, detail)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit_log
+                 (id, at, environment, actor, origin, action, target, detail, prev_hash, hash)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
-        .bind(id)
-        .bind(now())
-        .bind(environment)
-        .bind(&self.principal.actor)
-        .bind(&self.principal.origin)
-        .bind(action)
-        .bind(target)
-        .bind(detail)
+        .bind(row.id)
+        .bind(&row.at)
+        .bind(&row.environment)
+        .bind(&row.actor)
+        .bind(&row.origin)
+        .bind(&row.action)
+        .bind(&row.target)
+        .bind(&row.detail)
+        .bind(&row.prev_hash)
+        .bind(&row.hash)
         .execute(&mut *tx)
         .await
         .map_err(&err)?;

@@ -1,7 +1,7 @@
 //! `.proxmox/config.yml`: the workspace configuration. Owns its schema, its validation (errors
 //! name the file, the line and what was expected), its documented rendering and `/config set`.
 //! The token secret is never stored here, only a reference to where it comes from
-//! (`env:VAR` or `file:PATH`).
+//! (`env:VAR`, `file:PATH` or `vault:MOUNT/PATH#FIELD`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -88,7 +88,7 @@ pub struct Environment {
     pub endpoint: String,
     /// `user@realm!tokenname`
     pub token_id: String,
-    /// Where the secret comes from: `env:VAR` or `file:PATH`.
+    /// Where the secret comes from: `env:VAR`, `file:PATH` or `vault:MOUNT/PATH#FIELD`.
     pub secret: String,
     #[serde(default)]
     pub tls: Tls,
@@ -182,11 +182,23 @@ impl Default for Defaults {
 pub enum SecretRef {
     Env(String),
     File(PathBuf),
+    /// A field of a Vault/OpenBao KV v2 secret: `vault:MOUNT/PATH#FIELD`
+    /// ([`crate::workspace::vault`]).
+    Vault {
+        mount: String,
+        path: String,
+        field: String,
+    },
 }
 
 impl SecretRef {
-    /// Parses `env:VAR` or `file:PATH`.
+    /// Parses `env:VAR`, `file:PATH` or `vault:MOUNT/PATH#FIELD`.
     pub fn parse(text: &str) -> Result<Self, String> {
+        if let Some(rest) = text.strip_prefix("vault:") {
+            return crate::workspace::vault::parse_reference(rest)
+                .map(|(mount, path, field)| Self::Vault { mount, path, field })
+                .map_err(|why| format!("`{text}` is not a vault reference: {why}"));
+        }
         if let Some(var) = text.strip_prefix("env:") {
             let ok = !var.is_empty()
                 && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -202,7 +214,7 @@ impl SecretRef {
             return Ok(Self::File(PathBuf::from(path)));
         }
         Err(format!(
-            "`{}` is not a secret reference; expected `env:VARIABLE` or `file:PATH` (the secret itself never goes in config.yml)",
+            "`{}` is not a secret reference; expected `env:VARIABLE`, `file:PATH` or `vault:MOUNT/PATH#FIELD` (the secret itself never goes in config.yml)",
             mask_if_secret_like(text)
         ))
     }
@@ -213,6 +225,7 @@ impl fmt::Display for SecretRef {
         match self {
             Self::Env(var) => write!(f, "env:{var}"),
             Self::File(path) => write!(f, "file:{}", path.display()),
+            Self::Vault { mount, path, field } => write!(f, "vault:{mount}/{path}#{field}"),
         }
     }
 }

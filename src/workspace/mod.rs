@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod git;
+pub mod vault;
 
 use std::fs;
 use std::io::Write;

@@ -232,6 +232,9 @@ fn read_key(ctx: &Ctx, reference: &str) -> Result<String, CommandError> {
             })?
             .trim()
             .to_string(),
+        SecretRef::Vault { mount, path, field } => {
+            ctx.vault_secret(mount, path, field)?.expose().to_string()
+        }
     };
     if key.is_empty() {
         return Err(
