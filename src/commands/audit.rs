@@ -9,27 +9,12 @@ use chrono::Utc;
 use serde::Serialize;
 
 use crate::commands::history::parse_since;
+use crate::commands::request::AuditRequest;
 use crate::commands::workspace_state::state_db;
 use crate::commands::{Ctx, Report};
 use crate::error::CommandError;
 use crate::state::audit_chain;
 use crate::ui::{Item, OutputFormat, Table};
-
-/// What `/audit` was asked.
-#[derive(Debug, Clone, Default)]
-pub struct AuditArgs {
-    /// Only rows at or after this time (`2h`, `3d`, `2024-05-01`, RFC 3339).
-    pub since: Option<String>,
-    /// Only rows from this front end.
-    pub origin: Option<String>,
-    /// Only rows of this actor.
-    pub actor: Option<String>,
-    /// Check the hash chain instead of listing.
-    pub verify: bool,
-    /// Write every row with its hashes to this file as JSON lines.
-    pub export: Option<std::path::PathBuf>,
-    pub machine: bool,
-}
 
 /// One audit row as `/audit --json` answers it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -46,7 +31,7 @@ pub struct AuditEntry {
 }
 
 /// Runs `/audit`.
-pub async fn run(ctx: &mut Ctx, args: &AuditArgs) -> Result<Report, CommandError> {
+pub async fn run(ctx: &mut Ctx, args: &AuditRequest) -> Result<Report, CommandError> {
     ctx.workspace()?;
     let since = args
         .since
@@ -96,7 +81,7 @@ pub async fn run(ctx: &mut Ctx, args: &AuditArgs) -> Result<Report, CommandError
         ]);
     }
     let mut items = Vec::new();
-    if entries.is_empty() && !args.machine && ctx.ui.format == OutputFormat::Table {
+    if entries.is_empty() && !args.json && ctx.ui.format == OutputFormat::Table {
         let filtered = args.since.is_some() || args.origin.is_some() || args.actor.is_some();
         items.push(Item::Status(if filtered {
             "No audit entries match.".into()
@@ -165,7 +150,7 @@ async fn verify(ctx: &mut Ctx) -> Result<Report, CommandError> {
 /// client could otherwise write a file anywhere the server may.
 async fn export(
     ctx: &mut Ctx,
-    args: &AuditArgs,
+    args: &AuditRequest,
     since: Option<&str>,
     file: &std::path::Path,
 ) -> Result<Report, CommandError> {

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde_json::json;
 
+use crate::commands::request::EnvRequest;
 use crate::commands::{Ctx, Report, connect};
 use crate::error::CommandError;
 use crate::state::StateDb;
@@ -18,25 +19,8 @@ use crate::workspace::config::{
 };
 use crate::workspace::{ENVIRONMENTS_DIR, Workspace, env_dir, validate_env_name, write_atomic};
 
-/// `/env`'s words and flags.
-#[derive(Debug, Clone, Default)]
-pub struct EnvArgs {
-    /// list (default), add, use, remove or show.
-    pub action: Option<String>,
-    pub name: Option<String>,
-    pub endpoint: Option<String>,
-    pub token_id: Option<String>,
-    pub secret_env: Option<String>,
-    pub secret_file: Option<String>,
-    pub fingerprint: Option<String>,
-    pub ca_file: Option<String>,
-    pub insecure: bool,
-    pub yes: bool,
-    pub protected: bool,
-}
-
 /// Runs `/env`.
-pub async fn run(ctx: &mut Ctx, args: &EnvArgs) -> Result<Report, CommandError> {
+pub async fn run(ctx: &mut Ctx, args: &EnvRequest) -> Result<Report, CommandError> {
     let action = args.action.as_deref().unwrap_or("list");
     let name = || -> Result<String, CommandError> {
         args.name.clone().ok_or_else(|| {
@@ -154,7 +138,7 @@ fn show(ctx: &mut Ctx, name: &str) -> Result<Report, CommandError> {
 }
 
 /// The new environment from `/env add`'s flags, each checked before anything is asked.
-fn gather(name: &str, args: &EnvArgs) -> Result<Environment, CommandError> {
+fn gather(name: &str, args: &EnvRequest) -> Result<Environment, CommandError> {
     let nothing = "nothing was written";
     let endpoint = args
         .endpoint
@@ -199,7 +183,11 @@ fn gather(name: &str, args: &EnvArgs) -> Result<Environment, CommandError> {
 
 /// Decides how the new environment trusts its server's certificate: insecure, a CA file, or
 /// the fingerprint pinned (given, accepted with --yes, or answered at the terminal).
-async fn trust(ctx: &mut Ctx, args: &EnvArgs, env: &mut Environment) -> Result<(), CommandError> {
+async fn trust(
+    ctx: &mut Ctx,
+    args: &EnvRequest,
+    env: &mut Environment,
+) -> Result<(), CommandError> {
     let nothing = "nothing was written";
     if args.insecure {
         env.tls.insecure = true;
@@ -279,7 +267,7 @@ fn unreachable(mut e: CommandError, endpoint: &str) -> CommandError {
     e
 }
 
-async fn add(ctx: &mut Ctx, name: &str, args: &EnvArgs) -> Result<Report, CommandError> {
+async fn add(ctx: &mut Ctx, name: &str, args: &EnvRequest) -> Result<Report, CommandError> {
     validate_env_name(name).map_err(|m| CommandError::user(m).hint("nothing was written"))?;
     let (top, mut config) = file_config(ctx)?;
     if config.environments.contains_key(name) {

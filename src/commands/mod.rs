@@ -248,34 +248,9 @@ async fn dispatch(ctx: &mut Ctx, request: Request) -> Result<Report, CommandErro
 /// (the rest of [`dispatch`]).
 async fn dispatch_more(ctx: &mut Ctx, request: Request) -> Result<Report, CommandError> {
     match request {
-        Request::Audit(r) => {
-            let args = audit::AuditArgs {
-                since: r.since,
-                origin: r.origin,
-                actor: r.actor,
-                verify: r.verify,
-                export: r.export,
-                machine: r.json,
-            };
-            audit::run(ctx, &args).await
-        }
+        Request::Audit(r) => audit::run(ctx, &r).await,
         Request::Token(r) => token::run(ctx, &r).await,
-        Request::Env(r) => {
-            let args = env::EnvArgs {
-                action: r.action,
-                name: r.name,
-                endpoint: r.endpoint,
-                token_id: r.token_id,
-                secret_env: r.secret_env,
-                secret_file: r.secret_file,
-                fingerprint: r.fingerprint,
-                ca_file: r.ca_file,
-                insecure: r.insecure,
-                yes: r.yes,
-                protected: r.protected,
-            };
-            env::run(ctx, &args).await
-        }
+        Request::Env(r) => env::run(ctx, &r).await,
         Request::Promote(r) => promote::run(ctx, &r.guests, r.from.as_deref(), &r.to).await,
         Request::Export(r) => export::run(ctx, r.env.as_deref(), &r.to, r.format.as_deref()).await,
         Request::Ask(r) => ask::show_only(ctx, &r).await,

@@ -167,6 +167,7 @@ fn read_cached(root: &Path, texts: Vec<(PathBuf, String)>) -> WorkspaceRead {
         .par_iter()
         .map(|(_, text)| desired_cache::digest(text))
         .collect();
+    let paths: Vec<PathBuf> = texts.iter().map(|(p, _)| p.clone()).collect();
     let mut cache = desired_cache::load(root);
     let partial = cache
         .as_mut()
@@ -174,7 +175,7 @@ fn read_cached(root: &Path, texts: Vec<(PathBuf, String)>) -> WorkspaceRead {
     let (read, guest_only) = match partial {
         Some(result) => result,
         None => {
-            let (mut read, flags) = parse_and_read(Some(root), texts.clone());
+            let (mut read, flags) = parse_and_read(Some(root), texts);
             read.problems
                 .extend(duplicate_vmids(Some(root), &read.state.files));
             (read, flags)
@@ -196,7 +197,7 @@ fn read_cached(root: &Path, texts: Vec<(PathBuf, String)>) -> WorkspaceRead {
                 .any(|(r, d)| c.files.get(r).is_none_or(|e| &e.sha256 != d))
     });
     if stale {
-        let entries = cache_entries(&texts, &rels, &digests, &guest_only, &read);
+        let entries = cache_entries(&paths, &rels, &digests, &guest_only, &read);
         desired_cache::store(root, context, entries);
     }
     read
@@ -273,7 +274,7 @@ fn read_with_cache(
 /// The cache's entries for a read: a guest-only file without problems whose guests use only
 /// literals and pool references is reusable while its text is unchanged.
 fn cache_entries(
-    texts: &[(PathBuf, String)],
+    paths: &[PathBuf],
     rels: &[String],
     digests: &[String],
     guest_only: &BTreeMap<String, bool>,
@@ -283,11 +284,11 @@ fn cache_entries(
     for f in &read.state.files {
         guests.entry(f.path.as_str()).or_default().push(f.clone());
     }
-    texts
+    paths
         .iter()
         .zip(rels)
         .zip(digests)
-        .map(|(((path, _), rel), sha)| {
+        .map(|((path, rel), sha)| {
             let only = guest_only.get(rel).copied().unwrap_or(false);
             let list = guests.remove(rel.as_str()).unwrap_or_default();
             let clean = !read.problems.iter().any(|p| &p.path == path);
