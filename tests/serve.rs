@@ -9,6 +9,7 @@ mod support;
 mod serve {
     pub mod bad_input;
     pub mod common;
+    pub mod dashboard;
     pub mod events;
     pub mod hooks;
     pub mod openapi;

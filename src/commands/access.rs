@@ -50,7 +50,8 @@ pub fn operation_access(name: &str) -> Option<Access> {
         // Reads. `plan` saves the plan it shows and `drift` records what it found: bookkeeping.
         "status" | "doctor" | "help" | "schema" | "exit" | "clear" | "tour" | "completions"
         | "drift" | "diff" | "plan" | "history" | "test" | "policy" | "rightsize" | "cost"
-        | "list" | "show" | "snapshots" | "audit" | "watch" | "backups" | "explain" | "ask" => Read,
+        | "list" | "show" | "snapshots" | "audit" | "watch" | "backups" | "explain" | "ask"
+        | "overview" | "metrics" | "definition" => Read,
         // The workspace's files.
         "sync" | "resolve" | "rollback" | "ci" | "create" | "set" | "delete" | "clone"
         | "promote" => Files,
@@ -72,6 +73,8 @@ impl Request {
         match self {
             Request::Plan(r) if r.out.is_some() => Access::Files,
             Request::Rightsize(r) if r.apply_to_code => Access::Files,
+            // Showing a definition reads; an edit writes its file.
+            Request::Definition(r) if !r.set.is_empty() || r.hcl.is_some() => Access::Files,
             // `--export FILE` writes a file where it is told to.
             Request::Audit(r) if r.export.is_some() => Access::Files,
             // A restore drill creates, starts and destroys a scratch guest.

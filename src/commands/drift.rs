@@ -18,6 +18,7 @@ use crate::error::CommandError;
 use crate::iac::Templates;
 use crate::iac::drift::FieldChange;
 use crate::iac::sync::{GuestOutcome, SyncOptions, plan_sync_against};
+use crate::model::ClusterSnapshot;
 use crate::pve::Client;
 use crate::state::StateDb;
 use crate::ui::{Item, Table};
@@ -129,6 +130,10 @@ pub struct DriftCheck {
     pub entries: Vec<DriftEntry>,
     /// Discovery's notes and files that could not be read.
     pub warnings: Vec<String>,
+    /// Each compared guest's file (relative to the workspace), by vmid: the guests on the
+    /// server that have one and the files whose guest is not there.
+    #[serde(skip)]
+    pub files: BTreeMap<u32, String>,
 }
 
 impl DriftCheck {
@@ -158,6 +163,17 @@ pub async fn check(
     root: &Path,
     db: Option<(&StateDb, &str)>,
 ) -> Result<DriftCheck, CommandError> {
+    check_with_snapshot(client, root, db)
+        .await
+        .map(|(found, _)| found)
+}
+
+/// [`check`], also answering the cluster as read (the dashboard's overview shows both).
+pub async fn check_with_snapshot(
+    client: &Client,
+    root: &Path,
+    db: Option<(&StateDb, &str)>,
+) -> Result<(DriftCheck, ClusterSnapshot), CommandError> {
     let endpoint = client.endpoint().to_string();
     let discovery = client
         .discover_detailed(|_, _| {})
@@ -194,7 +210,11 @@ pub async fn check(
     warnings.extend(report.warnings.iter().cloned());
     let mut entries = Vec::new();
     let mut unsynced_gone = BTreeSet::new();
+    let mut files = BTreeMap::new();
     for g in &report.guests {
+        if !g.file.is_empty() {
+            files.insert(g.vmid, g.file.clone());
+        }
         let entry = |field: &str, change: DriftKind| DriftEntry {
             guest: g.name.clone(),
             vmid: Some(g.vmid),
@@ -260,12 +280,14 @@ pub async fn check(
             diff.clone(),
         ));
     }
-    Ok(DriftCheck {
+    let found = DriftCheck {
         endpoint,
         guests: snapshot.guests.len(),
         entries,
         warnings,
-    })
+        files,
+    };
+    Ok((found, snapshot))
 }
 
 fn cluster_entry(path: &str, field: &str, what: String) -> DriftEntry {

@@ -12,6 +12,7 @@ pub mod commit;
 pub mod config;
 pub mod connect;
 pub mod context;
+pub mod definition;
 pub mod diff;
 pub mod doctor;
 pub mod drift;
@@ -22,6 +23,8 @@ pub mod help;
 pub mod history;
 pub mod init;
 pub mod login;
+pub mod metrics;
+pub mod overview;
 pub mod plan;
 pub mod policy;
 pub mod promote;
@@ -229,6 +232,9 @@ async fn dispatch(ctx: &mut Ctx, request: Request) -> Result<Report, CommandErro
             rightsize::run(ctx, &args).await
         }
         Request::Cost(r) => rightsize::cost(ctx, r.json).await,
+        Request::Overview(r) => overview::run(ctx, &r).await,
+        Request::Metrics(r) => metrics::run(ctx, &r).await,
+        Request::Definition(r) => definition::run(ctx, &r).await,
         Request::Ci(r) => ci::run(ctx, r).await,
         Request::Resource { verb, request } => {
             let Some(v) = registry::operation_verb(&registry::verb_operation(&verb)) else {

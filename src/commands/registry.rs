@@ -808,6 +808,61 @@ pub static COMMANDS: &[CommandSpec] = &[
         availability: Availability::Ready,
     },
     CommandSpec {
+        name: "overview",
+        aliases: &[],
+        summary: "Show code versus cluster: nodes, and every guest with its badge",
+        usage: "/overview [GUEST] [-o table|json|yaml]",
+        details: "Reads the cluster and compares it with the files as /drift does, writing nothing. Lists the nodes with their\n\
+                  CPU load and memory and every guest with one badge: in-sync (its file matches the server), drifted (the\n\
+                  server moved, or the guest is gone), pending (the file moved: /apply changes or creates it) or unmanaged (no\n\
+                  file describes it; /sync writes one). With GUEST, that guest's fields side by side: the file, the server\n\
+                  and the last sync, each drifted or pending field marked. The dashboard's first page and guest view.",
+        flags: &[],
+        positionals: &[PositionalSpec {
+            name: "guest",
+            help: "One guest, by name or vmid: its fields side by side",
+            required: false,
+        }],
+        scope: Scope::Both,
+        availability: Availability::Ready,
+    },
+    CommandSpec {
+        name: "metrics",
+        aliases: &[],
+        summary: "Show a guest's CPU, memory, network and disk over the last hour, day or week",
+        usage: "/metrics GUEST [--timeframe hour|day|week] [-o json]",
+        details: "Reads the guest's round-robin database on its node (PVE's rrddata, averages) and prints each series' lowest,\n\
+                  average and highest value; -o json gives every point (time, cpu, mem, maxmem, netin, netout, diskread,\n\
+                  diskwrite), which the dashboard draws.",
+        flags: &[opt("timeframe", "hour|day|week", "How far back (default hour)")],
+        positionals: &[PositionalSpec {
+            name: "guest",
+            help: "The guest, by name or vmid",
+            required: true,
+        }],
+        scope: Scope::Both,
+        availability: Availability::Ready,
+    },
+    CommandSpec {
+        name: "definition",
+        aliases: &[],
+        summary: "Show a guest's definition: its file, and the fields an editor changes",
+        usage: "/definition GUEST [-o json]",
+        details: "Shows the guest's file (path and text) and the values of the fields the dashboard's editor offers. Over the\n\
+                  API and MCP it also edits: `set` (form fields, each checked on its own by the same language as `set vm`)\n\
+                  or `hcl` (the whole file, checked by the same reader as /plan, keeping the guest's vmid). A refused edit\n\
+                  writes nothing and names each field that is wrong; in the console, edit with `set vm|container` or in the\n\
+                  file itself.",
+        flags: &[],
+        positionals: &[PositionalSpec {
+            name: "guest",
+            help: "The guest, by name or vmid",
+            required: true,
+        }],
+        scope: Scope::Both,
+        availability: Availability::Ready,
+    },
+    CommandSpec {
         name: "audit",
         aliases: &[],
         summary: "Show the audit log: who changed what, from where",

@@ -286,6 +286,37 @@ pub struct RightsizeRequest {
     pub json: bool,
 }
 
+/// `/overview`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct OverviewRequest {
+    /// One guest, by name or vmid: its fields side by side (file, server, last sync)
+    pub guest: Option<String>,
+}
+
+/// `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsRequest {
+    /// The guest, by name or vmid
+    pub guest: String,
+    /// hour (default), day or week
+    pub timeframe: Option<String>,
+}
+
+/// `/definition`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct DefinitionRequest {
+    /// The guest, by name or vmid
+    pub guest: String,
+    /// Form fields to change (`memory`, `cores`, `sockets`, `swap`, `tags`, `pool`,
+    /// `description`, `state`, `add-disk`, `add-mount`, `add-net`), each checked on its own
+    pub set: BTreeMap<String, String>,
+    /// The file's whole new text, checked by the reader before it is written
+    pub hcl: Option<String>,
+}
+
 /// `/cost`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
@@ -492,6 +523,9 @@ pub enum Request {
     Policy(PolicyRequest),
     Rightsize(RightsizeRequest),
     Cost(CostRequest),
+    Overview(OverviewRequest),
+    Metrics(MetricsRequest),
+    Definition(DefinitionRequest),
     Ci(CiRequest),
     Audit(AuditRequest),
     Token(TokenRequest),
@@ -534,6 +568,9 @@ impl Request {
             Request::Policy(_) => "policy".into(),
             Request::Rightsize(_) => "rightsize".into(),
             Request::Cost(_) => "cost".into(),
+            Request::Overview(_) => "overview".into(),
+            Request::Metrics(_) => "metrics".into(),
+            Request::Definition(_) => "definition".into(),
             Request::Ci(_) => "ci".into(),
             Request::Audit(_) => "audit".into(),
             Request::Token(_) => "token".into(),
@@ -663,6 +700,17 @@ impl Request {
                 json,
             }),
             "cost" => Request::Cost(CostRequest { json }),
+            "overview" => Request::Overview(OverviewRequest {
+                guest: text("guest"),
+            }),
+            "metrics" => Request::Metrics(MetricsRequest {
+                guest: text("guest").unwrap_or_default(),
+                timeframe: text("timeframe"),
+            }),
+            "definition" => Request::Definition(DefinitionRequest {
+                guest: text("guest").unwrap_or_default(),
+                ..Default::default()
+            }),
             "ci" => {
                 let list = |k: &str| -> Vec<String> {
                     text(k)

@@ -114,6 +114,40 @@ fn required_name(request: &TokenRequest, action: &str) -> Result<String, Command
     Ok(name)
 }
 
+/// Stores a new token `name` with `role` (limited to `environment`, expiring at `expires_at`
+/// when given), audits it, and returns the token (the only time it exists outside the caller)
+/// with the row stored.
+pub async fn issue(
+    ctx: &mut Ctx,
+    name: &str,
+    role: Role,
+    environment: Option<String>,
+    expires_at: Option<String>,
+) -> Result<(String, ApiToken), CommandError> {
+    let token = new_token();
+    let row = ApiToken {
+        name: name.to_string(),
+        role: role.as_str().to_string(),
+        environment,
+        created_at: crate::state::now(),
+        expires_at,
+        revoked_at: None,
+        last_used_at: None,
+    };
+    let db = token_db(ctx).await?;
+    if !db.create_token(&row, &token_hash(&token)).await? {
+        return Err(
+            CommandError::user(format!("a token named `{name}` exists already")).hint(format!(
+                "pick another name, or /token revoke {name} and create it under a new name"
+            )),
+        );
+    }
+    let environment = ctx.active_env_name().unwrap_or_else(|| "default".into());
+    db.audit(&environment, "token-create", name, Some(role.as_str()))
+        .await?;
+    Ok((token, row))
+}
+
 async fn create(ctx: &mut Ctx, request: &TokenRequest) -> Result<Report, CommandError> {
     let name = required_name(request, "create")?;
     check_name(&name)?;
@@ -142,28 +176,8 @@ async fn create(ctx: &mut Ctx, request: &TokenRequest) -> Result<Report, Command
             .hint(format!("use one of: {}", known.join(", "))));
         }
     }
-    let token = new_token();
+    let (token, row) = issue(ctx, &name, role, request.env.clone(), expires_at.clone()).await?;
     ctx.remember_secret(&token);
-    let row = ApiToken {
-        name: name.clone(),
-        role: role.as_str().to_string(),
-        environment: request.env.clone(),
-        created_at: crate::state::now(),
-        expires_at: expires_at.clone(),
-        revoked_at: None,
-        last_used_at: None,
-    };
-    let db = token_db(ctx).await?;
-    if !db.create_token(&row, &token_hash(&token)).await? {
-        return Err(
-            CommandError::user(format!("a token named `{name}` exists already")).hint(format!(
-                "pick another name, or /token revoke {name} and create it under a new name"
-            )),
-        );
-    }
-    let environment = ctx.active_env_name().unwrap_or_else(|| "default".into());
-    db.audit(&environment, "token-create", &name, Some(role.as_str()))
-        .await?;
     let until = expires_at
         .as_deref()
         .map_or_else(|| "does not expire".to_string(), |e| format!("expires {e}"));

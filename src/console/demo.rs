@@ -1,8 +1,9 @@
 //! `proxmox-mpc demo`: starts the built-in simulator in this process (the homelab seed, HTTPS
 //! on 127.0.0.1), prepares a workspace for it — `./proxmox-mpc-demo` by default, a temporary
 //! folder when the current folder is already inside a workspace — runs `/init` against it and
-//! opens the console. The token secret reaches the console only through this process's
-//! environment overlay, never a file.
+//! opens the console, and serves the dashboard (`serve` in this process, on 127.0.0.1) beside
+//! it. The token secret reaches the console and the dashboard's operations only through this
+//! process's environment overlay, never a file.
 
 use std::path::{Path, PathBuf};
 
@@ -21,11 +22,56 @@ pub const DEMO_SECRET_VAR: &str = "PROXMOX_MPC_DEMO_TOKEN";
 /// The default demo folder, relative to the current folder.
 pub const DEMO_DIR: &str = "proxmox-mpc-demo";
 
-/// A running demo: the simulator and the session pointed at it.
+/// A running demo: the simulator, the session pointed at it, and the dashboard.
 pub struct Demo {
     sim: Sim,
     session: Session,
     banner: Vec<Item>,
+    dashboard: Option<crate::serve::Started>,
+}
+
+/// Where the demo's dashboard listens first (`serve`'s default port); a free port if taken.
+const DASHBOARD_LISTEN: &str = "127.0.0.1:7780";
+
+/// Starts the dashboard on the demo workspace with a fresh admin token valid for 12 hours, and
+/// says where: the URL carries the token after `#`, which the browser never sends to a server
+/// and the page removes from the address bar as it logs in.
+async fn start_dashboard(
+    ctx: &mut Ctx,
+    target: &Path,
+    secret: &str,
+) -> Result<(crate::serve::Started, Vec<Item>), CommandError> {
+    let name = format!("demo-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S"));
+    let expires = (chrono::Utc::now() + chrono::Duration::hours(12))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (token, _) = crate::commands::token::issue(
+        ctx,
+        &name,
+        crate::commands::access::Role::Admin,
+        None,
+        Some(expires),
+    )
+    .await?;
+    let overlay = vec![(DEMO_SECRET_VAR.to_string(), secret.to_string())];
+    // serve's own "listening on" line would interleave with the banner; the banner says it.
+    let quiet = crate::serve::quiet_ui();
+    let mut args = crate::serve::ServeArgs {
+        listen: Some(DASHBOARD_LISTEN.into()),
+        ..Default::default()
+    };
+    let started = match crate::serve::start(&quiet, target, &args, overlay.clone()).await {
+        Ok(s) => s,
+        Err(_) => {
+            args.listen = Some("127.0.0.1:0".into());
+            crate::serve::start(&quiet, target, &args, overlay).await?
+        }
+    };
+    let items = vec![Item::Status(format!(
+        "Dashboard: {}/#token={token}  (an admin token for this demo, valid 12 hours; \
+             /token list shows it)",
+        started.url
+    ))];
+    Ok((started, items))
 }
 
 /// Starts the simulator and prepares the demo workspace.
@@ -133,6 +179,19 @@ pub async fn prepare(
     banner.push(Item::Status(
         "New here? Type /tour for a guided walk (sync, create, plan, apply, test, a drift and its repair), or /help for the commands.".into(),
     ));
+    let dashboard = match start_dashboard(&mut ctx, &target, &secret).await {
+        Ok((started, items)) => {
+            banner.extend(items);
+            Some(started)
+        }
+        Err(e) => {
+            banner.push(Item::Warning(format!(
+                "the dashboard did not start: {}",
+                e.message
+            )));
+            None
+        }
+    };
     let mut session = Session::new(ctx);
     // The tour's drift step changes a guest on this simulator, out of band.
     session.set_sim(sim.control());
@@ -140,6 +199,7 @@ pub async fn prepare(
         sim,
         session,
         banner,
+        dashboard,
     })
 }
 
@@ -161,6 +221,9 @@ impl Demo {
         } else {
             console::run_piped(runtime, ui, &mut self.session)
         };
+        if let Some(dashboard) = self.dashboard.take() {
+            dashboard.stop();
+        }
         runtime.block_on(self.sim.shutdown());
         code
     }

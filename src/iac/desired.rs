@@ -158,6 +158,36 @@ pub fn read_workspace(root: &Path) -> WorkspaceRead {
     read
 }
 
+/// Reads the workspace as [`read_workspace`] does, with `text` in place of the file at `path`
+/// (which may not exist yet): an edit checked by the one reader before it is saved. The
+/// reader's cache is neither used nor changed.
+pub fn read_workspace_with(root: &Path, path: &Path, text: &str) -> WorkspaceRead {
+    let mut paths = tf_files(&root.join(ROOT_MODULE));
+    paths.extend(tf_files(&root.join(LEGACY_GUEST_DIR)));
+    if !paths.iter().any(|p| p == path) {
+        paths.push(path.to_path_buf());
+        paths.sort();
+    }
+    let mut problems = Vec::new();
+    let mut texts = Vec::new();
+    for p in paths {
+        if p == path {
+            texts.push((p, text.to_string()));
+            continue;
+        }
+        match std::fs::read_to_string(&p) {
+            Err(e) => problems.push(problem(&p, None, None, format!("cannot read: {e}"))),
+            Ok(t) => texts.push((p, t)),
+        }
+    }
+    let (mut read, _) = parse_and_read(Some(root), texts);
+    read.problems
+        .extend(duplicate_vmids(Some(root), &read.state.files));
+    problems.append(&mut read.problems);
+    read.problems = problems;
+    read
+}
+
 /// Reads `texts` (the workspace's files at `root`, in path order), parsing only what the
 /// reader's cache ([`super::desired_cache`]) cannot answer, and brings the cache up to date.
 /// The result is the same as parsing every file.

@@ -55,7 +55,7 @@ pub use intent::{Intent, ListQuery, MigrateTo, NewGuest, RemoteMove, Target};
 pub use parse::{Flag, Syntax, parse_syntax, parse_words, syntax_of};
 pub use units::{human_size, parse_size};
 pub use validate::validate;
-pub use values::valid_dns_name;
+pub use values::{is_disk_slot, valid_dns_name};
 pub use words::{KINDS, Kind, LIST_WORDS, ListWhat, VERBS, Verb};
 pub use world::{PlacementDefaults, VMID_MAX, VMID_MIN, World};
 

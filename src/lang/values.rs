@@ -98,24 +98,35 @@ pub(super) fn check_snapshot_name(name: &str) -> Result<(), GrammarError> {
 /// A disk as typed: slot, storage and size in GiB; slot and storage fall back to defaults.
 pub(super) type DiskSpec = (Option<String>, Option<String>, u64);
 
+/// The disk slots PVE has, by bus: how many of each (`scsi0` to `scsi30`, ...).
+pub const DISK_BUSES: [(&str, u32); 4] = [("scsi", 31), ("virtio", 16), ("sata", 6), ("ide", 4)];
+
+/// True for a disk slot PVE has (`scsi1`, `virtio0`; not `scsi99`, `scsi01` or `nvme0`).
+pub fn is_disk_slot(slot: &str) -> bool {
+    DISK_BUSES.iter().any(|(bus, count)| {
+        slot.strip_prefix(bus).is_some_and(|n| {
+            !n.is_empty()
+                && n.bytes().all(|b| b.is_ascii_digit())
+                && (n == "0" || !n.starts_with('0'))
+                && n.parse::<u32>().is_ok_and(|i| i < *count)
+        })
+    })
+}
+
 /// A disk spec: SIZE, STORAGE:SIZE or SLOT=STORAGE:SIZE.
 pub(super) fn parse_disk_spec(flag: &str, text: &str) -> Result<DiskSpec, GrammarError> {
     let (slot, rest) = match text.split_once('=') {
         Some((slot, rest)) => (Some(slot.to_ascii_lowercase()), rest),
         None => (None, text),
     };
-    if let Some(slot) = &slot {
-        let valid = ["scsi", "virtio", "sata", "ide"].iter().any(|bus| {
-            slot.strip_prefix(bus).is_some_and(|n| {
-                !n.is_empty() && n.len() <= 2 && n.bytes().all(|b| b.is_ascii_digit())
-            })
-        });
-        if !valid {
-            return Err(GrammarError::new(format!(
-                "{} is not a disk slot; slots look like scsi1, virtio0, sata2",
-                q(slot)
-            )));
-        }
+    if let Some(slot) = &slot
+        && !is_disk_slot(slot)
+    {
+        return Err(GrammarError::new(format!(
+            "{} is not a disk slot; slots are scsi0-scsi30, virtio0-virtio15, sata0-sata5 \
+             and ide0-ide3",
+            q(slot)
+        )));
     }
     let (storage, size) = match rest.rsplit_once(':') {
         Some((st, size)) => (Some(st.to_string()), size),

@@ -250,11 +250,44 @@ async fn refuse(app: &Shared, refusal: Refusal, path: &str) -> Response {
 pub async fn require(State(app): State<Shared>, mut request: Request, next: Next) -> Response {
     let path = request.uri().path().to_string();
     match authenticate(&app, request.method(), request.headers()).await {
-        Ok(principal) => {
+        Ok(mut principal) => {
+            if let Err(problem) = choose_environment(&mut principal, request.headers()) {
+                return problem.into_response();
+            }
             request.extensions_mut().insert(principal);
             next.run(request).await
         }
         Err(refusal) => refuse(&app, refusal, &path).await,
+    }
+}
+
+/// The header a client (the dashboard's environment switcher) names the environment with.
+pub const ENVIRONMENT_HEADER: &str = "x-pmpc-env";
+
+/// Runs the request in the environment `X-PMPC-Env` names, unless the token is limited to
+/// another one (refused: a token made with `--env` never reaches past it).
+fn choose_environment(principal: &mut Principal, headers: &HeaderMap) -> Result<(), Problem> {
+    let Some(asked) = headers
+        .get(ENVIRONMENT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    else {
+        return Ok(());
+    };
+    match &principal.environment {
+        Some(limited) if limited != asked => Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "the token `{}` is limited to the environment `{limited}`, not `{asked}`",
+                principal.name
+            ),
+        )
+        .hint("drop the X-PMPC-Env header, or use a token made for that environment")),
+        _ => {
+            principal.environment = Some(asked.to_string());
+            Ok(())
+        }
     }
 }
 

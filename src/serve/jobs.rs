@@ -235,6 +235,9 @@ pub struct Runner {
     pub jobs: Arc<Jobs>,
     /// The environment `serve --env` chose, if any.
     pub default_env: Option<String>,
+    /// Variables every operation's context sees besides the process's (the demo's token
+    /// secret); their values are masked like any secret.
+    pub environment_overlay: Vec<(String, String)>,
 }
 
 impl Runner {
@@ -251,6 +254,7 @@ impl Runner {
     ) -> Result<Report, CommandError> {
         let handle = tokio::runtime::Handle::current();
         let (root, ui, jobs) = (self.root.clone(), self.ui.clone(), self.jobs.clone());
+        let overlay = self.environment_overlay.clone();
         let actor = actor.to_string();
         let environment = environment
             .map(str::to_string)
@@ -259,6 +263,10 @@ impl Runner {
         let task = tokio::task::spawn_blocking(move || {
             handle.block_on(async move {
                 let mut ctx = Ctx::new(ui, root, false);
+                for (name, value) in &overlay {
+                    ctx.set_env(name, value);
+                    ctx.remember_secret(value);
+                }
                 ctx.origin = "api".into();
                 ctx.actor = Some(actor);
                 if environment.is_some() {

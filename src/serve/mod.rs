@@ -11,6 +11,7 @@
 //! slowed down.
 
 pub mod auth;
+pub mod dashboard;
 pub mod events;
 pub mod jobs;
 pub mod limit;
@@ -186,9 +187,54 @@ fn tls_setup(args: &ServeArgs, listen: &SocketAddr) -> Result<Option<Tls>, Comma
     }))
 }
 
+/// A server started by [`start`]: where it listens, and its accept loop.
+pub struct Started {
+    /// The base URL (`http://127.0.0.1:7780`).
+    pub url: String,
+    accepting: tokio::task::JoinHandle<()>,
+}
+
+impl Started {
+    /// Stops accepting connections.
+    pub fn stop(self) {
+        self.accepting.abort();
+    }
+}
+
 /// Runs `proxmox-mpc serve` in the workspace at or above `cwd` until Ctrl-C.
 pub async fn run(ui: &Ui, cwd: &Path, args: &ServeArgs) -> Result<i32, CommandError> {
+    let started = start(ui, cwd, args, Vec::new()).await?;
+    // Ctrl-C, or SIGTERM from a service manager: stop accepting and exit normally.
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => ui.status("proxmox-mpc serve: stopped"),
+        () = terminate => ui.status("proxmox-mpc serve: stopped"),
+    }
+    started.stop();
+    Ok(0)
+}
+
+/// Starts serving the workspace at or above `cwd` on a task of its own and says where.
+/// `environment` is a process-environment overlay every operation sees (the demo's token
+/// secret, which lives in no real environment variable); its values are treated as secrets.
+pub async fn start(
+    ui: &Ui,
+    cwd: &Path,
+    args: &ServeArgs,
+    environment_overlay: Vec<(String, String)>,
+) -> Result<Started, CommandError> {
     let mut ctx = Ctx::new(quiet_ui(), cwd.to_path_buf(), false);
+    for (name, value) in &environment_overlay {
+        ctx.set_env(name, value);
+        ctx.remember_secret(value);
+    }
     if args.env.is_some() {
         ctx.select_env(args.env.as_deref());
     }
@@ -244,6 +290,7 @@ pub async fn run(ui: &Ui, cwd: &Path, args: &ServeArgs) -> Result<i32, CommandEr
             ui: quiet_ui(),
             jobs: jobs.clone(),
             default_env: args.env.clone(),
+            environment_overlay,
         },
         jobs,
         sessions: auth::Sessions::default(),
@@ -268,21 +315,11 @@ pub async fn run(ui: &Ui, cwd: &Path, args: &ServeArgs) -> Result<i32, CommandEr
         ui.hint("no API token yet: proxmox-mpc token create NAME --role viewer|operator|admin");
     }
     let router = routes::router(app);
-    // Ctrl-C, or SIGTERM from a service manager: stop accepting and exit normally.
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = accept_loop(listener, router, tls.map(|t| t.acceptor)) => {}
-        _ = tokio::signal::ctrl_c() => ui.status("proxmox-mpc serve: stopped"),
-        () = terminate => ui.status("proxmox-mpc serve: stopped"),
-    }
-    Ok(0)
+    let accepting = tokio::spawn(accept_loop(listener, router, tls.map(|t| t.acceptor)));
+    Ok(Started {
+        url: format!("{scheme}://{addr}"),
+        accepting,
+    })
 }
 
 /// Accepts connections for ever, each served (with upgrades, for the WebSocket) on a task of

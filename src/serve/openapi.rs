@@ -263,6 +263,17 @@ pub fn document() -> Value {
     ] {
         paths.insert(format!("/api/v1/{key}"), read_route(what, key, &[]));
     }
+    let mut whoami = read_route("The caller", "actor", &[]);
+    whoami["get"]["responses"]["200"] = json_response(
+        "The caller: token name, role, environment and what the role may do",
+        json!({ "type": "object", "required": ["actor", "role", "may"], "properties": {
+            "actor": { "type": "string" }, "role": { "enum": ["viewer", "operator", "admin"] },
+            "environment": { "type": ["string", "null"] }, "may": { "type": "object" } } }),
+    );
+    paths.insert("/api/v1/whoami".into(), whoami);
+    let mut environments = read_route("The environments (`env list`), for any role", "data", &[]);
+    environments["get"]["operationId"] = json!("get-environments");
+    paths.insert("/api/v1/environments".into(), environments);
     let mut job = read_route("One job: status, result or problem", "job", &["id"]);
     let mut cancel = errors();
     cancel.insert(

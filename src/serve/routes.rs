@@ -37,6 +37,8 @@ pub fn router(app: Shared) -> Router {
         .route("/networks", get(|s, q| listing(s, q, "networks")))
         .route("/pools", get(|s, q| listing(s, q, "pools")))
         .route("/plans", get(plans))
+        .route("/whoami", get(whoami))
+        .route("/environments", get(environments))
         .route("/jobs", get(jobs))
         .route("/jobs/{id}", get(job).delete(cancel_job))
         .route("/events", get(events::websocket))
@@ -53,7 +55,9 @@ pub fn router(app: Shared) -> Router {
         .route("/api/v1/openapi.json", get(openapi_json))
         .route("/api/v1/session", post(auth::login).delete(auth::logout))
         .route("/api/v1/hooks/{name}", post(webhooks::inbound))
-        .route("/api/docs", get(docs));
+        .route("/api/docs", get(docs))
+        .route("/", get(super::dashboard::index))
+        .route("/assets/{*path}", get(super::dashboard::asset));
     // The MCP server over streamable HTTP (src/mcp), behind the same bearer tokens; each
     // token's role limits its calls.
     let mcp = crate::mcp::http_router(app.runner.root.clone(), crate::mcp::Profile::Operate)
@@ -81,12 +85,11 @@ async fn security_headers(mut response: Response) -> Response {
     );
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
+    // The dashboard's files carry their own policy (they run a script); the API's is stricter.
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
             "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-        ),
-    );
+        ));
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     // The rest of a refused body is not read: say the connection ends, so a client does not
@@ -241,8 +244,58 @@ fn finished(
         Err(e) if e.message.starts_with("not confirmed") => Err(Problem::from_error(&e)
             .hint("over HTTP, send \"yes\": true in the input to confirm")
             .with("operation", name)),
-        Err(e) => Err(Problem::from_error(&e).with("operation", name)),
+        Err(e) => {
+            let mut problem = Problem::from_error(&e).with("operation", name);
+            // What the operation reported before it failed (`/test`'s results) goes along,
+            // and a refused edit's field errors (`/definition`) also at the top, where a form
+            // finds the message for each field.
+            let data = answer(name, &e.output)["data"].take();
+            if let Some(errors) = data.get("errors").cloned() {
+                problem = problem.with("errors", errors);
+            }
+            if !data.is_null() {
+                problem = problem.with("data", data);
+            }
+            Err(problem)
+        }
     }
+}
+
+/// `GET /api/v1/environments`: `/env list` for any role (listing reads; the `env` operation
+/// as a whole is an admin's, so its name alone would refuse a viewer).
+async fn environments(
+    State(app): State<Shared>,
+    Extension(principal): Extension<Principal>,
+) -> Response {
+    match build("env", json!({ "action": "list" }), &principal) {
+        Ok(request) => run_now(&app, &principal, request).await,
+        Err(p) => p.into_response(),
+    }
+}
+
+/// `GET /api/v1/whoami`: the caller's token name, role and environment, and what the role
+/// may do (the dashboard hides what it may not; the server refuses it anyway).
+async fn whoami(State(app): State<Shared>, Extension(principal): Extension<Principal>) -> Response {
+    use crate::commands::access::Access;
+    let may = |access: Access| principal.role.allows(access);
+    // The environment requests run in: the token's or the header's, else serve's.
+    let environment = principal
+        .environment
+        .clone()
+        .or_else(|| app.runner.default_env.clone())
+        .unwrap_or_else(|| app.environment.clone());
+    axum::Json(json!({
+        "actor": principal.name,
+        "role": principal.role.as_str(),
+        "environment": environment,
+        "may": {
+            "read": may(Access::Read),
+            "edit_files": may(Access::Files),
+            "change_cluster": may(Access::Cluster),
+            "administer": may(Access::Admin),
+        },
+    }))
+    .into_response()
 }
 
 /// Runs `request` now and answers its report.
