@@ -353,6 +353,41 @@ pub struct TokenRequest {
     pub expires: Option<String>,
 }
 
+/// `/state [show]`, `/state migrate --to postgres://USER@HOST:PORT/DB|sqlite`: where the
+/// shared state is, and moving it ([`crate::commands::shared_state`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct StateRequest {
+    /// show (default) or migrate
+    pub action: Option<String>,
+    /// migrate: postgres://USER@HOST:PORT/DB (no password in it), or sqlite for the local state.db
+    pub to: Option<String>,
+    /// migrate: where the target's password is read from: env:VAR, file:PATH or vault:MOUNT/PATH#FIELD
+    pub password: Option<String>,
+    /// migrate: replace the rows a non-empty target holds
+    pub force: bool,
+}
+
+/// `/unlock --force`: releases the workspace lock another process holds (admins; audited).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct UnlockRequest {
+    /// Release it although its holder may still be running
+    pub force: bool,
+}
+
+/// `/role grant ID ROLE`, `/role revoke ID`, `/role list`: who may do what in shared state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoleRequest {
+    /// list (default), grant or revoke
+    pub action: Option<String>,
+    /// grant, revoke: the identity, a PVE token id (user@realm!name)
+    pub identity: Option<String>,
+    /// grant: viewer, operator or admin
+    pub role: Option<String>,
+}
+
 /// `/ask TEXT` (`? TEXT` in the console): a request in words, answered with the project's own
 /// commands ([`crate::commands::ask`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -495,6 +530,9 @@ pub enum Request {
     Ci(CiRequest),
     Audit(AuditRequest),
     Token(TokenRequest),
+    State(StateRequest),
+    Unlock(UnlockRequest),
+    Role(RoleRequest),
     Env(EnvRequest),
     Promote(PromoteRequest),
     Export(ExportRequest),
@@ -537,6 +575,9 @@ impl Request {
             Request::Ci(_) => "ci".into(),
             Request::Audit(_) => "audit".into(),
             Request::Token(_) => "token".into(),
+            Request::State(_) => "state".into(),
+            Request::Unlock(_) => "unlock".into(),
+            Request::Role(_) => "role".into(),
             Request::Env(_) => "env".into(),
             Request::Promote(_) => "promote".into(),
             Request::Export(_) => "export".into(),
@@ -782,6 +823,20 @@ fn team_request(name: &str, m: &ArgMatches, json: bool) -> Option<Request> {
             role: text("role"),
             env: text("env"),
             expires: text("expires"),
+        }),
+        "state" => Request::State(StateRequest {
+            action: text("action"),
+            to: text("to"),
+            password: text("password"),
+            force: flag("force"),
+        }),
+        "unlock" => Request::Unlock(UnlockRequest {
+            force: flag("force"),
+        }),
+        "role" => Request::Role(RoleRequest {
+            action: text("action"),
+            identity: text("identity"),
+            role: text("role"),
         }),
         _ => return None,
     })
