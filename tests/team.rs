@@ -10,6 +10,7 @@ mod support;
 
 mod team {
     pub mod audit;
+    pub mod lock;
     pub mod pg;
     pub mod shared;
     pub mod vault;
