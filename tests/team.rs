@@ -12,6 +12,7 @@ mod team {
     pub mod audit;
     pub mod lock;
     pub mod pg;
+    pub mod roles;
     pub mod shared;
     pub mod vault;
 }
