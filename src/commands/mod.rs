@@ -24,6 +24,7 @@ pub mod init;
 pub mod login;
 pub mod plan;
 pub mod policy;
+pub mod privileges;
 pub mod promote;
 pub mod registry;
 pub mod remote_migrate;
@@ -132,7 +133,8 @@ async fn dispatch(ctx: &mut Ctx, request: Request) -> Result<Report, CommandErro
             init::run(ctx, &args).await
         }
         Request::Status(r) => status::run(ctx, r.live).await,
-        Request::Doctor => doctor::run(ctx).await,
+        Request::Doctor(r) if r.privileges => Ok(privileges::report()),
+        Request::Doctor(_) => doctor::run(ctx).await,
         Request::Sync(r) => {
             let options = crate::iac::sync::SyncOptions {
                 adopt: r.adopt,

@@ -182,10 +182,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "doctor",
         aliases: &[],
         summary: "Check the connection, token privileges, clock and workspace health",
-        usage: "/doctor [-o table|json|yaml]",
+        usage: "/doctor [--privileges] [-o table|json|yaml]",
         details: "Each check is ok, warn or fail, with the fix. Checks: configuration, secret, TLS, connection, PVE version,\n\
-                  clock skew, token privileges, database integrity, writable files, optional tools (terraform, ansible).",
-        flags: &[],
+                  clock skew, token privileges, database integrity, writable files, optional tools (terraform, ansible).\n\
+                  --privileges prints the minimal PVE privileges the operations need, with what each is for, and the\n\
+                  `pveum role add NAME -privs \"...\"` line that creates that role (docs/team.md).",
+        flags: &[flag(
+            "privileges",
+            "Print the PVE privileges the operations need as a pveum role definition",
+        )],
         positionals: &[],
         scope: Scope::Both,
         availability: Availability::Ready,
@@ -199,7 +204,9 @@ pub static COMMANDS: &[CommandSpec] = &[
                   `/config set KEY VALUE` validates the new value before it writes config.yml. Keys: active, endpoint, token_id,\n\
                   secret, tls.fingerprint, tls.ca_file, tls.insecure, defaults.node, defaults.storage, defaults.bridge,\n\
                   defaults.parallelism, defaults.timeout_secs,\n\
-                  git.auto_commit (every change a commit), git.author (when git has no identity).",
+                  git.auto_commit (every change a commit), git.author (when git has no identity), state.url (the team's\n\
+                  PostgreSQL, postgres://USER@HOST:PORT/DB; none for the local state.db), state.password (env:, file: or vault:\n\
+                  reference), state.sslmode, state.ca_file.",
         flags: &[],
         positionals: &[
             PositionalSpec {

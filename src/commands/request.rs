@@ -353,6 +353,14 @@ pub struct TokenRequest {
     pub expires: Option<String>,
 }
 
+/// `/doctor [--privileges]`: the workspace's health checks, or the PVE role its operations need.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct DoctorRequest {
+    /// Print the minimal PVE privileges the operations need, as a `pveum role add` line, instead of the checks
+    pub privileges: bool,
+}
+
 /// `/state [show]`, `/state migrate --to postgres://USER@HOST:PORT/DB|sqlite`: where the
 /// shared state is, and moving it ([`crate::commands::shared_state`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -511,7 +519,7 @@ pub enum FlagValue {
 pub enum Request {
     Init(InitRequest),
     Status(StatusRequest),
-    Doctor,
+    Doctor(DoctorRequest),
     Config(ConfigRequest),
     Help(HelpRequest),
     Sync(SyncRequest),
@@ -556,7 +564,7 @@ impl Request {
         match self {
             Request::Init(_) => "init".into(),
             Request::Status(_) => "status".into(),
-            Request::Doctor => "doctor".into(),
+            Request::Doctor(_) => "doctor".into(),
             Request::Config(_) => "config".into(),
             Request::Help(_) => "help".into(),
             Request::Sync(_) => "sync".into(),
@@ -612,10 +620,7 @@ impl Request {
                 request,
             });
         }
-        let tagged = match name {
-            "doctor" => serde_json::json!({ "operation": "doctor" }),
-            _ => serde_json::json!({ "operation": name, "input": input }),
-        };
+        let tagged = serde_json::json!({ "operation": name, "input": input });
         serde_json::from_value(tagged).map_err(bad)
     }
 
@@ -642,7 +647,9 @@ impl Request {
                 from_bundle: text("from-bundle"),
             }),
             "status" => Request::Status(StatusRequest { live: flag("live") }),
-            "doctor" => Request::Doctor,
+            "doctor" => Request::Doctor(DoctorRequest {
+                privileges: flag("privileges"),
+            }),
             "config" => Request::Config(ConfigRequest {
                 action: text("action"),
                 key: text("key"),

@@ -254,9 +254,7 @@ pub async fn run(ctx: &mut Ctx, request: &RoleRequest) -> Result<Report, Command
                 Some(r) if r.role == "admin" && admins == 1 => Err(CommandError::user(format!(
                     "{id} is the only admin; revoking it would leave no one to grant roles"
                 ))
-                .hint(format!(
-                    "grant admin to someone else first: /role grant ID admin"
-                ))),
+                .hint("grant admin to someone else first: /role grant ID admin")),
                 Some(r) => {
                     let had = r.role.clone();
                     db.revoke_role(&id).await?;

@@ -200,3 +200,63 @@ fn a_local_workspace_has_no_roles_and_its_user_is_admin() {
         .expect("runs");
     refused(&out, &["applies to shared state", "/state migrate"]);
 }
+
+#[test]
+fn doctor_privileges_prints_a_role_the_pve_api_accepts() {
+    let sim = TestSim::homelab();
+    let dir = init_workspace(&sim);
+    let out = ok(
+        pmpc(dir.path())
+            .args(["doctor", "--privileges", "--json"])
+            .output()
+            .expect("runs"),
+        "doctor --privileges",
+    );
+    let doc: Value = serde_json::from_str(stdout(&out).trim()).expect("json");
+    let line = doc["pveum"].as_str().expect("the pveum line").to_string();
+    let privs = line
+        .strip_prefix("pveum role add ProxmoxMPC -privs \"")
+        .and_then(|rest| rest.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("{line}"));
+    for needed in [
+        "Sys.Audit",
+        "VM.Audit",
+        "VM.Allocate",
+        "VM.PowerMgmt",
+        "Datastore.AllocateSpace",
+    ] {
+        assert!(privs.split(' ').any(|p| p == needed), "{needed} in {line}");
+    }
+    // The role is created through the API as `pveum role add` would: every name is a privilege.
+    let api = crate::support::sim::client(sim.sim());
+    sim.block_on(async {
+        api.write(
+            reqwest::Method::POST,
+            "/access/roles",
+            vec![
+                ("roleid".into(), "ProxmoxMPC".into()),
+                ("privs".into(), privs.replace(' ', ",")),
+            ],
+        )
+        .await
+        .expect("the simulator accepts every privilege");
+        let role: Value = api
+            .get("/access/roles/ProxmoxMPC", Vec::new())
+            .await
+            .expect("the role reads back");
+        let held = role.to_string();
+        for p in privs.split(' ') {
+            assert!(held.contains(p), "{p} in {held}");
+        }
+    });
+    // The table form names what each is for.
+    let out = ok(
+        pmpc(dir.path())
+            .args(["doctor", "--privileges"])
+            .output()
+            .expect("runs"),
+        "doctor --privileges (table)",
+    );
+    assert!(stdout(&out).contains(&line), "{}", text(&out));
+    assert!(stdout(&out).contains("/apply"), "{}", text(&out));
+}

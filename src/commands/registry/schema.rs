@@ -148,6 +148,7 @@ pub(super) fn command_schema(name: &str) -> serde_json::Value {
     let schema = match name {
         "init" => schemars::schema_for!(InitRequest),
         "status" => schemars::schema_for!(StatusRequest),
+        "doctor" => schemars::schema_for!(DoctorRequest),
         "config" => schemars::schema_for!(ConfigRequest),
         "help" => schemars::schema_for!(HelpRequest),
         "sync" => schemars::schema_for!(SyncRequest),
