@@ -380,11 +380,7 @@ impl Ctx {
             }
             None => None,
         };
-        let schema = self
-            .workspace()?
-            .env_name()
-            .filter(|_| self.workspace.as_ref().is_some_and(|w| w.is_env_folder()))
-            .map(|name| format!("pmpc_env_{name}"));
+        let schema = self.env_schema();
         Ok(Some(crate::state::SharedState {
             url: settings.url,
             password,
@@ -392,6 +388,16 @@ impl Ctx {
             ca_file: settings.ca_file.map(|p| self.resolve_path(Path::new(&p))),
             schema,
         }))
+    }
+
+    /// The PostgreSQL schema of this environment's shared tables: `pmpc_env_NAME` for an
+    /// environment's folder, `None` (the default, `public`) for the workspace itself.
+    pub fn env_schema(&self) -> Option<String> {
+        self.workspace
+            .as_ref()
+            .filter(|w| w.is_env_folder())
+            .and_then(|w| w.env_name())
+            .map(|name| format!("pmpc_env_{name}"))
     }
 
     /// Reads a secret (`what`: whose, for messages) from where `reference` points.

@@ -134,7 +134,7 @@ async fn migrate(ctx: &mut Ctx, request: &StateRequest) -> Result<Report, Comman
                     .ca_file
                     .as_ref()
                     .map(|p| ctx.resolve_path(std::path::Path::new(p))),
-                schema: ctx.shared_state()?.and_then(|s| s.schema),
+                schema: ctx.env_schema(),
             };
             if source.location().display().to_string() == shared.display() {
                 return Err(CommandError::user(format!(

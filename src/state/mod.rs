@@ -675,6 +675,19 @@ mod tests {
         let path = dir.path().join("state.db");
         let db = StateDb::open(&path).await.unwrap();
         assert_eq!(db.current_version().await.unwrap(), schema_version());
+        // WAL, foreign keys and the busy timeout hold on every connection of the pool.
+        let mode: String = sqlx::query("PRAGMA journal_mode")
+            .fetch_one(&db.pool)
+            .await
+            .and_then(|r| r.try_get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let keys: i64 = sqlx::query("PRAGMA foreign_keys")
+            .fetch_one(&db.pool)
+            .await
+            .and_then(|r| r.try_get(0))
+            .unwrap();
+        assert_eq!(keys, 1);
         db.session_set("env", "default").await.unwrap();
         db.session_set("env", "prod").await.unwrap();
         assert_eq!(

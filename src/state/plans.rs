@@ -216,12 +216,14 @@ impl StateDb {
         Ok(())
     }
 
-    /// Appends a journal row and returns its id. One statement, so it needs no read-then-write
-    /// transaction (which SQLite refuses with "database is locked" under a concurrent writer).
+    /// Appends a journal row and returns its id. One statement, so on SQLite it needs no
+    /// read-then-write transaction (which SQLite refuses with "database is locked" under a
+    /// concurrent writer); on PostgreSQL, where two statements' `MAX(id)` may see the same
+    /// rows, it runs inside the serialized write transaction.
     pub async fn journal_append(&self, entry: &JournalEntry<'_>) -> Result<i64, StateError> {
         let at = now();
         let finished = (entry.status != "started").then(|| at.clone());
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO journal (id, plan_id, step, action, target, upid, status, started_at, finished_at, detail)
              SELECT COALESCE(MAX(id), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8, $9 FROM journal
              RETURNING id",
@@ -234,11 +236,23 @@ impl StateDb {
         .bind(entry.status)
         .bind(&at)
         .bind(finished)
-        .bind(entry.detail)
-        .fetch_one(&self.pool)
-        .await
-        .and_then(|r| r.try_get(0))
-        .map_err(self.query_err())
+        .bind(entry.detail);
+        let err = self.query_err();
+        if self.backend == super::Backend::Sqlite {
+            return query
+                .fetch_one(&self.pool)
+                .await
+                .and_then(|r| r.try_get(0))
+                .map_err(err);
+        }
+        let mut tx = self.write_tx().await?;
+        let id = query
+            .fetch_one(&mut *tx)
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(&err)?;
+        tx.commit().await.map_err(&err)?;
+        Ok(id)
     }
 
     /// Returns a plan's journal in order.

@@ -1,5 +1,6 @@
 //! The `roles` table: who (a PVE token id) has which role in shared state, who granted it and
-//! when. The meaning of a role is `crate::commands::access::Role`'s; this module stores text.
+//! when. The meaning of a role is the operations layer's (`commands::access::Role`); this module stores
+//! text.
 
 use sqlx::{FromRow, Row};
 
