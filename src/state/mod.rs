@@ -309,6 +309,15 @@ async fn open_postgres(shared: &SharedState) -> Result<AnyPool, sqlx::Error> {
         .connect_url()
         .map_err(|m| sqlx::Error::Configuration(m.into()))?;
     let options = <AnyConnectOptions as sqlx::ConnectOptions>::from_url(&url)?;
+    // One connection first, so the reason it fails (refused, password, TLS) is what the user
+    // reads: the pool would retry until its timeout and say only that it timed out.
+    let probe = tokio::time::timeout(
+        Duration::from_secs(10),
+        <sqlx::AnyConnection as sqlx::Connection>::connect_with(&options),
+    )
+    .await
+    .map_err(|_| sqlx::Error::PoolTimedOut)??;
+    let _ = <sqlx::AnyConnection as sqlx::Connection>::close(probe).await;
     let schema = shared.schema.clone();
     AnyPoolOptions::new()
         .max_connections(4)

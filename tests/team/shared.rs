@@ -378,3 +378,92 @@ fn state_migrate_to_postgres_and_back_keeps_every_row_and_the_audit_chain() {
     );
     assert!(files_containing(ws, pg.password()).is_empty());
 }
+
+#[test]
+fn an_environment_folder_keeps_its_shared_tables_in_a_schema_of_its_own() {
+    let sim = TestSim::homelab();
+    let prod = TestSim::homelab();
+    let pg = Pg::start();
+    let dir = shared_workspace(&sim, &pg);
+    let ws = dir.path();
+    let mut add = pmpc(ws);
+    add.env(TOKEN_VAR, sim.full_token())
+        .env(PASSWORD_VAR, pg.password())
+        .env("PMPC_TEST_PROD_TOKEN", prod.full_token())
+        .args([
+            "env",
+            "add",
+            "prod",
+            "--endpoint",
+            &prod.url(),
+            "--token-id",
+            &prod.token_id(),
+            "--secret-env",
+            "PMPC_TEST_PROD_TOKEN",
+            "--fingerprint",
+            &prod.fingerprint(),
+        ]);
+    ok(add.output().expect("runs"), "env add prod");
+    let mut sync = pmpc(ws);
+    sync.env(PASSWORD_VAR, pg.password())
+        .env("PMPC_TEST_PROD_TOKEN", prod.full_token())
+        .args(["--env", "prod", "sync"]);
+    ok(sync.output().expect("runs"), "sync prod");
+    assert_eq!(
+        pg.column("SELECT count(*)::text FROM pmpc_env_prod.snapshots"),
+        vec!["1"]
+    );
+    assert_eq!(
+        pg.column("SELECT count(*)::text FROM public.snapshots"),
+        vec!["0"]
+    );
+    let default = json_out(&ok(
+        run(ws, &sim, &pg, &["status", "--json"]),
+        "status of the default environment",
+    ));
+    assert!(default["last_sync"].is_null(), "{default}");
+}
+
+#[test]
+fn an_unreachable_database_is_named_with_the_next_step_and_no_password() {
+    let sim = TestSim::homelab();
+    let pg = Pg::start();
+    let dir = shared_workspace(&sim, &pg);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let url = format!("postgres://pmpc@127.0.0.1:{port}/team");
+    ok(
+        run(dir.path(), &sim, &pg, &["config", "set", "state.url", &url]),
+        "config set state.url",
+    );
+    let out = run(dir.path(), &sim, &pg, &["status"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains(&format!("cannot open the state database {url}")),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        said.contains("reachable") && said.contains("state.url none"),
+        "{said}"
+    );
+    assert!(!said.contains(pg.password()) && !stdout(&out).contains(pg.password()));
+    // Unset, the local state.db is used again.
+    ok(
+        run(
+            dir.path(),
+            &sim,
+            &pg,
+            &["config", "set", "state.url", "none"],
+        ),
+        "config set state.url none",
+    );
+    let state = json_out(&ok(
+        run(dir.path(), &sim, &pg, &["state", "--json"]),
+        "state",
+    ));
+    assert_eq!(state["backend"], "sqlite", "{state}");
+}
