@@ -162,6 +162,23 @@ async fn migrate(ctx: &mut Ctx, request: &StateRequest) -> Result<Report, Comman
         }
         Err(CopyError::State(e)) => return Err(e.into()),
     };
+    if report.mismatches().is_empty() && target.backend() == Backend::Postgres {
+        // Whoever moves the state there is its first admin, before anyone else points at it.
+        let identity = ctx.config()?.active_env().token_id.clone();
+        let environment = ctx.config()?.active.clone();
+        let mut target = target.clone();
+        target.set_principal(ctx.principal());
+        if target.claim_first_admin(&identity).await? {
+            target
+                .audit(
+                    &environment,
+                    "role-grant",
+                    &identity,
+                    Some("admin (moved the state here)"),
+                )
+                .await?;
+        }
+    }
     target.clone().close().await;
     finish(ctx, &source, &target, settings, report)
 }

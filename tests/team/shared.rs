@@ -272,9 +272,18 @@ fn state_migrate_to_postgres_and_back_keeps_every_row_and_the_audit_chain() {
         config.contains(&url) && config.contains(&password_ref),
         "{config}"
     );
+    // Every audit row came along, and whoever moved the state is its first admin (audited).
     assert_eq!(
         pg.column("SELECT count(*)::text FROM audit_log"),
-        vec![count("audit_log").to_string()]
+        vec![(count("audit_log") + 1).to_string()]
+    );
+    assert_eq!(
+        pg.column("SELECT action || ' ' || target FROM audit_log ORDER BY id DESC LIMIT 1"),
+        vec![format!("role-grant {}", sim.token_id())]
+    );
+    assert_eq!(
+        pg.column("SELECT identity || ' ' || role FROM roles"),
+        vec![format!("{} admin", sim.token_id())]
     );
     // Into a database that holds rows: refused, nothing copied.
     let again = run(ws, &sim, &pg, &["state", "migrate", "--to", &url]);
@@ -348,8 +357,8 @@ fn state_migrate_to_postgres_and_back_keeps_every_row_and_the_audit_chain() {
         text(&back)
     );
     let returned = runtime.block_on(sqlite_rows(&db));
-    // Every row is as it was. What was added in between is the first identity's admin grant
-    // (the first to use the empty shared database) and its audit entry, after the others.
+    // Every row is as it was. What was added in between is the mover's admin grant and its
+    // audit entry, after the others.
     for ((table, before), (_, after)) in original.iter().zip(&returned) {
         match table.as_str() {
             "roles" => {
