@@ -190,3 +190,110 @@ fn unlock_force_releases_a_live_holder_and_is_audited() {
     let _ = holder.kill();
     let _ = holder.wait();
 }
+
+#[test]
+fn a_killed_holders_lock_waits_for_its_ttl_and_unlock_force_frees_it_now() {
+    let sim = TestSim::homelab();
+    let pg = Pg::start();
+    let first = shared_workspace(&sim, &pg);
+    let second = shared_workspace(&sim, &pg);
+    let (a, b) = (first.path(), second.path());
+    // A TTL far longer than the test: the lock can only go by /unlock --force.
+    let long = |dir: &Path, user: &str, args: &[&str]| {
+        let mut cmd = command(dir, &sim, &pg, user, args);
+        cmd.env("PMPC_LOCK_TTL_SECS", "3600");
+        cmd
+    };
+    ok(long(a, "alice", &["sync"]).output().expect("runs"), "sync");
+    ok(
+        long(
+            a,
+            "alice",
+            &["create", "vm", "--name", "orphan-01", "--memory", "512M"],
+        )
+        .output()
+        .expect("runs"),
+        "create",
+    );
+    sim.set_faults(Faults {
+        task_duration: Duration::from_secs(30),
+        ..Faults::none()
+    });
+    let mut doomed = long(a, "alice", &["apply", "--yes"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawns");
+    wait_for_holder(&pg, doomed.id(), &mut doomed);
+    doomed.kill().expect("SIGKILL");
+    doomed.wait().expect("reaped");
+    sim.set_faults(Faults::none());
+
+    // Its session is gone, its row is not: refused, saying so and what frees it.
+    let refused = long(b, "bob", &["sync"]).output().expect("runs");
+    assert!(!refused.status.success(), "{}", text(&refused));
+    let said = stderr(&refused);
+    assert!(said.contains("locked by alice@"), "{said}");
+    assert!(
+        said.contains(&format!("(pid {}, apply, since ", doomed.id())),
+        "{said}"
+    );
+    assert!(
+        said.contains("process is gone") && said.contains("/unlock --force"),
+        "{said}"
+    );
+    ok(
+        long(b, "bob", &["unlock", "--force"])
+            .output()
+            .expect("runs"),
+        "unlock --force",
+    );
+    ok(
+        long(b, "bob", &["sync"]).output().expect("runs"),
+        "sync after the unlock",
+    );
+}
+
+#[test]
+fn unlock_force_releases_a_local_workspaces_file_lock_and_is_audited() {
+    let sim = TestSim::homelab();
+    let dir = crate::support::cmd::init_workspace(&sim);
+    let ws = dir.path();
+    // A lock left by a process on another machine (a shared folder): never cleared by itself.
+    std::fs::write(
+        ws.join(".proxmox/apply.lock"),
+        "op=apply\npid=4242\nhost=elsewhere\nsince=2026-01-01T00:00:00Z\n",
+    )
+    .expect("lock file");
+    let out = pmpc(ws)
+        .env(TOKEN_VAR, sim.full_token())
+        .args(["sync"])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(stderr(&out).contains("4242@elsewhere"), "{}", text(&out));
+    let out = ok(
+        pmpc(ws).args(["unlock", "--force"]).output().expect("runs"),
+        "unlock --force",
+    );
+    assert!(stderr(&out).contains("elsewhere"), "{}", text(&out));
+    assert!(!ws.join(".proxmox/apply.lock").exists());
+    ok(
+        pmpc(ws)
+            .env(TOKEN_VAR, sim.full_token())
+            .args(["sync"])
+            .output()
+            .expect("runs"),
+        "sync after the unlock",
+    );
+    let out = ok(
+        pmpc(ws).args(["audit", "--json"]).output().expect("runs"),
+        "audit",
+    );
+    let listed = crate::support::cmd::stdout(&out);
+    assert!(
+        listed.contains("\"unlock\"") && listed.contains("pid 4242"),
+        "{listed}"
+    );
+}
