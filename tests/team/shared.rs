@@ -476,3 +476,38 @@ fn an_unreachable_database_is_named_with_the_next_step_and_no_password() {
     ));
     assert_eq!(state["backend"], "sqlite", "{state}");
 }
+
+#[test]
+fn the_password_may_come_from_a_file_outside_the_workspace() {
+    let sim = TestSim::homelab();
+    let pg = Pg::start();
+    let dir = init_workspace(&sim);
+    let secrets = tempfile::tempdir().expect("temp dir");
+    let file = secrets.path().join("pg-password");
+    std::fs::write(&file, format!("{}\n", pg.password())).expect("password file");
+    let url = pg.url();
+    let reference = format!("file:{}", file.display());
+    for (key, value) in [
+        ("state.url", url.as_str()),
+        ("state.password", reference.as_str()),
+    ] {
+        ok(
+            pmpc(dir.path())
+                .args(["config", "set", key, value])
+                .output()
+                .expect("runs"),
+            "config set",
+        );
+    }
+    let out = ok(
+        pmpc(dir.path())
+            .env(TOKEN_VAR, sim.full_token())
+            .args(["sync"])
+            .output()
+            .expect("runs"),
+        "sync with the password from a file",
+    );
+    assert!(!stdout(&out).contains(pg.password()) && !stderr(&out).contains(pg.password()));
+    assert_eq!(pg.column("SELECT count(*)::text FROM snapshots"), vec!["1"]);
+    assert!(files_containing(dir.path(), pg.password()).is_empty());
+}
