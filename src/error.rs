@@ -170,6 +170,11 @@ impl From<crate::state::StateError> for CommandError {
             StateError::NewerSchema { .. } => {
                 "upgrade proxmox-mpc to the version that wrote this database; the file was not changed".to_string()
             }
+            StateError::Open { path, .. } if path.to_string_lossy().starts_with("postgres") => format!(
+                "check that the PostgreSQL server of {} is reachable, that its user and database exist, and config.yml's \
+                 state.password, state.sslmode and state.ca_file (/config set state.url none goes back to the local state.db)",
+                path.display()
+            ),
             StateError::Open { path, .. } => format!(
                 "check that {} is a proxmox-mpc database and that its folder is writable",
                 path.display()

@@ -59,7 +59,8 @@ pub fn operation_access(name: &str) -> Option<Access> {
         "apply" | "start" | "stop" | "shutdown" | "reboot" | "snapshot" | "snapshot-rollback"
         | "migrate" | "backup" | "restore" | "forget-backup" => Cluster,
         // Who may do what, where the workspace points, and servers.
-        "init" | "config" | "token" | "env" | "export" | "serve" | "mcp" | "demo" | "sim" => Admin,
+        "init" | "config" | "token" | "env" | "export" | "serve" | "mcp" | "demo" | "sim"
+        | "state" | "unlock" | "role" => Admin,
         _ => return None,
     })
 }
@@ -85,6 +86,8 @@ impl Request {
             Request::Env(r) if matches!(r.action.as_deref(), None | Some("list" | "show")) => {
                 Access::Read
             }
+            Request::State(r) if matches!(r.action.as_deref(), None | Some("show")) => Access::Read,
+            Request::Role(r) if matches!(r.action.as_deref(), None | Some("list")) => Access::Read,
             _ => base,
         }
     }

@@ -21,7 +21,6 @@ use crate::plan::Plan;
 use crate::plan::apply::{
     ApplyEvent, ApplyOptions, ApplySummary, apply, missing_privileges, stale_reasons,
 };
-use crate::plan::lock::ApplyLock;
 use crate::plan::render::render_text;
 use crate::pve::Client;
 use crate::state::written::Written;
@@ -67,11 +66,9 @@ struct Job {
 /// Runs `/apply`.
 pub async fn run(ctx: &mut Ctx, args: &ApplyArgs) -> Result<Report, CommandError> {
     let root = ctx.workspace()?.root().to_path_buf();
-    let lock_path = ctx.workspace()?.dot_dir().join("apply.lock");
-    // Held until the apply returns.
-    let lock = ApplyLock::acquire(&lock_path).map_err(|e| {
-        CommandError::user(e.to_string()).hint("only one apply runs at a time in a workspace")
-    })?;
+    // Held until the apply returns (and, in shared state, the team's lock until `execute`
+    // releases it): only one apply runs at a time in a workspace.
+    let lock = crate::commands::role::lock(ctx, "apply").await?;
     let mut items = Vec::new();
     if let Some(stale) = &lock.cleared_stale {
         items.push(Item::Warning(format!(

@@ -79,6 +79,9 @@ pub struct Ctx {
     /// Where progress events go besides the Ui (a front end that forwards them: REST, MCP,
     /// or a test).
     events: Option<EventSink>,
+    /// The team's workspace lock the running operation holds (shared state), released by
+    /// [`crate::commands::execute`] when the operation ends.
+    shared_lock: Option<crate::state::locks::SharedLock>,
 }
 
 /// What an operation tells the commit that records its change of the workspace's files
@@ -147,6 +150,19 @@ impl Ctx {
             state: None,
             seen_secrets: Vec::new(),
             events: None,
+            shared_lock: None,
+        }
+    }
+
+    /// Holds the team's workspace lock until the running operation ends.
+    pub fn hold_lock(&mut self, lock: crate::state::locks::SharedLock) {
+        self.shared_lock = Some(lock);
+    }
+
+    /// Releases the team's workspace lock, if the operation took it, and waits for that.
+    pub async fn release_lock(&mut self) {
+        if let Some(lock) = self.shared_lock.take() {
+            lock.release().await;
         }
     }
 
@@ -334,7 +350,10 @@ impl Ctx {
         if self.state.is_none() {
             let path = self.workspace()?.state_db_path();
             let existed = path.is_file();
-            let mut db = StateDb::open(&path).await?;
+            let mut db = match self.shared_state()? {
+                Some(shared) => StateDb::open_shared(&path, &shared).await?,
+                None => StateDb::open(&path).await?,
+            };
             if !existed {
                 crate::workspace::restrict_to_owner(&path)?;
             }
@@ -342,6 +361,78 @@ impl Ctx {
             self.state = Some(db);
         }
         Ok(self.state.as_ref().expect("opened above"))
+    }
+
+    /// Where the team's shared state is, from config.yml's `state:` section with its password
+    /// read from its reference; `None` for a local workspace (or a config.yml that does not
+    /// load: then nothing can point anywhere, and the command's own config read reports it).
+    /// An environment's folder keeps its tables in a PostgreSQL schema of its own.
+    pub fn shared_state(&mut self) -> Result<Option<crate::state::SharedState>, CommandError> {
+        let Some(settings) = self.config().ok().and_then(|c| c.state.clone()) else {
+            return Ok(None);
+        };
+        let password = match &settings.password {
+            Some(text) => {
+                let reference = SecretRef::parse(text).map_err(CommandError::config)?;
+                let secret = self.read_secret(&reference, "the state database's password")?;
+                self.remember_secret(secret.expose());
+                Some(secret)
+            }
+            None => None,
+        };
+        let schema = self.env_schema();
+        Ok(Some(crate::state::SharedState {
+            url: settings.url,
+            password,
+            sslmode: settings.sslmode,
+            ca_file: settings.ca_file.map(|p| self.resolve_path(Path::new(&p))),
+            schema,
+        }))
+    }
+
+    /// The PostgreSQL schema of this environment's shared tables: `pmpc_env_NAME` for an
+    /// environment's folder, `None` (the default, `public`) for the workspace itself.
+    pub fn env_schema(&self) -> Option<String> {
+        self.workspace
+            .as_ref()
+            .filter(|w| w.is_env_folder())
+            .and_then(|w| w.env_name())
+            .map(|name| format!("pmpc_env_{name}"))
+    }
+
+    /// Reads a secret (`what`: whose, for messages) from where `reference` points.
+    pub fn read_secret(&self, reference: &SecretRef, what: &str) -> Result<Secret, CommandError> {
+        let value = match reference {
+            SecretRef::Env(var) => self.env_var(var).ok_or_else(|| {
+                CommandError::user(format!(
+                    "{what} is read from the environment variable {var}, which is not set"
+                ))
+                .hint(format!("export {var}=... and try again"))
+            })?,
+            SecretRef::File(path) => {
+                let path = self.resolve_path(path);
+                std::fs::read_to_string(&path)
+                    .map_err(|e| {
+                        CommandError::user(format!(
+                            "cannot read {what} from {}: {e}",
+                            path.display()
+                        ))
+                        .hint("put it in that file (mode 0600), or point the reference elsewhere")
+                    })?
+                    .trim()
+                    .to_string()
+            }
+            SecretRef::Vault { mount, path, field } => {
+                return self.vault_secret(mount, path, field);
+            }
+        };
+        if value.is_empty() {
+            return Err(
+                CommandError::user(format!("{what} in {reference} is empty"))
+                    .hint("put the value there and try again"),
+            );
+        }
+        Ok(Secret::new(value))
     }
 
     /// Who the audit rows of this context's operations name: its origin and actor.

@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod overview;
 pub mod plan;
 pub mod policy;
+pub mod privileges;
 pub mod promote;
 pub mod registry;
 pub mod remote_migrate;
@@ -34,7 +35,9 @@ pub mod request;
 pub mod resolve;
 pub mod resource;
 pub mod rightsize;
+pub mod role;
 pub mod rollback;
+pub mod shared_state;
 pub mod status;
 pub mod sync;
 pub mod sync_base;
@@ -94,7 +97,12 @@ pub async fn run(
 pub async fn execute(ctx: &mut Ctx, request: Request) -> Result<Report, CommandError> {
     let operation = request.name();
     let pending = commit::prepare(ctx, &request).await;
-    let report = dispatch(ctx, request).await;
+    let report = match role::enforce(ctx, &request).await {
+        Ok(()) => dispatch(ctx, request).await,
+        Err(refused) => Err(refused),
+    };
+    // An apply, sync or rollback held the team's lock (shared state) until here.
+    ctx.release_lock().await;
     // Owned before the await: a borrow of the report held across it would make this future
     // not `Send` for every lifetime, which the servers' spawned tasks need.
     let refusal = match &report {
@@ -128,7 +136,8 @@ async fn dispatch(ctx: &mut Ctx, request: Request) -> Result<Report, CommandErro
             init::run(ctx, &args).await
         }
         Request::Status(r) => status::run(ctx, r.live).await,
-        Request::Doctor => doctor::run(ctx).await,
+        Request::Doctor(r) if r.privileges => Ok(privileges::report()),
+        Request::Doctor(_) => doctor::run(ctx).await,
         Request::Sync(r) => {
             let options = crate::iac::sync::SyncOptions {
                 adopt: r.adopt,
@@ -256,6 +265,9 @@ async fn dispatch_more(ctx: &mut Ctx, request: Request) -> Result<Report, Comman
     match request {
         Request::Audit(r) => audit::run(ctx, &r).await,
         Request::Token(r) => token::run(ctx, &r).await,
+        Request::State(r) => shared_state::run(ctx, &r).await,
+        Request::Unlock(r) => role::unlock(ctx, &r).await,
+        Request::Role(r) => role::run(ctx, &r).await,
         Request::Env(r) => env::run(ctx, &r).await,
         Request::Promote(r) => promote::run(ctx, &r.guests, r.from.as_deref(), &r.to).await,
         Request::Export(r) => export::run(ctx, r.env.as_deref(), &r.to, r.format.as_deref()).await,

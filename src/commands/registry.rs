@@ -182,10 +182,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "doctor",
         aliases: &[],
         summary: "Check the connection, token privileges, clock and workspace health",
-        usage: "/doctor [-o table|json|yaml]",
+        usage: "/doctor [--privileges] [-o table|json|yaml]",
         details: "Each check is ok, warn or fail, with the fix. Checks: configuration, secret, TLS, connection, PVE version,\n\
-                  clock skew, token privileges, database integrity, writable files, optional tools (terraform, ansible).",
-        flags: &[],
+                  clock skew, token privileges, database integrity, writable files, optional tools (terraform, ansible).\n\
+                  --privileges prints the minimal PVE privileges the operations need, with what each is for, and the\n\
+                  `pveum role add NAME -privs \"...\"` line that creates that role (docs/team.md).",
+        flags: &[flag(
+            "privileges",
+            "Print the PVE privileges the operations need as a pveum role definition",
+        )],
         positionals: &[],
         scope: Scope::Both,
         availability: Availability::Ready,
@@ -199,7 +204,9 @@ pub static COMMANDS: &[CommandSpec] = &[
                   `/config set KEY VALUE` validates the new value before it writes config.yml. Keys: active, endpoint, token_id,\n\
                   secret, tls.fingerprint, tls.ca_file, tls.insecure, defaults.node, defaults.storage, defaults.bridge,\n\
                   defaults.parallelism, defaults.timeout_secs,\n\
-                  git.auto_commit (every change a commit), git.author (when git has no identity).",
+                  git.auto_commit (every change a commit), git.author (when git has no identity), state.url (the team's\n\
+                  PostgreSQL, postgres://USER@HOST:PORT/DB; none for the local state.db), state.password (env:, file: or vault:\n\
+                  reference), state.sslmode, state.ca_file.",
         flags: &[],
         positionals: &[
             PositionalSpec {
@@ -1069,6 +1076,85 @@ pub static COMMANDS: &[CommandSpec] = &[
             PositionalSpec {
                 name: "name",
                 help: "The token's name (create, revoke)",
+                required: false,
+            },
+        ],
+        scope: Scope::Both,
+        availability: Availability::Ready,
+    },
+    CommandSpec {
+        name: "state",
+        aliases: &[],
+        summary: "Show where the state is, or move it to PostgreSQL and back",
+        usage: "/state [show] | /state migrate --to postgres://USER@HOST:PORT/DB|sqlite [--password env:VAR] [--force]",
+        details: "show names where the shared state is (the local .proxmox/state.db, or the team's PostgreSQL from config.yml's\n\
+                  state.url) with its rows per table. migrate copies every row of the shared tables (snapshots, plans, journal,\n\
+                  audit log, managed guests, sync base, API tokens, roles) into the target in one transaction, checks each table\n\
+                  equal (rows and content hash), then points config.yml's state at it; the source is left as it was. A target\n\
+                  holding rows is refused unless --force. The password is read from --password (env:, file:, vault:), never\n\
+                  written anywhere. See docs/team.md.",
+        flags: &[
+            opt(
+                "to",
+                "TARGET",
+                "migrate: postgres://USER@HOST:PORT/DB (no password in it), or sqlite",
+            ),
+            opt(
+                "password",
+                "REF",
+                "migrate: where the target's password is read from: env:VAR, file:PATH, vault:MOUNT/PATH#FIELD",
+            ),
+            flag("force", "migrate: replace the rows a non-empty target holds"),
+        ],
+        positionals: &[PositionalSpec {
+            name: "action",
+            help: "show (default) or migrate",
+            required: false,
+        }],
+        scope: Scope::Both,
+        availability: Availability::Ready,
+    },
+    CommandSpec {
+        name: "unlock",
+        aliases: &[],
+        summary: "Release the workspace lock a dead or stuck process holds (admins)",
+        usage: "/unlock --force",
+        details: "apply, sync and rollback hold the workspace's lock while they run; another copy is refused naming the holder\n\
+                  (user@host, pid, operation, since). A holder that died is released by itself after its TTL (60 s, or\n\
+                  PMPC_LOCK_TTL_SECS). --force releases it now; only an admin may, and it is audited. See docs/team.md.",
+        flags: &[flag(
+            "force",
+            "Release the lock although its holder may still be running",
+        )],
+        positionals: &[],
+        scope: Scope::Both,
+        availability: Availability::Ready,
+    },
+    CommandSpec {
+        name: "role",
+        aliases: &[],
+        summary: "Grant, revoke or list who may do what in shared state",
+        usage: "/role list | /role grant ID viewer|operator|admin | /role revoke ID",
+        details: "Identities are the PVE token ids in use (config.yml's token_id, user@realm!name). viewer reads, plans and tests;\n\
+                  operator also applies and acts on guests in environments not marked protected; admin may do everything\n\
+                  (protected environments, /unlock --force, roles). In a local workspace the person at the console is admin; in\n\
+                  shared state the first identity to use an empty database becomes admin and others need a grant. grant and\n\
+                  revoke are for admins and audited. See docs/team.md.",
+        flags: &[],
+        positionals: &[
+            PositionalSpec {
+                name: "action",
+                help: "list (default), grant or revoke",
+                required: false,
+            },
+            PositionalSpec {
+                name: "identity",
+                help: "grant, revoke: a PVE token id (user@realm!name)",
+                required: false,
+            },
+            PositionalSpec {
+                name: "role",
+                help: "grant: viewer, operator or admin",
                 required: false,
             },
         ],

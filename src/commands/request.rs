@@ -384,6 +384,49 @@ pub struct TokenRequest {
     pub expires: Option<String>,
 }
 
+/// `/doctor [--privileges]`: the workspace's health checks, or the PVE role its operations need.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct DoctorRequest {
+    /// Print the minimal PVE privileges the operations need, as a `pveum role add` line, instead of the checks
+    pub privileges: bool,
+}
+
+/// `/state [show]`, `/state migrate --to postgres://USER@HOST:PORT/DB|sqlite`: where the
+/// shared state is, and moving it ([`crate::commands::shared_state`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct StateRequest {
+    /// show (default) or migrate
+    pub action: Option<String>,
+    /// migrate: postgres://USER@HOST:PORT/DB (no password in it), or sqlite for the local state.db
+    pub to: Option<String>,
+    /// migrate: where the target's password is read from: env:VAR, file:PATH or vault:MOUNT/PATH#FIELD
+    pub password: Option<String>,
+    /// migrate: replace the rows a non-empty target holds
+    pub force: bool,
+}
+
+/// `/unlock --force`: releases the workspace lock another process holds (admins; audited).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct UnlockRequest {
+    /// Release it although its holder may still be running
+    pub force: bool,
+}
+
+/// `/role grant ID ROLE`, `/role revoke ID`, `/role list`: who may do what in shared state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoleRequest {
+    /// list (default), grant or revoke
+    pub action: Option<String>,
+    /// grant, revoke: the identity, a PVE token id (user@realm!name)
+    pub identity: Option<String>,
+    /// grant: viewer, operator or admin
+    pub role: Option<String>,
+}
+
 /// `/ask TEXT` (`? TEXT` in the console): a request in words, answered with the project's own
 /// commands ([`crate::commands::ask`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -507,7 +550,7 @@ pub enum FlagValue {
 pub enum Request {
     Init(InitRequest),
     Status(StatusRequest),
-    Doctor,
+    Doctor(DoctorRequest),
     Config(ConfigRequest),
     Help(HelpRequest),
     Sync(SyncRequest),
@@ -529,6 +572,9 @@ pub enum Request {
     Ci(CiRequest),
     Audit(AuditRequest),
     Token(TokenRequest),
+    State(StateRequest),
+    Unlock(UnlockRequest),
+    Role(RoleRequest),
     Env(EnvRequest),
     Promote(PromoteRequest),
     Export(ExportRequest),
@@ -552,7 +598,7 @@ impl Request {
         match self {
             Request::Init(_) => "init".into(),
             Request::Status(_) => "status".into(),
-            Request::Doctor => "doctor".into(),
+            Request::Doctor(_) => "doctor".into(),
             Request::Config(_) => "config".into(),
             Request::Help(_) => "help".into(),
             Request::Sync(_) => "sync".into(),
@@ -574,6 +620,9 @@ impl Request {
             Request::Ci(_) => "ci".into(),
             Request::Audit(_) => "audit".into(),
             Request::Token(_) => "token".into(),
+            Request::State(_) => "state".into(),
+            Request::Unlock(_) => "unlock".into(),
+            Request::Role(_) => "role".into(),
             Request::Env(_) => "env".into(),
             Request::Promote(_) => "promote".into(),
             Request::Export(_) => "export".into(),
@@ -608,10 +657,7 @@ impl Request {
                 request,
             });
         }
-        let tagged = match name {
-            "doctor" => serde_json::json!({ "operation": "doctor" }),
-            _ => serde_json::json!({ "operation": name, "input": input }),
-        };
+        let tagged = serde_json::json!({ "operation": name, "input": input });
         serde_json::from_value(tagged).map_err(bad)
     }
 
@@ -638,7 +684,9 @@ impl Request {
                 from_bundle: text("from-bundle"),
             }),
             "status" => Request::Status(StatusRequest { live: flag("live") }),
-            "doctor" => Request::Doctor,
+            "doctor" => Request::Doctor(DoctorRequest {
+                privileges: flag("privileges"),
+            }),
             "config" => Request::Config(ConfigRequest {
                 action: text("action"),
                 key: text("key"),
@@ -830,6 +878,20 @@ fn team_request(name: &str, m: &ArgMatches, json: bool) -> Option<Request> {
             role: text("role"),
             env: text("env"),
             expires: text("expires"),
+        }),
+        "state" => Request::State(StateRequest {
+            action: text("action"),
+            to: text("to"),
+            password: text("password"),
+            force: flag("force"),
+        }),
+        "unlock" => Request::Unlock(UnlockRequest {
+            force: flag("force"),
+        }),
+        "role" => Request::Role(RoleRequest {
+            action: text("action"),
+            identity: text("identity"),
+            role: text("role"),
         }),
         _ => return None,
     })

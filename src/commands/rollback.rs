@@ -19,7 +19,6 @@ use crate::commands::plan::plan_items;
 use crate::commands::workspace_state::{make_plan, read_desired, save_plan};
 use crate::commands::{Ctx, Report};
 use crate::error::CommandError;
-use crate::plan::lock::ApplyLock;
 use crate::plan::{Action, Plan};
 use crate::state::written::Written;
 use crate::ui::Item;
@@ -255,13 +254,8 @@ fn note_commit(ctx: &mut Ctx, target: &LogEntry, why: &str, plan_id: i64, plan: 
 /// Runs `/rollback`.
 pub async fn run(ctx: &mut Ctx, args: &RollbackArgs) -> Result<Report, CommandError> {
     let root = ctx.workspace()?.root().to_path_buf();
-    let lock_path = ctx.workspace()?.dot_dir().join("apply.lock");
     // A rollback rewrites the files an apply writes back: never both at once.
-    let _lock = ApplyLock::acquire_for(&lock_path, "rollback").map_err(|e| {
-        CommandError::user(e.to_string()).hint(
-            "wait for the running apply or sync in this workspace to finish; nothing was changed",
-        )
-    })?;
+    let _lock = crate::commands::role::lock(ctx, "rollback").await?;
     let (repo, log) = workspace_log(ctx, None).map_err(|e| {
         CommandError::user(format!(
             "the workspace has no git history to roll back: {e}"

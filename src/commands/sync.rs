@@ -242,12 +242,7 @@ pub async fn sync_with(
 pub async fn run(ctx: &mut Ctx, options: SyncOptions) -> Result<Report, CommandError> {
     let root = ctx.workspace()?.root().to_path_buf();
     // A sync rewrites the files an apply writes back into: never both at once.
-    let lock_path = ctx.workspace()?.dot_dir().join("apply.lock");
-    let _lock = crate::plan::lock::ApplyLock::acquire_for(&lock_path, "sync").map_err(|e| {
-        CommandError::user(e.to_string()).hint(
-            "wait for the running apply or sync in this workspace to finish, then run /sync again",
-        )
-    })?;
+    let _lock = crate::commands::role::lock(ctx, "sync").await?;
     // Discovery reads every guest: the workspace client's normal retries.
     let (client, endpoint) = workspace_client(ctx)?;
     let environment = ctx.config()?.active.clone();

@@ -34,7 +34,14 @@ pub async fn token_db(ctx: &mut Ctx) -> Result<StateDb, CommandError> {
     }
     let path = top.state_db_path();
     let existed = path.is_file();
-    let mut db = StateDb::open(&path).await?;
+    // With shared state the tokens are the team's: the database's default schema.
+    let mut db = match ctx.shared_state()? {
+        Some(mut shared) => {
+            shared.schema = None;
+            StateDb::open_shared(&path, &shared).await?
+        }
+        None => StateDb::open(&path).await?,
+    };
     if !existed {
         crate::workspace::restrict_to_owner(&path)?;
     }

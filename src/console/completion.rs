@@ -250,8 +250,8 @@ mod tests {
     #[test]
     fn hint_shows_the_rest_of_the_only_match() {
         assert_eq!(
-            hint("/sta").as_deref(),
-            Some("tus [--live] [-o table|json|yaml]")
+            hint("/statu").as_deref(),
+            Some("s [--live] [-o table|json|yaml]")
         );
         assert_eq!(hint("/s"), None);
     }

@@ -585,7 +585,7 @@ mod tests {
             ("/h status", false, "/status — Show the workspace"),
             ("/help --help", false, "/help — List the commands"),
             ("/nope", true, "unknown command /nope"),
-            ("/stauts", true, "did you mean /status?"),
+            ("/stauts", true, "did you mean /status"),
             ("/status", true, "is not inside a proxmox-mpc workspace"),
             ("/status --bogus", true, "--bogus"),
             ("/demo", true, "works only from the shell"),

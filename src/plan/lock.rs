@@ -153,6 +153,22 @@ impl ApplyLock {
     }
 }
 
+impl ApplyLock {
+    /// Removes the lock at `path` whoever holds it (`/unlock --force`); returns its holder,
+    /// `None` when there was no lock.
+    pub fn force_release(path: &Path) -> Option<LockHolder> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let holder = parse(&text).unwrap_or(LockHolder {
+            operation: "unknown operation".into(),
+            pid: 0,
+            host: "unknown".into(),
+            since: "unknown".into(),
+        });
+        std::fs::remove_file(path).ok()?;
+        Some(holder)
+    }
+}
+
 impl Drop for ApplyLock {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);

@@ -13,7 +13,7 @@ use super::{StateDb, StateError, now};
 impl StateDb {
     /// The base of every guest of `environment`: vmid -> JSON text.
     pub async fn sync_bases(&self, environment: &str) -> Result<BTreeMap<u32, String>, StateError> {
-        let rows = sqlx::query("SELECT vmid, fields FROM sync_base WHERE environment = ?")
+        let rows = sqlx::query("SELECT vmid, fields FROM sync_base WHERE environment = $1")
             .bind(environment)
             .fetch_all(&self.pool)
             .await
@@ -47,7 +47,7 @@ impl StateDb {
         for (vmid, fields) in rows {
             sqlx::query(
                 "INSERT INTO sync_base (environment, vmid, fields, serial, updated_at)
-                 VALUES (?, ?, ?, ?, ?)
+                 VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (environment, vmid) DO UPDATE SET fields = excluded.fields,
                     serial = excluded.serial, updated_at = excluded.updated_at",
             )
@@ -61,7 +61,7 @@ impl StateDb {
             .map_err(&err)?;
         }
         for vmid in removed {
-            sqlx::query("DELETE FROM sync_base WHERE environment = ? AND vmid = ?")
+            sqlx::query("DELETE FROM sync_base WHERE environment = $1 AND vmid = $2")
                 .bind(environment)
                 .bind(i64::from(*vmid))
                 .execute(&mut *tx)

@@ -49,7 +49,7 @@ impl StateDb {
         since: Option<&str>,
     ) -> Result<Vec<SnapshotRow>, StateError> {
         sqlx::query_as::<_, SnapshotRow>(
-            "SELECT serial, taken_at, environment, summary FROM snapshots WHERE taken_at >= ? ORDER BY serial",
+            "SELECT serial, taken_at, environment, summary FROM snapshots WHERE taken_at >= $1 ORDER BY serial",
         )
         .bind(since.unwrap_or(EPOCH))
         .fetch_all(&self.pool)
@@ -59,7 +59,7 @@ impl StateDb {
 
     /// Plans made at or after `since`, oldest first.
     pub async fn plans_since(&self, since: Option<&str>) -> Result<Vec<StoredPlan>, StateError> {
-        sqlx::query_as::<_, StoredPlan>("SELECT * FROM plans WHERE created_at >= ? ORDER BY id")
+        sqlx::query_as::<_, StoredPlan>("SELECT * FROM plans WHERE created_at >= $1 ORDER BY id")
             .bind(since.unwrap_or(EPOCH))
             .fetch_all(&self.pool)
             .await
@@ -69,7 +69,7 @@ impl StateDb {
     /// Audit entries at or after `since`, oldest first.
     pub async fn audit_since(&self, since: Option<&str>) -> Result<Vec<AuditRow>, StateError> {
         sqlx::query_as::<_, AuditRow>(
-            "SELECT id, at, environment, actor, origin, action, target, detail FROM audit_log WHERE at >= ? ORDER BY id",
+            "SELECT id, at, environment, actor, origin, action, target, detail FROM audit_log WHERE at >= $1 ORDER BY id",
         )
         .bind(since.unwrap_or(EPOCH))
         .fetch_all(&self.pool)
@@ -94,7 +94,7 @@ impl StateDb {
     ) -> Result<Option<AuditRow>, StateError> {
         sqlx::query_as::<_, AuditRow>(
             "SELECT id, at, environment, actor, origin, action, target, detail FROM audit_log
-             WHERE id > ? AND action = ? ORDER BY id DESC LIMIT 1",
+             WHERE id > $1 AND action = $2 ORDER BY id DESC LIMIT 1",
         )
         .bind(after)
         .bind(action)

@@ -92,8 +92,8 @@ pub struct StoredPlan {
 // Written out rather than derived: the status column is text that parses into a
 // `PlanStatus`, and the derive's `try_from` attribute does not build with the sqlx features
 // this crate enables.
-impl FromRow<'_, sqlx::sqlite::SqliteRow> for StoredPlan {
-    fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Self, sqlx::Error> {
+impl FromRow<'_, sqlx::any::AnyRow> for StoredPlan {
+    fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
         let status: String = row.try_get("status")?;
         Ok(StoredPlan {
             id: row.try_get("id")?,
@@ -151,7 +151,7 @@ impl StateDb {
         let mut tx = self.write_tx().await?;
         let id = super::next_id(&mut tx, "plans", "id").await.map_err(&err)?;
         // A new plan replaces the pending ones (an interrupted apply stays resumable).
-        sqlx::query("UPDATE plans SET status = ? WHERE status = ?")
+        sqlx::query("UPDATE plans SET status = $1 WHERE status = $2")
             .bind(PlanStatus::Discarded.as_str())
             .bind(PlanStatus::Pending.as_str())
             .execute(&mut *tx)
@@ -159,7 +159,7 @@ impl StateDb {
             .map_err(&err)?;
         sqlx::query(
             "INSERT INTO plans (id, created_at, environment, based_on_serial, status, summary, data)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(id)
         .bind(now())
@@ -177,7 +177,7 @@ impl StateDb {
 
     /// Returns a plan by id.
     pub async fn plan(&self, id: i64) -> Result<Option<StoredPlan>, StateError> {
-        sqlx::query_as::<_, StoredPlan>("SELECT * FROM plans WHERE id = ?")
+        sqlx::query_as::<_, StoredPlan>("SELECT * FROM plans WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -190,7 +190,10 @@ impl StateDb {
         &self,
         statuses: &[S],
     ) -> Result<Option<StoredPlan>, StateError> {
-        let marks = vec!["?"; statuses.len()].join(", ");
+        let marks = (1..=statuses.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let sql = format!("SELECT * FROM plans WHERE status IN ({marks}) ORDER BY id DESC LIMIT 1");
         let mut query = sqlx::query_as::<_, StoredPlan>(&sql);
         for s in statuses {
@@ -204,7 +207,7 @@ impl StateDb {
 
     /// Sets a plan's status.
     pub async fn set_plan_status(&self, id: i64, status: PlanStatus) -> Result<(), StateError> {
-        sqlx::query("UPDATE plans SET status = ? WHERE id = ?")
+        sqlx::query("UPDATE plans SET status = $1 WHERE id = $2")
             .bind(status.as_str())
             .bind(id)
             .execute(&self.pool)
@@ -213,14 +216,16 @@ impl StateDb {
         Ok(())
     }
 
-    /// Appends a journal row and returns its id. One statement, so it needs no read-then-write
-    /// transaction (which SQLite refuses with "database is locked" under a concurrent writer).
+    /// Appends a journal row and returns its id. One statement, so on SQLite it needs no
+    /// read-then-write transaction (which SQLite refuses with "database is locked" under a
+    /// concurrent writer); on PostgreSQL, where two statements' `MAX(id)` may see the same
+    /// rows, it runs inside the serialized write transaction.
     pub async fn journal_append(&self, entry: &JournalEntry<'_>) -> Result<i64, StateError> {
         let at = now();
         let finished = (entry.status != "started").then(|| at.clone());
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO journal (id, plan_id, step, action, target, upid, status, started_at, finished_at, detail)
-             SELECT COALESCE(MAX(id), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM journal
+             SELECT COALESCE(MAX(id), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8, $9 FROM journal
              RETURNING id",
         )
         .bind(entry.plan_id)
@@ -231,16 +236,28 @@ impl StateDb {
         .bind(entry.status)
         .bind(&at)
         .bind(finished)
-        .bind(entry.detail)
-        .fetch_one(&self.pool)
-        .await
-        .and_then(|r| r.try_get(0))
-        .map_err(self.query_err())
+        .bind(entry.detail);
+        let err = self.query_err();
+        if self.backend == super::Backend::Sqlite {
+            return query
+                .fetch_one(&self.pool)
+                .await
+                .and_then(|r| r.try_get(0))
+                .map_err(err);
+        }
+        let mut tx = self.write_tx().await?;
+        let id = query
+            .fetch_one(&mut *tx)
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(&err)?;
+        tx.commit().await.map_err(&err)?;
+        Ok(id)
     }
 
     /// Returns a plan's journal in order.
     pub async fn journal(&self, plan_id: i64) -> Result<Vec<JournalRow>, StateError> {
-        sqlx::query_as::<_, JournalRow>("SELECT * FROM journal WHERE plan_id = ? ORDER BY id")
+        sqlx::query_as::<_, JournalRow>("SELECT * FROM journal WHERE plan_id = $1 ORDER BY id")
             .bind(plan_id)
             .fetch_all(&self.pool)
             .await
@@ -269,7 +286,7 @@ impl StateDb {
         kind: &str,
     ) -> Result<(), StateError> {
         sqlx::query(
-            "INSERT INTO managed_guests (vmid, name, node, kind, since) VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO managed_guests (vmid, name, node, kind, since) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (vmid) DO UPDATE SET name = excluded.name, node = excluded.node, kind = excluded.kind",
         )
         .bind(i64::from(vmid))
@@ -317,7 +334,7 @@ impl StateDb {
         let mut tx = self.write_tx().await?;
         for (vmid, name, node, kind) in changed {
             sqlx::query(
-                "INSERT INTO managed_guests (vmid, name, node, kind, since) VALUES (?, ?, ?, ?, ?)
+                "INSERT INTO managed_guests (vmid, name, node, kind, since) VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (vmid) DO UPDATE SET name = excluded.name, node = excluded.node, kind = excluded.kind",
             )
             .bind(i64::from(*vmid))
@@ -334,7 +351,7 @@ impl StateDb {
 
     /// Forgets a managed guest (after it was destroyed).
     pub async fn unset_managed(&self, vmid: u32) -> Result<(), StateError> {
-        sqlx::query("DELETE FROM managed_guests WHERE vmid = ?")
+        sqlx::query("DELETE FROM managed_guests WHERE vmid = $1")
             .bind(i64::from(vmid))
             .execute(&self.pool)
             .await
@@ -349,7 +366,7 @@ impl StateDb {
         action: &str,
     ) -> Result<Vec<(String, String, String, Option<String>)>, StateError> {
         let rows = sqlx::query(
-            "SELECT at, actor, target, detail FROM audit_log WHERE action = ? ORDER BY id",
+            "SELECT at, actor, target, detail FROM audit_log WHERE action = $1 ORDER BY id",
         )
         .bind(action)
         .fetch_all(&self.pool)

@@ -45,7 +45,7 @@ impl StateDb {
     ) -> Result<bool, StateError> {
         let err = self.query_err();
         let mut tx = self.write_tx().await?;
-        let exists = sqlx::query("SELECT 1 FROM api_tokens WHERE name = ?")
+        let exists = sqlx::query("SELECT 1 FROM api_tokens WHERE name = $1")
             .bind(&token.name)
             .fetch_optional(&mut *tx)
             .await
@@ -56,7 +56,7 @@ impl StateDb {
         }
         sqlx::query(
             "INSERT INTO api_tokens (name, role, token_sha256, environment, created_at, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&token.name)
         .bind(&token.role)
@@ -97,7 +97,7 @@ impl StateDb {
     pub async fn revoke_token(&self, name: &str) -> Result<Option<bool>, StateError> {
         let err = self.query_err();
         let mut tx = self.write_tx().await?;
-        let row = sqlx::query("SELECT revoked_at FROM api_tokens WHERE name = ?")
+        let row = sqlx::query("SELECT revoked_at FROM api_tokens WHERE name = $1")
             .bind(name)
             .fetch_optional(&mut *tx)
             .await
@@ -109,7 +109,7 @@ impl StateDb {
         if revoked.is_some() {
             return Ok(Some(false));
         }
-        sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE name = ?")
+        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE name = $2")
             .bind(now())
             .bind(name)
             .execute(&mut *tx)
@@ -122,7 +122,7 @@ impl StateDb {
     /// Finds the token whose SHA-256 is `token_sha256` and says whether it can be used now.
     pub async fn token_by_hash(&self, token_sha256: &str) -> Result<TokenLookup, StateError> {
         let found = sqlx::query_as::<_, ApiToken>(&format!(
-            "SELECT {COLUMNS} FROM api_tokens WHERE token_sha256 = ?"
+            "SELECT {COLUMNS} FROM api_tokens WHERE token_sha256 = $1"
         ))
         .bind(token_sha256)
         .fetch_optional(&self.pool)
@@ -145,7 +145,7 @@ impl StateDb {
     pub async fn touch_token(&self, name: &str) -> Result<(), StateError> {
         let err = self.query_err();
         let mut tx = self.write_tx().await?;
-        sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE name = ?")
+        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE name = $2")
             .bind(now())
             .bind(name)
             .execute(&mut *tx)

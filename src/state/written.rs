@@ -150,12 +150,12 @@ impl StateDb {
             return Ok(0);
         }
         let at = now();
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.local_write_tx().await?;
         for (path, hash) in &notes {
             match hash {
                 Some(hash) => {
                     sqlx::query(
-                        "INSERT INTO written_files (path, sha256, written_at) VALUES (?, ?, ?)
+                        "INSERT INTO written_files (path, sha256, written_at) VALUES ($1, $2, $3)
                          ON CONFLICT (path) DO UPDATE SET sha256 = excluded.sha256, written_at = excluded.written_at",
                     )
                     .bind(path)
@@ -166,7 +166,7 @@ impl StateDb {
                     .map_err(self.query_err())?;
                 }
                 None => {
-                    sqlx::query("DELETE FROM written_files WHERE path = ?")
+                    sqlx::query("DELETE FROM written_files WHERE path = $1")
                         .bind(path)
                         .execute(&mut *tx)
                         .await
@@ -182,7 +182,7 @@ impl StateDb {
     pub async fn written_files(&self) -> Result<BTreeMap<String, String>, StateError> {
         let rows: Vec<(String, String)> =
             sqlx::query_as("SELECT path, sha256 FROM written_files ORDER BY path")
-                .fetch_all(&self.pool)
+                .fetch_all(&self.local)
                 .await
                 .map_err(self.query_err())?;
         Ok(rows.into_iter().collect())

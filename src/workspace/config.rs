@@ -34,6 +34,80 @@ pub struct Config {
     /// `/explain`) use; without it they use the built-in offline parser.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ai: Option<AiSettings>,
+    /// `state:` the team's shared state in PostgreSQL (docs/team.md); without it the state is
+    /// the local `.proxmox/state.db`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateSettings>,
+}
+
+/// The `state:` section: `url: postgres://USER@HOST:PORT/DB` (never with a password), the
+/// password's reference (`env:VAR`, `file:PATH`, `vault:MOUNT/PATH#FIELD`), and TLS:
+/// `sslmode` (libpq's words) and `ca_file` (a PEM file, relative to the workspace).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateSettings {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sslmode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+}
+
+/// libpq's `sslmode` values sqlx understands.
+pub const SSL_MODES: [&str; 5] = ["disable", "prefer", "require", "verify-ca", "verify-full"];
+
+impl StateSettings {
+    /// Checks the URL (PostgreSQL, a user, a host, a database, no password), the password's
+    /// reference and the TLS mode.
+    pub fn validate(&self) -> Result<(), (Option<String>, String)> {
+        validate_state_url(&self.url).map_err(|m| (Some("url".into()), m))?;
+        if let Some(password) = &self.password {
+            SecretRef::parse(password)
+                .map_err(|m| (Some("password".into()), format!("state.password: {m}")))?;
+        }
+        if let Some(mode) = &self.sslmode
+            && !SSL_MODES.contains(&mode.as_str())
+        {
+            return Err((
+                Some("sslmode".into()),
+                format!(
+                    "state.sslmode `{mode}` is not one of {}",
+                    SSL_MODES.join(", ")
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Checks a shared state URL: `postgres://USER@HOST[:PORT]/DB`, with no password in it.
+pub fn validate_state_url(url: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+        return Err(format!(
+            "state.url `{url}` is not a PostgreSQL address; expected postgres://USER@HOST:PORT/DB"
+        ));
+    }
+    if parsed.password().is_some() {
+        return Err(
+            "state.url carries a password; config.yml may be committed, so the password never goes in it: \
+             set the URL without it (postgres://USER@HOST:PORT/DB) and /config set state.password env:VARIABLE"
+                .to_string(),
+        );
+    }
+    if parsed.username().is_empty() || parsed.host_str().unwrap_or("").is_empty() {
+        return Err(format!(
+            "state.url `{url}` needs a user and a host: postgres://USER@HOST:PORT/DB"
+        ));
+    }
+    if parsed.path().trim_start_matches('/').is_empty() {
+        return Err(format!(
+            "state.url `{url}` names no database: postgres://USER@HOST:PORT/DB"
+        ));
+    }
+    Ok(())
 }
 
 /// The `ai:` section: an OpenAI-compatible chat-completions endpoint (`http://127.0.0.1:11434/v1`
@@ -263,6 +337,7 @@ impl Config {
             git: GitSettings::default(),
             cost: None,
             ai: None,
+            state: None,
         }
     }
 
@@ -349,6 +424,9 @@ impl Config {
                 ));
             }
         }
+        if let Some(state) = &self.state {
+            state.validate()?;
+        }
         if let Some(author) = &self.git.author
             && crate::workspace::git::Identity::parse(author).is_none()
         {
@@ -370,6 +448,8 @@ impl Config {
             next.git.auto_commit = parse_bool(value)?;
         } else if key == "git.author" {
             next.git.author = (!value.is_empty() && value != "none").then(|| value.to_string());
+        } else if let Some(part) = key.strip_prefix("state.") {
+            set_state(&mut next, part, value)?;
         } else {
             let env = next.active_env_mut();
             let opt = |v: &str| (!v.is_empty() && v != "none").then(|| v.to_string());
@@ -493,6 +573,22 @@ impl Config {
             out.push_str("# monthly prices for /cost and /rightsize\n");
             out.push_str(&text);
         }
+        if let Some(state) = &self.state {
+            out.push_str(
+                "# the team's shared state (PostgreSQL); password is where it is read from\n\
+                 # (env:VAR, file:PATH or vault:MOUNT/PATH#FIELD), never the password itself\n",
+            );
+            out.push_str(&format!("state:\n  url: {}\n", q(&state.url)));
+            for (key, value) in [
+                ("password", &state.password),
+                ("sslmode", &state.sslmode),
+                ("ca_file", &state.ca_file),
+            ] {
+                if let Some(v) = value {
+                    out.push_str(&format!("  {key}: {}\n", q(v)));
+                }
+            }
+        }
         if let Some(ai) = &self.ai {
             out.push_str(
                 "# natural-language commands (? TEXT, ask, /explain): an OpenAI-compatible endpoint;\n\
@@ -547,6 +643,13 @@ impl Config {
                 "defaults.timeout_secs".into(),
                 env.defaults.timeout_secs.to_string(),
             ),
+            (
+                "state.url".into(),
+                self.state.as_ref().map_or_else(
+                    || "(none: the local .proxmox/state.db)".to_string(),
+                    |s| s.url.clone(),
+                ),
+            ),
             ("git.auto_commit".into(), self.git.auto_commit.to_string()),
             (
                 "git.author".into(),
@@ -561,8 +664,51 @@ impl Config {
     }
 }
 
+/// Sets `state.PART`; `state.url none` removes the section (back to the local state.db).
+fn set_state(config: &mut Config, part: &str, value: &str) -> Result<(), String> {
+    let clear = value.is_empty() || value == "none";
+    if part == "url" {
+        if clear {
+            config.state = None;
+            return Ok(());
+        }
+        // Checked here too so a URL with a password is refused before it could be kept.
+        validate_state_url(value)?;
+        match &mut config.state {
+            Some(state) => state.url = value.to_string(),
+            None => {
+                config.state = Some(StateSettings {
+                    url: value.to_string(),
+                    password: None,
+                    sslmode: None,
+                    ca_file: None,
+                })
+            }
+        }
+        return Ok(());
+    }
+    let state = config.state.as_mut().ok_or_else(|| {
+        format!(
+            "state.{part} needs state.url first: /config set state.url postgres://USER@HOST:PORT/DB"
+        )
+    })?;
+    let opt = (!clear).then(|| value.to_string());
+    match part {
+        "password" => state.password = opt,
+        "sslmode" => state.sslmode = opt,
+        "ca_file" => state.ca_file = opt,
+        _ => {
+            return Err(format!(
+                "unknown key `state.{part}`; known keys: {}",
+                SETTABLE_KEYS.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Keys `/config set` accepts.
-pub const SETTABLE_KEYS: [&str; 14] = [
+pub const SETTABLE_KEYS: [&str; 18] = [
     "active",
     "endpoint",
     "token_id",
@@ -577,6 +723,10 @@ pub const SETTABLE_KEYS: [&str; 14] = [
     "defaults.timeout_secs",
     "git.auto_commit",
     "git.author",
+    "state.url",
+    "state.password",
+    "state.sslmode",
+    "state.ca_file",
 ];
 
 fn parse_bool(value: &str) -> Result<bool, String> {

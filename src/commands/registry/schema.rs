@@ -129,7 +129,7 @@ pub(super) fn verb_changes(verb: Verb) -> Changes {
 
 pub(super) fn command_changes(name: &str) -> (Changes, bool) {
     match name {
-        "init" | "config" | "demo" | "sync" | "resolve" => (FILES, false),
+        "init" | "config" | "demo" | "sync" | "resolve" | "state" => (FILES, false),
         "rollback" => (FILES, true),
         "rightsize" | "ci" => (FILES, false),
         "apply" => (BOTH, true),
@@ -148,6 +148,7 @@ pub(super) fn command_schema(name: &str) -> serde_json::Value {
     let schema = match name {
         "init" => schemars::schema_for!(InitRequest),
         "status" => schemars::schema_for!(StatusRequest),
+        "doctor" => schemars::schema_for!(DoctorRequest),
         "config" => schemars::schema_for!(ConfigRequest),
         "help" => schemars::schema_for!(HelpRequest),
         "sync" => schemars::schema_for!(SyncRequest),
@@ -169,6 +170,9 @@ pub(super) fn command_schema(name: &str) -> serde_json::Value {
         "audit" => schemars::schema_for!(AuditRequest),
         "ci" => schemars::schema_for!(CiRequest),
         "token" => schemars::schema_for!(TokenRequest),
+        "state" => schemars::schema_for!(StateRequest),
+        "unlock" => schemars::schema_for!(UnlockRequest),
+        "role" => schemars::schema_for!(RoleRequest),
         "ask" => schemars::schema_for!(AskRequest),
         "explain" => schemars::schema_for!(ExplainRequest),
         "backup" => schemars::schema_for!(BackupRequest),
