@@ -176,9 +176,6 @@ pub async fn prepare(
         sim.url(),
         target.display()
     )));
-    banner.push(Item::Status(
-        "New here? Type /tour for a guided walk (sync, create, plan, apply, test, a drift and its repair), or /help for the commands.".into(),
-    ));
     let dashboard = match start_dashboard(&mut ctx, &target, &secret).await {
         Ok((started, items)) => {
             banner.extend(items);
@@ -192,6 +189,9 @@ pub async fn prepare(
             None
         }
     };
+    banner.push(Item::Status(
+        "New here? Type /tour for a guided walk (sync, create, plan, apply, test, a drift and its repair), or /help for the commands.".into(),
+    ));
     let mut session = Session::new(ctx);
     // The tour's drift step changes a guest on this simulator, out of band.
     session.set_sim(sim.control());
