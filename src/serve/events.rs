@@ -54,11 +54,18 @@ pub async fn websocket(
     {
         return unknown_job(id).into_response();
     }
-    upgrade.on_upgrade(move |socket| follow(app, socket, query.job))
+    // Subscribed before the 101 goes out: a client that sees its socket open then misses no
+    // event published after that (the upgrade itself completes later, on its own task).
+    let rx = app.jobs.subscribe();
+    upgrade.on_upgrade(move |socket| follow(app, socket, rx, query.job))
 }
 
-async fn follow(app: Shared, mut socket: WebSocket, job: Option<u64>) {
-    let mut rx = app.jobs.subscribe();
+async fn follow(
+    app: Shared,
+    mut socket: WebSocket,
+    mut rx: tokio::sync::broadcast::Receiver<Arc<Value>>,
+    job: Option<u64>,
+) {
     let mut filter = Filter { job, last_seq: 0 };
     if send_backlog(&app, &mut socket, &mut filter).await.is_err() {
         return;
