@@ -459,33 +459,27 @@ impl Ctx {
     /// Reads the token of `env` from where its secret reference points.
     pub fn resolve_token(&mut self, env: &Environment) -> Result<Token, CommandError> {
         let reference = env.secret_ref().map_err(CommandError::config)?;
-        let raw = match &reference {
-            SecretRef::Env(var) => self.env_var(var).ok_or_else(|| {
-                CommandError::user(format!(
-                    "the token secret is read from the environment variable {var}, which is not set"
-                ))
-                .hint(format!(
-                    "export {var}=<secret of {}> (or {var}={}=<secret>) and try again",
-                    env.token_id, env.token_id
-                ))
-            })?,
-            SecretRef::File(path) => {
-                let path = self.resolve_path(path);
-                std::fs::read_to_string(&path)
-                    .map_err(|e| {
-                        CommandError::user(format!(
-                            "cannot read the token secret from {}: {e}",
-                            path.display()
-                        ))
-                        .hint("put the secret in that file (mode 0600) or change `secret` with /config set secret env:VAR")
-                    })?
-                    .trim()
-                    .to_string()
-            }
-            SecretRef::Vault { mount, path, field } => {
-                self.vault_secret(mount, path, field)?.expose().to_string()
-            }
-        };
+        // The token's own hints name its id and the config key, where a secret in general
+        // cannot.
+        let raw = self
+            .read_secret(&reference, "the token secret")
+            .map_err(|mut e| {
+                let id = &env.token_id;
+                match &reference {
+                    SecretRef::Env(var) => {
+                        e.hints = vec![format!(
+                            "export {var}=<secret of {id}> (or {var}={id}=<secret>) and try again"
+                        )];
+                    }
+                    SecretRef::File(_) => {
+                        e.hints = vec!["put the secret in that file (mode 0600) or change `secret` with /config set secret env:VAR".into()];
+                    }
+                    SecretRef::Vault { .. } => {}
+                }
+                e
+            })?
+            .expose()
+            .to_string();
         let secret = match split_full_token(&raw) {
             Some((id, secret)) => {
                 if id != env.token_id {
