@@ -47,8 +47,9 @@ pub fn read_desired(root: &Path) -> Result<Desired, CommandError> {
         .map(|f| f.guest.vmid)
         .collect();
     Ok(Desired {
-        guests: state.guests(),
-        pools: state.pools.clone(),
+        // Moved out, not cloned: at 10,000 guests a copy is tens of megabytes.
+        guests: state.files.into_iter().map(|f| f.guest).collect(),
+        pools: state.pools,
         imported,
         files_hash,
     })
