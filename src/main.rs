@@ -13,6 +13,11 @@ use proxmox_mpc::console::{self, Session, log};
 use proxmox_mpc::error::CommandError;
 use proxmox_mpc::ui::Ui;
 
+/// Most of what a large workspace costs is many small allocations (parsed files, model
+/// guests, plans): mimalloc serves them faster than the system allocator, on every thread.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let matches = cli::build().get_matches();
     let global = match GlobalArgs::from_arg_matches(&matches) {

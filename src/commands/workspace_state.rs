@@ -6,8 +6,6 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
-
 use crate::commands::{Ctx, connect};
 use crate::error::CommandError;
 use crate::model::{ClusterSnapshot, Guest, guest_from_config};
@@ -22,16 +20,26 @@ pub struct Desired {
     pub pools: Vec<String>,
     /// vmids of the guests whose files carry an import block (they are in the code).
     pub imported: BTreeSet<u32>,
+    /// [`files_hash`] of the texts this was read from.
+    pub files_hash: String,
 }
 
 /// Reads the desired state (`iac::desired`: every `.tf` file, with variables, locals and
 /// references); a file that cannot be read stops the plan (planning without it would destroy
 /// its guest).
 pub fn read_desired(root: &Path) -> Result<Desired, CommandError> {
-    let state = crate::iac::desired::read_desired(root).map_err(|e| {
-        CommandError::user(format!("cannot read the desired state: {e}"))
-            .hint("fix the file named above and run /plan again")
-    })?;
+    let (read, files_hash) =
+        crate::iac::desired::read_workspace_hashed(root, crate::iac::desired::Detail::Guests);
+    if !read.problems.is_empty() {
+        let e = crate::iac::desired::DesiredError {
+            problems: read.problems,
+        };
+        return Err(
+            CommandError::user(format!("cannot read the desired state: {e}"))
+                .hint("fix the file named above and run /plan again"),
+        );
+    }
+    let state = read.state;
     let imported = state
         .files
         .iter()
@@ -39,39 +47,17 @@ pub fn read_desired(root: &Path) -> Result<Desired, CommandError> {
         .map(|f| f.guest.vmid)
         .collect();
     Ok(Desired {
-        guests: state.guests(),
-        pools: state.pools.clone(),
+        // Moved out, not cloned: at 10,000 guests a copy is tens of megabytes.
+        guests: state.files.into_iter().map(|f| f.guest).collect(),
+        pools: state.pools,
         imported,
+        files_hash,
     })
 }
 
-/// SHA-256 over every `.tf` file under `terraform/` (path and content), in path order.
+/// SHA-256 over every `.tf` file under `terraform/` ([`crate::iac::desired::files_hash`]).
 pub fn files_hash(root: &Path) -> String {
-    let mut paths = Vec::new();
-    let mut stack = vec![root.join("terraform")];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|x| x == "tf") {
-                paths.push(path);
-            }
-        }
-    }
-    paths.sort();
-    let mut hasher = Sha256::new();
-    for path in paths {
-        let rel = path.strip_prefix(root).unwrap_or(&path);
-        hasher.update(rel.to_string_lossy().as_bytes());
-        hasher.update([0]);
-        hasher.update(std::fs::read(&path).unwrap_or_default());
-        hasher.update([0]);
-    }
-    hex::encode(hasher.finalize())
+    crate::iac::desired::files_hash(root, &std::collections::BTreeMap::new())
 }
 
 /// A client for the active environment and its endpoint. Reading or changing the whole cluster
@@ -215,8 +201,11 @@ pub async fn make_plan(
         })
         .map(|g| (g.vmid, g.name.as_str(), g.node.as_str(), g.kind.as_str()))
         .collect();
-    db.set_managed_all(&now_managed).await?;
-    let managed = db.managed_vmids().await?;
+    let managed = db.set_managed_all(&now_managed).await?;
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "plan: managed set"
+    );
     // A guest created by an earlier apply whose file does not carry its vmid yet.
     for g in desired.guests.iter_mut().filter(|g| g.vmid == 0) {
         if let Some(live) = observed.guest_by_name(&g.name)
@@ -240,11 +229,7 @@ pub async fn make_plan(
         "plan: compared"
     );
     plan.based_on_serial = Some(serial);
-    plan.files_hash = Some(files_hash(&root));
-    tracing::debug!(
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "plan: files hashed"
-    );
+    plan.files_hash = Some(std::mem::take(&mut desired.files_hash));
     Ok((plan, db, client))
 }
 

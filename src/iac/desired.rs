@@ -22,6 +22,7 @@ use rayon::prelude::*;
 
 use super::IacError;
 use super::desired_cache;
+pub use super::desired_cache::Detail;
 use super::terraform::{CT_TYPE, POOL_TYPE, VM_TYPE};
 use super::view::{CtView, ResourceView, Verbatim, VmView, guest_from_file_parts};
 use crate::model::Guest;
@@ -141,6 +142,13 @@ pub fn read_desired(root: &Path) -> Result<DesiredState, DesiredError> {
 /// keeping what reads and listing what does not: the one reader of `/sync`, `/plan`, `/test`
 /// and the resource commands.
 pub fn read_workspace(root: &Path) -> WorkspaceRead {
+    read_workspace_hashed(root, Detail::Full).0
+}
+
+/// Reads the workspace as [`read_workspace`] does (with `detail`: all of each guest, or what
+/// a plan needs) and returns, with the read, the [`files_hash`] of the very texts it read: a
+/// plan records what it was made from without reading every file a second time.
+pub fn read_workspace_hashed(root: &Path, detail: Detail) -> (WorkspaceRead, String) {
     let tf_dir = root.join(ROOT_MODULE);
     let mut paths = tf_files(&tf_dir);
     paths.extend(tf_files(&root.join(LEGACY_GUEST_DIR)));
@@ -152,10 +160,62 @@ pub fn read_workspace(root: &Path) -> WorkspaceRead {
             Ok(text) => texts.push((path, text)),
         }
     }
-    let mut read = read_cached(root, texts);
+    let rels: Vec<String> = texts.iter().map(|(p, _)| rel(root, p)).collect();
+    let digests: Vec<String> = texts
+        .par_iter()
+        .map(|(_, text)| desired_cache::digest(text))
+        .collect();
+    let known: BTreeMap<&str, &str> = rels
+        .iter()
+        .zip(&digests)
+        .map(|(r, d)| (r.as_str(), d.as_str()))
+        .collect();
+    let hash = files_hash(root, &known);
+    let mut read = read_cached(root, texts, rels, digests, detail);
     problems.append(&mut read.problems);
     read.problems = problems;
-    read
+    (read, hash)
+}
+
+/// SHA-256 over every `.tf` file under `terraform/`, at any depth, in path order: each file's
+/// relative path and the SHA-256 of its content. What a plan was made from, and what `/apply`
+/// compares to judge it stale. `known` holds digests already computed (relative path -> hex
+/// SHA-256 of the content); other files are read here.
+pub fn files_hash(root: &Path, known: &BTreeMap<&str, &str>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut paths = Vec::new();
+    let mut stack = vec![root.join(ROOT_MODULE)];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let is_dir = entry
+                .file_type()
+                .map(|t| t.is_dir() || (t.is_symlink() && path.is_dir()))
+                .unwrap_or(false);
+            if is_dir {
+                stack.push(path);
+            } else if path.extension().is_some_and(|x| x == "tf") {
+                paths.push(path);
+            }
+        }
+    }
+    paths.sort();
+    let mut hasher = Sha256::new();
+    for path in paths {
+        let rel = rel(root, &path);
+        let digest = match known.get(rel.as_str()) {
+            Some(d) => (*d).to_string(),
+            None => hex::encode(Sha256::digest(std::fs::read(&path).unwrap_or_default())),
+        };
+        hasher.update(rel.as_bytes());
+        hasher.update([0]);
+        hasher.update(digest.as_bytes());
+        hasher.update([0]);
+    }
+    hex::encode(hasher.finalize())
 }
 
 /// Reads the workspace as [`read_workspace`] does, with `text` in place of the file at `path`
@@ -190,25 +250,27 @@ pub fn read_workspace_with(root: &Path, path: &Path, text: &str) -> WorkspaceRea
 
 /// Reads `texts` (the workspace's files at `root`, in path order), parsing only what the
 /// reader's cache ([`super::desired_cache`]) cannot answer, and brings the cache up to date.
-/// The result is the same as parsing every file.
-fn read_cached(root: &Path, texts: Vec<(PathBuf, String)>) -> WorkspaceRead {
-    let rels: Vec<String> = texts.iter().map(|(p, _)| rel(root, p)).collect();
-    let digests: Vec<String> = texts
-        .par_iter()
-        .map(|(_, text)| desired_cache::digest(text))
-        .collect();
+/// The result is the same as parsing every file (with [`Detail::Guests`], less the parts of
+/// reused guests that it leaves empty).
+fn read_cached(
+    root: &Path,
+    texts: Vec<(PathBuf, String)>,
+    rels: Vec<String>,
+    digests: Vec<String>,
+    detail: Detail,
+) -> WorkspaceRead {
     let paths: Vec<PathBuf> = texts.iter().map(|(p, _)| p.clone()).collect();
-    let mut cache = desired_cache::load(root);
+    let cache = desired_cache::load(root);
     let partial = cache
-        .as_mut()
-        .and_then(|c| read_with_cache(root, &texts, &rels, &digests, c));
-    let (read, guest_only) = match partial {
+        .as_ref()
+        .and_then(|c| read_with_cache(root, &texts, &rels, &digests, c, detail));
+    let (read, guest_only, reused) = match partial {
         Some(result) => result,
         None => {
             let (mut read, flags) = parse_and_read(Some(root), texts);
             read.problems
                 .extend(duplicate_vmids(Some(root), &read.state.files));
-            (read, flags)
+            (read, flags, Vec::new())
         }
     };
     let others = rels
@@ -227,11 +289,22 @@ fn read_cached(root: &Path, texts: Vec<(PathBuf, String)>) -> WorkspaceRead {
                 .any(|(r, d)| c.files.get(r).is_none_or(|e| &e.sha256 != d))
     });
     if stale {
-        let entries = cache_entries(&paths, &rels, &digests, &guest_only, &read);
-        desired_cache::store(root, context, entries);
+        let entries = cache_entries(
+            &paths,
+            &rels,
+            &digests,
+            &guest_only,
+            &read,
+            cache.as_ref().map(|c| (c, reused.as_slice())),
+        );
+        desired_cache::store(root, context, rels.iter().map(String::as_str).zip(entries));
     }
     read
 }
+
+/// What [`read_with_cache`] gives: the read, each parsed file's guest-only flag, and the
+/// indexes of the files answered from the cache.
+type CachedRead = (WorkspaceRead, BTreeMap<String, bool>, Vec<usize>);
 
 /// The read from the cache plus the files it cannot answer, parsed; `None` when the cache
 /// does not hold for this workspace (what the guest files depend on changed, or a changed
@@ -241,16 +314,14 @@ fn read_with_cache(
     texts: &[(PathBuf, String)],
     rels: &[String],
     digests: &[String],
-    cache: &mut desired_cache::Cache,
-) -> Option<(WorkspaceRead, BTreeMap<String, bool>)> {
-    let mut reused: Vec<(usize, Vec<DesiredFile>)> = Vec::new();
+    cache: &desired_cache::Cache,
+    detail: Detail,
+) -> Option<CachedRead> {
+    let mut reused: Vec<usize> = Vec::new();
     let mut parse = Vec::new();
     for (i, (text, rel)) in texts.iter().zip(rels).enumerate() {
-        match cache.files.get_mut(rel) {
-            // Taken, not copied: the entry keeps its digest for the `changed` check.
-            Some(e) if e.sha256 == digests[i] && e.reusable => {
-                reused.push((i, std::mem::take(&mut e.guests)));
-            }
+        match cache.files.get(rel) {
+            Some(e) if e.sha256 == digests[i] && e.reusable => reused.push(i),
             _ => parse.push(text.clone()),
         }
     }
@@ -265,7 +336,7 @@ fn read_with_cache(
     {
         return None;
     }
-    for (i, _) in &reused {
+    for i in &reused {
         guest_only.insert(rels[*i].clone(), true);
     }
     let others = rels
@@ -276,6 +347,14 @@ fn read_with_cache(
     if context != cache.context {
         return None;
     }
+    // Reading the stored guests back is most of a cached read: on every core.
+    let decoded: Vec<(usize, Vec<DesiredFile>)> = reused
+        .par_iter()
+        .map(|&i| {
+            let entry = cache.files.get(&rels[i])?;
+            cache.guests(&rels[i], entry, detail).map(|g| (i, g))
+        })
+        .collect::<Option<Vec<_>>>()?;
     let index: BTreeMap<&str, usize> = rels
         .iter()
         .enumerate()
@@ -290,7 +369,7 @@ fn read_with_cache(
         .map(|f| (index.get(f.path.as_str()).copied().unwrap_or(usize::MAX), f))
         .collect();
     files.extend(
-        reused
+        decoded
             .into_iter()
             .flat_map(|(i, list)| list.into_iter().map(move |f| (i, f))),
     );
@@ -298,38 +377,56 @@ fn read_with_cache(
     files.sort_by_key(|(i, _)| *i);
     state.files = files.into_iter().map(|(_, f)| f).collect();
     problems.extend(duplicate_vmids(Some(root), &state.files));
-    Some((WorkspaceRead { state, problems }, guest_only))
+    Some((WorkspaceRead { state, problems }, guest_only, reused))
 }
 
-/// The cache's entries for a read: a guest-only file without problems whose guests use only
-/// literals and pool references is reusable while its text is unchanged.
-fn cache_entries(
+/// The cache's entries for a read, one per file in order: a guest-only file without problems
+/// whose guests use only literals and pool references is reusable while its text is
+/// unchanged. A file answered from the cache (`old`: the cache and the indexes it answered)
+/// keeps its stored text; the others are serialized, on every core.
+fn cache_entries<'a>(
     paths: &[PathBuf],
     rels: &[String],
     digests: &[String],
     guest_only: &BTreeMap<String, bool>,
     read: &WorkspaceRead,
-) -> BTreeMap<String, desired_cache::CachedFile> {
-    let mut guests: BTreeMap<&str, Vec<DesiredFile>> = BTreeMap::new();
+    old: Option<(&'a desired_cache::Cache, &[usize])>,
+) -> Vec<desired_cache::StoredFile<'a>> {
+    let mut guests: BTreeMap<&str, Vec<&DesiredFile>> = BTreeMap::new();
     for f in &read.state.files {
-        guests.entry(f.path.as_str()).or_default().push(f.clone());
+        guests.entry(f.path.as_str()).or_default().push(f);
     }
-    paths
-        .iter()
-        .zip(rels)
-        .zip(digests)
-        .map(|((path, rel), sha)| {
+    let reused: std::collections::BTreeSet<usize> = old
+        .map(|(_, r)| r.iter().copied().collect())
+        .unwrap_or_default();
+    let with_problems: std::collections::BTreeSet<&Path> =
+        read.problems.iter().map(|p| p.path.as_path()).collect();
+    (0..rels.len())
+        .into_par_iter()
+        .map(|i| {
+            let (rel, sha) = (&rels[i], &digests[i]);
+            if reused.contains(&i)
+                && let Some((cache, _)) = old
+                && let Some(entry) = cache.files.get(rel)
+            {
+                return cache.stored(entry);
+            }
             let only = guest_only.get(rel).copied().unwrap_or(false);
-            let list = guests.remove(rel.as_str()).unwrap_or_default();
-            let clean = !read.problems.iter().any(|p| &p.path == path);
+            let list = guests.get(rel.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+            let clean = !with_problems.contains(paths[i].as_path());
             let reusable = only && clean && list.iter().all(|f| f.expressions.is_empty());
-            let entry = desired_cache::CachedFile {
+            let (core, extra) = if reusable {
+                desired_cache::encode(list)
+            } else {
+                ("[]".to_string(), "[]".to_string())
+            };
+            desired_cache::StoredFile {
                 sha256: sha.clone(),
                 guest_only: only,
-                guests: if reusable { list } else { Vec::new() },
                 reusable,
-            };
-            (rel.clone(), entry)
+                core: core.into(),
+                extra: extra.into(),
+            }
         })
         .collect()
 }

@@ -9,6 +9,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rayon::prelude::*;
+
 use super::{Action, Change, FieldChange, Plan, Resize, ResourceKind};
 use crate::model::propstring::format_size;
 use crate::model::{ClusterSnapshot, Guest, GuestConfig, GuestKind, GuestStatus, format_guest};
@@ -407,37 +409,16 @@ pub fn diff(input: DiffInput<'_>) -> Plan {
     // One index, not a scan of the cluster's guests per file.
     let live_by_vmid: std::collections::HashMap<u32, &Guest> =
         observed.guests.iter().map(|g| (g.vmid, g)).collect();
-    for guest in desired {
-        let id = changes.len();
-        let mut change = match (guest.vmid, live_by_vmid.get(&guest.vmid).copied()) {
-            (0, _) | (_, None) => {
-                let mut c = new_change(id, Action::Create, guest);
-                c.fields = create_fields(guest);
-                if let GuestConfig::Container(ct) = &guest.config
-                    && ct.ostemplate.is_none()
-                {
-                    c.refused.push(
-                        "creating a container needs `ostemplate` (the template archive) in the file"
-                            .into(),
-                    );
-                }
-                c.desired = Some(guest.clone());
-                if guest.vmid != 0 && input.managed.contains(&guest.vmid) {
-                    plan.notes.push(format!(
-                        "{} is managed by this workspace but is gone from the server; it will be created again",
-                        c.address()
-                    ));
-                }
-                c
-            }
-            (_, Some(live)) => diff_guest(id, guest, live),
-        };
-        if change.action == Action::NoOp {
-            // Nothing reads a kept guest's bodies; without them a plan over 10,000 unchanged
-            // guests is kilobytes in memory and in state.db rather than tens of megabytes.
-            change.desired = None;
-            change.observed = None;
-        }
+    // Each guest is compared on its own (most of a plan over a large cluster): on every core,
+    // then the results are taken in order, so ids and notes are as a serial pass makes them.
+    let first_id = changes.len();
+    let compared: Vec<(Change, Option<String>)> = desired
+        .par_iter()
+        .enumerate()
+        .map(|(k, guest)| compare_one(first_id + k, guest, &live_by_vmid, input.managed))
+        .collect();
+    for (guest, (mut change, note)) in desired.iter().zip(compared) {
+        plan.notes.extend(note);
         if guest.vmid != 0 && !seen_vmids.insert(guest.vmid) {
             change.refused.push(format!(
                 "vmid {} is used by more than one file; give each guest its own vmid",
@@ -490,6 +471,47 @@ pub fn diff(input: DiffInput<'_>) -> Plan {
     }
     plan.changes = changes;
     plan
+}
+
+/// One guest of the files against the server: its change and, for a managed guest gone from
+/// the server, the note that says so.
+fn compare_one(
+    id: usize,
+    guest: &Guest,
+    live_by_vmid: &std::collections::HashMap<u32, &Guest>,
+    managed: &BTreeSet<u32>,
+) -> (Change, Option<String>) {
+    let mut note = None;
+    let mut change = match (guest.vmid, live_by_vmid.get(&guest.vmid).copied()) {
+        (0, _) | (_, None) => {
+            let mut c = new_change(id, Action::Create, guest);
+            c.fields = create_fields(guest);
+            if let GuestConfig::Container(ct) = &guest.config
+                && ct.ostemplate.is_none()
+            {
+                c.refused.push(
+                    "creating a container needs `ostemplate` (the template archive) in the file"
+                        .into(),
+                );
+            }
+            c.desired = Some(guest.clone());
+            if guest.vmid != 0 && managed.contains(&guest.vmid) {
+                note = Some(format!(
+                    "{} is managed by this workspace but is gone from the server; it will be created again",
+                    c.address()
+                ));
+            }
+            c
+        }
+        (_, Some(live)) => diff_guest(id, guest, live),
+    };
+    if change.action == Action::NoOp {
+        // Nothing reads a kept guest's bodies; without them a plan over 10,000 unchanged
+        // guests is kilobytes in memory and in state.db rather than tens of megabytes.
+        change.desired = None;
+        change.observed = None;
+    }
+    (change, note)
 }
 
 /// The update a guest needs: keys to set (with the server's choices filled in), keys to delete,

@@ -302,11 +302,12 @@ impl StateDb {
 
     /// Marks many guests as managed (`(vmid, name, node, kind)`), as [`Self::set_managed`] does
     /// one: only rows that are new or differ are written, all in one transaction, so a plan
-    /// over 10,000 unchanged guests writes nothing.
+    /// over 10,000 unchanged guests writes nothing. Returns every managed vmid afterwards (what
+    /// [`Self::managed_vmids`] would, without reading the table a second time).
     pub async fn set_managed_all(
         &self,
         guests: &[(u32, &str, &str, &str)],
-    ) -> Result<(), StateError> {
+    ) -> Result<BTreeSet<u32>, StateError> {
         let rows = sqlx::query("SELECT vmid, name, node, kind FROM managed_guests")
             .fetch_all(&self.pool)
             .await
@@ -328,8 +329,13 @@ impl StateDb {
                 })
             })
             .collect();
+        let managed: BTreeSet<u32> = known
+            .keys()
+            .filter_map(|v| u32::try_from(*v).ok())
+            .chain(changed.iter().map(|(vmid, ..)| *vmid))
+            .collect();
         if changed.is_empty() {
-            return Ok(());
+            return Ok(managed);
         }
         let mut tx = self.write_tx().await?;
         for (vmid, name, node, kind) in changed {
@@ -346,7 +352,8 @@ impl StateDb {
             .await
             .map_err(self.query_err())?;
         }
-        tx.commit().await.map_err(self.query_err())
+        tx.commit().await.map_err(self.query_err())?;
+        Ok(managed)
     }
 
     /// Forgets a managed guest (after it was destroyed).
