@@ -748,17 +748,6 @@ impl Request {
                 json,
             }),
             "cost" => Request::Cost(CostRequest { json }),
-            "overview" => Request::Overview(OverviewRequest {
-                guest: text("guest"),
-            }),
-            "metrics" => Request::Metrics(MetricsRequest {
-                guest: text("guest").unwrap_or_default(),
-                timeframe: text("timeframe"),
-            }),
-            "definition" => Request::Definition(DefinitionRequest {
-                guest: text("guest").unwrap_or_default(),
-                ..Default::default()
-            }),
             "ci" => {
                 let list = |k: &str| -> Vec<String> {
                     text(k)
@@ -812,6 +801,7 @@ impl Request {
                 backup_request(spec.name, m, json)?
             }
             other if let Some(request) = team_request(other, m, json) => request,
+            other if let Some(request) = dashboard_request(other, m) => request,
             other => {
                 let where_ = match spec.scope {
                     Scope::Console => "only in the console",
@@ -823,6 +813,26 @@ impl Request {
             }
         })
     }
+}
+
+/// The requests of the dashboard's operations (`overview`, `metrics`, `definition`), from their
+/// clap matches; `None` for another command.
+fn dashboard_request(name: &str, m: &ArgMatches) -> Option<Request> {
+    let text = |k: &str| m.try_get_one::<String>(k).ok().flatten().cloned();
+    Some(match name {
+        "overview" => Request::Overview(OverviewRequest {
+            guest: text("guest"),
+        }),
+        "metrics" => Request::Metrics(MetricsRequest {
+            guest: text("guest").unwrap_or_default(),
+            timeframe: text("timeframe"),
+        }),
+        "definition" => Request::Definition(DefinitionRequest {
+            guest: text("guest").unwrap_or_default(),
+            ..Default::default()
+        }),
+        _ => return None,
+    })
 }
 
 /// The requests of environments, the audit log, natural language and tokens, from their clap
