@@ -24,7 +24,6 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::ArgMatches;
 
@@ -315,59 +314,18 @@ pub async fn start(
         ui.hint("no API token yet: proxmox-mpc token create NAME --role viewer|operator|admin");
     }
     let router = routes::router(app);
-    let accepting = tokio::spawn(accept_loop(listener, router, tls.map(|t| t.acceptor)));
+    // Each connection's router knows its peer, for the per-client rate limit.
+    let accepting = tokio::spawn(crate::sim::accept_loop(
+        listener,
+        tls.map(|t| t.acceptor),
+        move |peer| {
+            router
+                .clone()
+                .layer(axum::Extension(limit::Peer(peer.ip())))
+        },
+    ));
     Ok(Started {
         url: format!("{scheme}://{addr}"),
         accepting,
     })
-}
-
-/// Accepts connections for ever, each served (with upgrades, for the WebSocket) on a task of
-/// its own, over TLS when an acceptor is given.
-async fn accept_loop(
-    listener: tokio::net::TcpListener,
-    router: axum::Router,
-    acceptor: Option<tokio_rustls::TlsAcceptor>,
-) {
-    let mut connections = tokio::task::JoinSet::new();
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        while connections.try_join_next().is_some() {}
-        let service = hyper_util::service::TowerToHyperService::new(
-            router
-                .clone()
-                .layer(axum::Extension(limit::Peer(peer.ip()))),
-        );
-        let acceptor = acceptor.clone();
-        connections.spawn(async move {
-            let builder =
-                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-                    .http1_only();
-            match acceptor {
-                Some(acceptor) => {
-                    let Ok(tls) = acceptor.accept(stream).await else {
-                        return;
-                    };
-                    let _ = builder
-                        .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tls), service)
-                        .await;
-                }
-                None => {
-                    let _ = builder
-                        .serve_connection_with_upgrades(
-                            hyper_util::rt::TokioIo::new(stream),
-                            service,
-                        )
-                        .await;
-                }
-            }
-        });
-    }
 }

@@ -17,6 +17,7 @@ mod faults;
 mod schema;
 mod seed;
 mod server;
+pub use server::accept_loop;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -288,7 +288,7 @@ impl Sim {
         } else {
             None
         };
-        let server = tokio::spawn(serve(listener, router, acceptor));
+        let server = tokio::spawn(accept_loop(listener, acceptor, move |_| router.clone()));
         Ok(Sim {
             addr,
             tls: config.tls,
@@ -399,24 +399,30 @@ fn tls_acceptor(cert_pem: &str, key_pem: &str) -> Result<tokio_rustls::TlsAccept
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
-async fn serve(
+/// Accepts connections for ever, each served on a task of its own over HTTP/1.1 (with
+/// upgrades, for a WebSocket), over TLS when an acceptor is given; `router_for` makes the
+/// router of a connection from its peer. The simulator and `proxmox-mpc serve` both listen
+/// through it.
+pub async fn accept_loop<F>(
     listener: tokio::net::TcpListener,
-    router: Router,
     acceptor: Option<tokio_rustls::TlsAcceptor>,
-) {
+    router_for: F,
+) where
+    F: Fn(std::net::SocketAddr) -> Router,
+{
     let mut connections = tokio::task::JoinSet::new();
     loop {
-        let (stream, _) = match listener.accept().await {
+        let (stream, peer) = match listener.accept().await {
             Ok(c) => c,
             Err(e) => {
-                tracing::warn!("simulator accept failed: {e}");
+                tracing::warn!("accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
         // reap finished connections so the set does not grow without bound
         while connections.try_join_next().is_some() {}
-        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let service = hyper_util::service::TowerToHyperService::new(router_for(peer));
         let acceptor = acceptor.clone();
         connections.spawn(async move {
             let builder =
@@ -428,12 +434,15 @@ async fn serve(
                         return;
                     };
                     let _ = builder
-                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tls), service)
                         .await;
                 }
                 None => {
                     let _ = builder
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .serve_connection_with_upgrades(
+                            hyper_util::rt::TokioIo::new(stream),
+                            service,
+                        )
                         .await;
                 }
             }
