@@ -383,7 +383,9 @@ impl Repo {
             Some(h) => with_index(&["read-tree", h], None)?,
             None => with_index(&["read-tree", "--empty"], None)?,
         };
-        if !paths.is_empty() {
+        let staged_in_bulk =
+            paths.len() >= BULK_PATHS && self.stage_in_bulk(&paths, &index.path)?;
+        if !paths.is_empty() && !staged_in_bulk {
             with_index(
                 &["update-index", "--add", "--remove", "-z", "--stdin"],
                 Some(&nul_list(&paths)),
@@ -435,6 +437,86 @@ impl Repo {
         }))
     }
 
+    /// Stages `paths` into the index at `index` as `update-index --add --remove` would, but
+    /// with their contents stored by one `git fast-import` (a pack) instead of one loose
+    /// object file each: for a 10,000-guest sync's 20,000 files, creating the object files
+    /// was most of the commit. Returns false, having staged nothing, when a path is neither a
+    /// regular file nor gone (a symlink, a folder): `update-index` then does it all.
+    fn stage_in_bulk(&self, paths: &[String], index: &Path) -> Result<bool, GitError> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut present: Vec<(&str, &str)> = Vec::new();
+        let mut gone: Vec<String> = Vec::new();
+        for path in paths {
+            match std::fs::symlink_metadata(self.workspace.join(path)) {
+                Ok(meta) if meta.is_file() => {
+                    let executable = meta.permissions().mode() & 0o111 != 0;
+                    present.push((path, if executable { "100755" } else { "100644" }));
+                }
+                Ok(_) => return Ok(false),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => gone.push(path.clone()),
+                Err(e) => {
+                    return Err(GitError::Io {
+                        action: format!("read {path}"),
+                        source: e,
+                    });
+                }
+            }
+        }
+        let marks = TempIndex::new(&self.git_dir)?;
+        let mut stream = Vec::new();
+        for (mark, (path, _)) in present.iter().enumerate() {
+            let bytes = std::fs::read(self.workspace.join(path)).map_err(|e| GitError::Io {
+                action: format!("read {path}"),
+                source: e,
+            })?;
+            stream.extend_from_slice(
+                format!("blob\nmark :{}\ndata {}\n", mark + 1, bytes.len()).as_bytes(),
+            );
+            stream.extend_from_slice(&bytes);
+            stream.push(b'\n');
+        }
+        let export = format!("--export-marks={}", marks.path.display());
+        run(
+            self.git(),
+            &["fast-import", "--quiet", &export],
+            Some(&stream),
+        )?;
+        drop(stream);
+        let exported = std::fs::read_to_string(&marks.path).map_err(|e| GitError::Io {
+            action: "read the marks of git fast-import".into(),
+            source: e,
+        })?;
+        let ids: std::collections::BTreeMap<usize, &str> = exported
+            .lines()
+            .filter_map(|l| {
+                let (mark, id) = l.strip_prefix(':')?.split_once(' ')?;
+                Some((mark.parse().ok()?, id.trim()))
+            })
+            .collect();
+        // Index entries name paths from the top of the repository.
+        let mut info = Vec::new();
+        for (mark, (path, mode)) in present.iter().enumerate() {
+            let id = ids.get(&(mark + 1)).ok_or_else(|| GitError::Failed {
+                args: "fast-import".into(),
+                stderr: format!("no object id was exported for {path}"),
+            })?;
+            info.extend_from_slice(format!("{mode} {id}\t{}{path}\0", self.prefix).as_bytes());
+        }
+        let mut cmd = self.git();
+        cmd.env("GIT_INDEX_FILE", index);
+        run(cmd, &["update-index", "-z", "--index-info"], Some(&info))?;
+        if !gone.is_empty() {
+            let mut cmd = self.git();
+            cmd.env("GIT_INDEX_FILE", index);
+            run(
+                cmd,
+                &["update-index", "--add", "--remove", "-z", "--stdin"],
+                Some(&nul_list(&gone)),
+            )?;
+        }
+        Ok(true)
+    }
+
     fn run_with_input(&self, args: &[&str], input: &[u8]) -> Result<Vec<u8>, GitError> {
         run(self.git(), args, Some(input))
     }
@@ -451,19 +533,31 @@ impl Repo {
         if paths.is_empty() {
             return Ok(paths);
         }
-        // check-ignore exits 1 when nothing is ignored.
-        let ignored =
-            match self.run_with_input(&["check-ignore", "-z", "--stdin"], &nul_list(&paths)) {
-                Ok(out) => out,
-                Err(GitError::Failed { stderr, .. }) if stderr.is_empty() => Vec::new(),
-                Err(e) => return Err(e),
-            };
-        let ignored: Vec<String> = ignored
+        // The ignored files that are not tracked, under the top folders (or root files) of
+        // `paths`: what `git check-ignore` would name among them, in one walk of a few folders
+        // (check-ignore took 5.7 s of CPU for the 20,000 paths of a 10,000-guest sync). A
+        // tracked file is never ignored, as with check-ignore.
+        let mut tops: Vec<String> = paths
+            .iter()
+            .map(|p| format!(":(literal){}", p.split('/').next().unwrap_or(p)))
+            .collect();
+        tops.sort();
+        tops.dedup();
+        let mut args = vec![
+            "ls-files",
+            "-z",
+            "--others",
+            "--ignored",
+            "--exclude-standard",
+            "--",
+        ];
+        args.extend(tops.iter().map(String::as_str));
+        let listed = self.run(&args)?;
+        let ignored: std::collections::HashSet<&[u8]> = listed
             .split(|b| *b == 0)
             .filter(|s| !s.is_empty())
-            .map(|s| String::from_utf8_lossy(s).into_owned())
             .collect();
-        paths.retain(|p| !ignored.contains(p));
+        paths.retain(|p| !ignored.contains(p.as_bytes()));
         Ok(paths)
     }
 
@@ -633,7 +727,13 @@ fn parse_record(record: &str) -> Option<LogEntry> {
     })
 }
 
-/// A temporary index file in the git folder, removed when dropped.
+/// From this many paths on, a commit stores their contents with `git fast-import`
+/// ([`Repo::stage_in_bulk`]); below it (fast-import's own `fastimport.unpackLimit` is 100),
+/// `update-index` writes them as loose objects.
+const BULK_PATHS: usize = 256;
+
+/// A temporary file in the git folder (an index, or the marks `git fast-import` exports),
+/// removed when dropped.
 struct TempIndex {
     path: PathBuf,
 }
@@ -682,6 +782,110 @@ mod tests {
         assert!(!is_private(".proxmox/config.yml"));
         assert!(!is_private(".proxmox/templates/vm.tf.tera"));
         assert!(!is_private("terraform/web_01.tf"));
+    }
+
+    #[test]
+    fn a_commit_leaves_out_ignored_untracked_files_and_keeps_tracked_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let (repo, _) = Repo::init_or_join(dir.path()).unwrap();
+        let write = |rel: &str, text: &str| {
+            let path = dir.path().join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write(".gitignore", "*.secret\nterraform/local_*.tf\n");
+        write("terraform/web.tf", "a");
+        write("terraform/local_override.tf", "b");
+        write("notes.secret", "c");
+        write("odd [name].tf", "d");
+        let paths: Vec<String> = [
+            ".gitignore",
+            "terraform/web.tf",
+            "terraform/local_override.tf",
+            "notes.secret",
+            "odd [name].tf",
+        ]
+        .map(String::from)
+        .to_vec();
+        let fallback = Identity::fallback();
+        let done = repo
+            .commit_paths(&paths, "first", &fallback, false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            done.files,
+            vec![".gitignore", "odd [name].tf", "terraform/web.tf"]
+        );
+        // Once tracked (added by hand), an ignored file is committed like any other.
+        repo.run(&["add", "-f", "terraform/local_override.tf"])
+            .unwrap();
+        write("terraform/local_override.tf", "changed");
+        let done = repo
+            .commit_paths(&paths, "second", &fallback, false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(done.files, vec!["terraform/local_override.tf"]);
+    }
+
+    #[test]
+    fn a_commit_of_many_files_stores_them_in_bulk_as_update_index_would() {
+        use std::os::unix::fs::PermissionsExt;
+        let top = tempfile::tempdir().unwrap();
+        run(git_in(top.path()), &["init", "--quiet"], None).unwrap();
+        // The workspace is a folder of the repository: index paths carry its prefix.
+        let ws = top.path().join("infra");
+        std::fs::create_dir_all(ws.join("terraform")).unwrap();
+        let repo = Repo::open(&ws).unwrap();
+        let mut paths: Vec<String> = (0..BULK_PATHS + 4)
+            .map(|i| format!("terraform/g{i:04}.tf"))
+            .collect();
+        for (i, p) in paths.iter().enumerate() {
+            std::fs::write(ws.join(p), format!("guest {i}\n")).unwrap();
+        }
+        std::fs::write(ws.join("run.sh"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(ws.join("run.sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        paths.push("run.sh".into());
+        let fallback = Identity::fallback();
+        let done = repo
+            .commit_paths(&paths, "many", &fallback, false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(done.files.len(), BULK_PATHS + 5);
+        // Stored as one pack, not a loose object per file.
+        let packs = std::fs::read_dir(top.path().join(".git/objects/pack"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "pack")
+            })
+            .count();
+        assert_eq!(packs, 1);
+        let show = |rev: &str| text(repo.run(&["show", rev]).unwrap());
+        assert_eq!(show("HEAD:infra/terraform/g0007.tf"), "guest 7");
+        let tree = text(repo.run(&["ls-tree", "-r", "--full-name", "HEAD"]).unwrap());
+        assert!(tree.contains("100755 blob"), "{tree}");
+        assert!(tree.contains("\tinfra/run.sh"), "{tree}");
+        assert!(tree.contains("\tinfra/terraform/g0259.tf"), "{tree}");
+        // Nothing is left staged or modified: the real index follows the commit.
+        assert_eq!(text(repo.run(&["status", "--porcelain"]).unwrap()), "");
+        // A removal among many changes is committed as a removal.
+        std::fs::remove_file(ws.join("terraform/g0000.tf")).unwrap();
+        for p in &paths[1..] {
+            std::fs::write(ws.join(p), "changed\n").unwrap();
+        }
+        let done = repo
+            .commit_paths(&paths, "again", &fallback, false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(done.files.len(), BULK_PATHS + 5);
+        let tree = text(repo.run(&["ls-tree", "-r", "--name-only", "HEAD"]).unwrap());
+        assert!(!tree.contains("g0000.tf"), "{tree}");
+        assert_eq!(show("HEAD:infra/terraform/g0001.tf"), "changed");
+        assert_eq!(text(repo.run(&["status", "--porcelain"]).unwrap()), "");
     }
 
     #[test]
