@@ -44,21 +44,25 @@ impl StateDb {
         let err = self.query_err();
         let at = now();
         let mut tx = self.write_tx().await?;
-        for (vmid, fields) in rows {
-            sqlx::query(
+        let rows: Vec<(&u32, &String)> = rows.iter().collect();
+        for chunk in rows.chunks(super::ROWS_PER_STATEMENT) {
+            let sql = format!(
                 "INSERT INTO sync_base (environment, vmid, fields, serial, updated_at)
-                 VALUES ($1, $2, $3, $4, $5)
+                 VALUES {}
                  ON CONFLICT (environment, vmid) DO UPDATE SET fields = excluded.fields,
                     serial = excluded.serial, updated_at = excluded.updated_at",
-            )
-            .bind(environment)
-            .bind(i64::from(*vmid))
-            .bind(fields)
-            .bind(serial)
-            .bind(&at)
-            .execute(&mut *tx)
-            .await
-            .map_err(&err)?;
+                super::values_list(chunk.len(), 5)
+            );
+            let mut query = sqlx::query(&sql);
+            for (vmid, fields) in chunk {
+                query = query
+                    .bind(environment)
+                    .bind(i64::from(**vmid))
+                    .bind(fields.as_str())
+                    .bind(serial)
+                    .bind(&at);
+            }
+            query.execute(&mut *tx).await.map_err(&err)?;
         }
         for vmid in removed {
             sqlx::query("DELETE FROM sync_base WHERE environment = $1 AND vmid = $2")
@@ -98,5 +102,13 @@ mod tests {
         let got = db.sync_bases("default").await.unwrap();
         assert_eq!(got, BTreeMap::from([(100, "a2".to_string())]));
         assert_eq!(db.sync_bases("prod").await.unwrap()[&100], "p");
+        // More rows than one statement holds.
+        let many: BTreeMap<u32, String> = (1000..2100).map(|v| (v, format!("b{v}"))).collect();
+        db.save_sync_bases("prod", Some(4), &many, &[])
+            .await
+            .unwrap();
+        let got = db.sync_bases("prod").await.unwrap();
+        assert_eq!(got.len(), 1101);
+        assert_eq!(got[&2099], "b2099");
     }
 }

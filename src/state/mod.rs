@@ -670,6 +670,24 @@ impl StateDb {
 }
 
 /// Returns the current time as RFC 3339 UTC text.
+/// Rows per statement when many are written at once: one statement per row made recording a
+/// 10,000-guest sync's 20,000 file hashes take over a second. Well under both databases'
+/// limits on bound values (SQLite 32,766, PostgreSQL 65,535).
+pub(crate) const ROWS_PER_STATEMENT: usize = 500;
+
+/// `($1, $2), ($3, $4)`: the VALUES list of `rows` rows of `columns` bound values each.
+pub(crate) fn values_list(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let values: Vec<String> = (1..=columns)
+                .map(|c| format!("${}", row * columns + c))
+                .collect();
+            format!("({})", values.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

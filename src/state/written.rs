@@ -46,7 +46,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// `path` with its folder resolved (symlinks, `..`), so notes and workspace roots compare
 /// equal however they were spelled; the file itself need not exist.
-fn resolved(path: &Path) -> PathBuf {
+pub(crate) fn resolved(path: &Path) -> PathBuf {
     match (path.parent(), path.file_name()) {
         (Some(dir), Some(name)) => dir
             .canonicalize()
@@ -76,6 +76,12 @@ impl Written {
             path: resolved(path),
             sha256: sha256_hex(bytes),
         });
+    }
+
+    /// As [`Self::note_written`], for a path already [`resolved`] and bytes already hashed (a
+    /// writer on many threads does both there).
+    pub(crate) fn note_written_resolved(&mut self, path: PathBuf, sha256: String) {
+        self.push(Note::Written { path, sha256 });
     }
 
     /// Notes that the console removed `path` on purpose (so `/test` does not report it
@@ -150,29 +156,44 @@ impl StateDb {
             return Ok(0);
         }
         let at = now();
+        // What each path ends as (the last note wins), written many rows per statement.
+        let last: BTreeMap<&str, Option<&str>> = notes
+            .iter()
+            .map(|(path, hash)| (path.as_str(), hash.as_deref()))
+            .collect();
+        let written: Vec<(&str, &str)> = last
+            .iter()
+            .filter_map(|(path, hash)| hash.map(|h| (*path, h)))
+            .collect();
+        let removed: Vec<&str> = last
+            .iter()
+            .filter(|(_, hash)| hash.is_none())
+            .map(|(path, _)| *path)
+            .collect();
         let mut tx = self.local_write_tx().await?;
-        for (path, hash) in &notes {
-            match hash {
-                Some(hash) => {
-                    sqlx::query(
-                        "INSERT INTO written_files (path, sha256, written_at) VALUES ($1, $2, $3)
-                         ON CONFLICT (path) DO UPDATE SET sha256 = excluded.sha256, written_at = excluded.written_at",
-                    )
-                    .bind(path)
-                    .bind(hash)
-                    .bind(&at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(self.query_err())?;
-                }
-                None => {
-                    sqlx::query("DELETE FROM written_files WHERE path = $1")
-                        .bind(path)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(self.query_err())?;
-                }
+        for chunk in written.chunks(super::ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO written_files (path, sha256, written_at) VALUES {}
+                 ON CONFLICT (path) DO UPDATE SET sha256 = excluded.sha256, written_at = excluded.written_at",
+                super::values_list(chunk.len(), 3)
+            );
+            let mut query = sqlx::query(&sql);
+            for (path, hash) in chunk {
+                query = query.bind(*path).bind(*hash).bind(&at);
             }
+            query.execute(&mut *tx).await.map_err(self.query_err())?;
+        }
+        for chunk in removed.chunks(super::ROWS_PER_STATEMENT) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "DELETE FROM written_files WHERE path IN ({})",
+                marks.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for path in chunk {
+                query = query.bind(*path);
+            }
+            query.execute(&mut *tx).await.map_err(self.query_err())?;
         }
         tx.commit().await.map_err(self.query_err())?;
         Ok(notes.len())
@@ -218,5 +239,34 @@ mod tests {
         assert_eq!(written.take_notes(b.path()).len(), 1);
         assert!(!written.has_notes_for(b.path()));
         assert!(written.is_empty());
+    }
+
+    #[tokio::test]
+    async fn many_notes_are_recorded_with_the_last_word_per_path() {
+        let ws = tempfile::tempdir().unwrap();
+        let db = StateDb::open(&ws.path().join("state.db")).await.unwrap();
+        let mut written = Written::new();
+        // More notes than one statement holds, and paths both written and removed.
+        for i in 0..1_200 {
+            written.note_written(&ws.path().join(format!("tests/g{i:04}.yml")), b"v1");
+        }
+        written.note_removed(&ws.path().join("tests/g0001.yml"));
+        written.note_written(&ws.path().join("tests/g0002.yml"), b"v2");
+        assert_eq!(
+            db.record_written(ws.path(), &mut written).await.unwrap(),
+            1_202
+        );
+        let files = db.written_files().await.unwrap();
+        assert_eq!(files.len(), 1_199);
+        assert!(!files.contains_key("tests/g0001.yml"));
+        assert_eq!(files["tests/g0002.yml"], sha256_hex(b"v2"));
+        assert_eq!(files["tests/g1199.yml"], sha256_hex(b"v1"));
+        // A later removal removes a recorded file; a rewrite replaces its hash.
+        written.note_removed(&ws.path().join("tests/g0000.yml"));
+        written.note_written(&ws.path().join("tests/g0003.yml"), b"v3");
+        db.record_written(ws.path(), &mut written).await.unwrap();
+        let files = db.written_files().await.unwrap();
+        assert_eq!(files.len(), 1_198);
+        assert_eq!(files["tests/g0003.yml"], sha256_hex(b"v3"));
     }
 }
