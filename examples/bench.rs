@@ -23,6 +23,11 @@ use std::time::Duration;
 
 use proxmox_mpc::ui::Ui;
 
+/// The binary's allocator: the in-process generation row measures what `proxmox-mpc` does,
+/// so it allocates as the binary does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// One line of the result table.
 #[derive(Debug, Clone, Default)]
 pub struct Row {
