@@ -154,8 +154,16 @@ pub fn read_workspace_hashed(root: &Path, detail: Detail) -> (WorkspaceRead, Str
     paths.extend(tf_files(&root.join(LEGACY_GUEST_DIR)));
     let mut problems = Vec::new();
     let mut texts = Vec::new();
-    for path in paths {
-        match std::fs::read_to_string(&path) {
+    // Thousands of small files: read on every core, kept in path order.
+    let read: Vec<(PathBuf, std::io::Result<String>)> = paths
+        .into_par_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path);
+            (path, text)
+        })
+        .collect();
+    for (path, text) in read {
+        match text {
             Err(e) => problems.push(problem(&path, None, None, format!("cannot read: {e}"))),
             Ok(text) => texts.push((path, text)),
         }
@@ -486,14 +494,25 @@ fn parse_and_read(
     ctx.declare_var("var", hcl::Value::Object(vars));
     let locals = locals(&files, &ctx, &mut problems);
     ctx.declare_var("local", hcl::Value::Object(locals));
-    // Resource attributes that evaluate on their own, so resources can refer to each other.
+    // Resource attributes that evaluate on their own, so resources can refer to each other:
+    // those of the types some file refers to (`TYPE.NAME...`). A generated workspace refers
+    // only to pools; evaluating every guest here too held the whole workspace twice more.
+    let mut referenced: BTreeMap<&str, bool> = BTreeMap::new();
     let mut resources: BTreeMap<String, hcl::Map<String, hcl::Value>> = BTreeMap::new();
     for file in &files {
         for block in file.body.blocks() {
             if block.identifier() != "resource" || block.labels().len() != 2 {
                 continue;
             }
-            let rtype = block.labels()[0].as_str().to_string();
+            let rtype = block.labels()[0].as_str();
+            let wanted = *referenced.entry(rtype).or_insert_with(|| {
+                let reference = format!("{rtype}.");
+                files.iter().any(|f| f.text.contains(&reference))
+            });
+            if !wanted {
+                continue;
+            }
+            let rtype = rtype.to_string();
             let name = block.labels()[1].as_str().to_string();
             let mut attrs = hcl::Map::new();
             for attr in block.body().attributes() {
@@ -512,85 +531,105 @@ fn parse_and_read(
                 .insert(name, hcl::Value::Object(attrs));
         }
     }
-    for (rtype, objects) in &resources {
-        ctx.declare_var(rtype.clone(), hcl::Value::Object(objects.clone()));
+    for (rtype, objects) in resources {
+        ctx.declare_var(rtype, hcl::Value::Object(objects));
     }
 
     let mut state = DesiredState::default();
-    // Each file's guests read on their own against the shared context, on every core.
-    let mut guests_of = files
-        .par_iter()
-        .map(|file| guest_resources(file, &ctx))
-        .collect::<Vec<_>>()
-        .into_iter();
-    for file in &files {
-        let rel = match root {
-            Some(root) => rel(root, &file.path),
-            None => file.path.to_string_lossy().replace('\\', "/"),
-        };
-        for block in file.body.blocks() {
-            let labels: Vec<&str> = block.labels().iter().map(|l| l.as_str()).collect();
-            if block.identifier() != "resource" || labels.len() != 2 {
-                continue;
-            }
-            if labels[0] == POOL_TYPE {
-                let mut locate = Locator::new(&file.text);
-                let line = locate.block_line(block);
-                match body_json(&file.path, &file.text, block.body(), &ctx, line) {
-                    Ok((json, _)) => match json.get("pool_id").and_then(|v| v.as_str()) {
-                        Some(id) => {
-                            state.pools.push(id.to_string());
-                            state
-                                .pool_idents
-                                .insert(id.to_string(), labels[1].to_string());
-                            if let Some(c) = json.get("comment").and_then(|v| v.as_str()) {
-                                state.pool_comments.insert(id.to_string(), c.to_string());
-                            }
-                        }
-                        None => problems.push(problem(
-                            &file.path,
-                            Some(line),
-                            None,
-                            format!("pool resource `{}` has no pool_id", labels[1]),
-                        )),
-                    },
-                    Err(p) => problems.push(p),
-                }
-            }
+    let mut guest_only = BTreeMap::new();
+    // Each file's guests read on their own against the shared context, on every core, a
+    // batch of files at a time: a file's text and syntax tree go once its guests are read,
+    // so a large workspace never holds all of both and all of what was read from them.
+    let mut files = files.into_iter();
+    loop {
+        let batch: Vec<TfFile> = files.by_ref().take(READ_BATCH).collect();
+        if batch.is_empty() {
+            break;
         }
-        // Guest resources: one per file in the root module (what /sync and the resource
-        // commands write), but any file may hold them.
-        match guests_of.next().expect("one result per file") {
-            Ok(list) => {
-                for e in list {
-                    state.files.push(DesiredFile {
-                        path: rel.clone(),
-                        ident: e.ident,
-                        import_id: e.import_id,
-                        guest: e.guest,
-                        unmodelled: e.unmodelled,
-                        expressions: e.expressions,
-                        body: e.body,
-                        ignore_changes: e.ignore_changes,
-                    });
-                }
-            }
-            Err(p) => problems.push(p),
+        let guests_of: Vec<_> = batch
+            .par_iter()
+            .map(|file| guest_resources(file, &ctx))
+            .collect();
+        for (file, guests) in batch.iter().zip(guests_of) {
+            read_file_into(root, file, guests, &ctx, &mut state, &mut problems);
+            guest_only.insert(file_rel(root, file), is_guest_only(&file.body));
         }
     }
-    let guest_only = files
-        .iter()
-        .map(|file| {
-            let rel = match root {
-                Some(root) => rel(root, &file.path),
-                None => file.path.to_string_lossy().replace('\\', "/"),
-            };
-            (rel, is_guest_only(&file.body))
-        })
-        .collect();
     state.pools.sort();
     state.pools.dedup();
     (WorkspaceRead { state, problems }, guest_only)
+}
+
+/// How many files [`parse_and_read`] reads the guests of at once.
+const READ_BATCH: usize = 256;
+
+/// A file's path as its guests carry it: relative to `root`, or as given without one.
+fn file_rel(root: Option<&Path>, file: &TfFile) -> String {
+    match root {
+        Some(root) => rel(root, &file.path),
+        None => file.path.to_string_lossy().replace('\\', "/"),
+    }
+}
+
+/// Adds what `file` holds to `state`: its pools, and its guests as `guests` read them.
+fn read_file_into(
+    root: Option<&Path>,
+    file: &TfFile,
+    guests: Result<Vec<GuestEntry>, FileProblem>,
+    ctx: &Context,
+    state: &mut DesiredState,
+    problems: &mut Vec<FileProblem>,
+) {
+    let rel = file_rel(root, file);
+    for block in file.body.blocks() {
+        let labels: Vec<&str> = block.labels().iter().map(|l| l.as_str()).collect();
+        if block.identifier() != "resource" || labels.len() != 2 {
+            continue;
+        }
+        if labels[0] == POOL_TYPE {
+            let mut locate = Locator::new(&file.text);
+            let line = locate.block_line(block);
+            match body_json(&file.path, &file.text, block.body(), ctx, line) {
+                Ok((json, _)) => match json.get("pool_id").and_then(|v| v.as_str()) {
+                    Some(id) => {
+                        state.pools.push(id.to_string());
+                        state
+                            .pool_idents
+                            .insert(id.to_string(), labels[1].to_string());
+                        if let Some(c) = json.get("comment").and_then(|v| v.as_str()) {
+                            state.pool_comments.insert(id.to_string(), c.to_string());
+                        }
+                    }
+                    None => problems.push(problem(
+                        &file.path,
+                        Some(line),
+                        None,
+                        format!("pool resource `{}` has no pool_id", labels[1]),
+                    )),
+                },
+                Err(p) => problems.push(p),
+            }
+        }
+    }
+    // Guest resources: one per file in the root module (what /sync and the resource
+    // commands write), but any file may hold them.
+    match guests {
+        Ok(list) => {
+            for e in list {
+                state.files.push(DesiredFile {
+                    path: rel.clone(),
+                    ident: e.ident,
+                    import_id: e.import_id,
+                    guest: e.guest,
+                    unmodelled: e.unmodelled,
+                    expressions: e.expressions,
+                    body: e.body,
+                    ignore_changes: e.ignore_changes,
+                });
+            }
+        }
+        Err(p) => problems.push(p),
+    }
 }
 
 /// Two files describing one vmid would make /plan act twice: one problem per extra file.

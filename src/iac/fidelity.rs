@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::bpg::{self, Consequence, Finding, PveGuest};
@@ -125,8 +126,9 @@ pub fn plan_for(
 pub fn workspace_plans(files: &[DesiredFile], snapshot: &ClusterSnapshot) -> Vec<GuestPlan> {
     let types = storage_types(snapshot);
     let live: BTreeMap<u32, &Guest> = snapshot.guests.iter().map(|g| (g.vmid, g)).collect();
+    // Each file is judged on its own: on every core (results in file order).
     files
-        .iter()
+        .par_iter()
         .filter(|f| f.import_id.is_some())
         .filter_map(|f| live.get(&f.guest.vmid).map(|g| plan_for(f, g, &types)))
         .filter(|p| !p.findings.is_empty())

@@ -146,20 +146,45 @@ pub struct SyncPlan {
     pub moves: Vec<(String, String)>,
     pub report: SyncReport,
     root: PathBuf,
+    /// Files put but not yet compared with the disk ([`SyncPlan::settle`]).
+    pending: Vec<(String, String)>,
 }
 
+/// Files compared with the disk together, on every core: enough to keep the cores busy,
+/// few enough that a re-sync holds little text of unchanged files.
+const SETTLE_BATCH: usize = 512;
+
 impl SyncPlan {
-    /// Keeps `text` for `rel_path` if the file on disk differs; counts it unchanged otherwise.
+    /// Keeps `text` for `rel_path` if the file on disk differs; counts it unchanged otherwise
+    /// (decided in batches by [`Self::settle`]).
     fn put(&mut self, rel_path: String, text: String) {
-        let path = self.root.join(&rel_path);
-        let same = std::fs::read(&path).is_ok_and(|old| old == text.as_bytes());
-        if same {
-            // Already what the console would write: record it as such (this also covers
-            // workspaces synced before state.db kept file hashes).
-            self.report.notes.note_written(&path, text.as_bytes());
-            self.report.unchanged_files += 1;
-        } else {
-            self.writes.insert(rel_path, text);
+        self.pending.push((rel_path, text));
+        if self.pending.len() >= SETTLE_BATCH {
+            self.settle();
+        }
+    }
+
+    /// Compares the pending files with the disk (reading them on every core) and keeps those
+    /// that differ.
+    fn settle(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        let root = &self.root;
+        let same: Vec<bool> = pending
+            .par_iter()
+            .map(|(rel_path, text)| {
+                std::fs::read(root.join(rel_path)).is_ok_and(|old| old == text.as_bytes())
+            })
+            .collect();
+        for ((rel_path, text), same) in pending.into_iter().zip(same) {
+            if same {
+                // Already what the console would write: record it as such (this also covers
+                // workspaces synced before state.db kept file hashes).
+                let path = self.root.join(&rel_path);
+                self.report.notes.note_written(&path, text.as_bytes());
+                self.report.unchanged_files += 1;
+            } else {
+                self.writes.insert(rel_path, text);
+            }
         }
     }
 }
@@ -319,6 +344,7 @@ pub fn plan_sync_against(
         agent_addresses,
         &spec_guests,
     )?;
+    plan.settle();
     Ok(plan)
 }
 
@@ -477,21 +503,24 @@ fn plan_guest_files<'a>(
     let mut spec_guests: Vec<(&str, &Guest)> = Vec::new();
     // Rendering is most of a sync's own work and each guest renders on its own: on every core
     // (the templates are shared read-only), then the files are decided in order.
-    let rendered_all: Vec<Result<terraform::RenderedGuest, IacError>> = snapshot
+    // Only the text and the warnings are kept: the view a file is rendered from is not needed
+    // once it is rendered.
+    let rendered_all: Vec<Result<(String, Vec<String>), IacError>> = snapshot
         .guests
         .par_iter()
         .map(|guest| {
             terraform::render_guest(templates, guest, &known.idents[&guest.vmid], pool_idents)
+                .map(|r| (r.text, r.view.warnings))
         })
         .collect();
     for (guest, rendered) in snapshot.guests.iter().zip(rendered_all) {
         let ident = &known.idents[&guest.vmid];
-        let rendered = rendered?;
+        let (text, warnings) = rendered?;
         let live = live_fields(guest);
         let (file, outcome) = match known.by_vmid.get(&guest.vmid) {
             None => {
                 let file = format!("{ROOT_MODULE}/{ident}.tf");
-                plan.put(file.clone(), rendered.text);
+                plan.put(file.clone(), text);
                 spec_guests.push((ident, guest));
                 plan.report
                     .bases
@@ -507,7 +536,7 @@ fn plan_guest_files<'a>(
                     spec_guests.push((ident, guest));
                     GuestOutcome::Unchanged
                 } else if options.adopt {
-                    plan.put(file.clone(), rendered.text);
+                    plan.put(file.clone(), text);
                     spec_guests.push((ident, guest));
                     GuestOutcome::Adopted(drift)
                 } else {
@@ -535,7 +564,7 @@ fn plan_guest_files<'a>(
             name: guest.name.clone(),
             file,
             outcome,
-            warnings: rendered.view.warnings,
+            warnings,
         });
     }
     let live: BTreeSet<u32> = snapshot.guests.iter().map(|g| g.vmid).collect();
@@ -665,13 +694,9 @@ pub fn apply_sync(root: &Path, mut plan: SyncPlan) -> Result<SyncReport, IacErro
         })?;
         write_atomic(&root.join(to), &bytes, &mut plan.report.notes)?;
     }
-    for (rel_path, text) in &plan.writes {
-        if crash_after == Some(plan.report.written.len()) {
-            std::process::abort();
-        }
-        let path = root.join(rel_path);
-        if path.exists()
-            && (rel_path == "terraform/networks.tf" || rel_path == "terraform/storages.tf")
+    for rel_path in plan.writes.keys() {
+        if (rel_path == "terraform/networks.tf" || rel_path == "terraform/storages.tf")
+            && root.join(rel_path).exists()
         {
             // Never planned or changed by the console: what changed is the server.
             plan.report.warnings.push(format!(
@@ -679,7 +704,29 @@ pub fn apply_sync(root: &Path, mut plan: SyncPlan) -> Result<SyncReport, IacErro
                 if rel_path.ends_with("networks.tf") { "node networks" } else { "storages" }
             ));
         }
-        write_atomic(&path, text.as_bytes(), &mut plan.report.notes)?;
+    }
+    // Each file on its own, on every core: creating thousands of files is most of a large
+    // sync's writing, and each stays old or new whatever order they land in.
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let hashed: Vec<Result<(PathBuf, String), IacError>> = plan
+        .writes
+        .par_iter()
+        .map(|(rel_path, text)| {
+            if crash_after.is_some_and(|n| done.load(std::sync::atomic::Ordering::SeqCst) >= n) {
+                std::process::abort();
+            }
+            let path = root.join(rel_path);
+            write_file_atomic(&path, text.as_bytes())?;
+            done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok((
+                crate::state::written::resolved(&path),
+                crate::state::written::sha256_hex(text.as_bytes()),
+            ))
+        })
+        .collect();
+    for (rel_path, result) in plan.writes.keys().zip(hashed) {
+        let (path, sha256) = result?;
+        plan.report.notes.note_written_resolved(path, sha256);
         plan.report.written.push(rel_path.clone());
     }
     for (from, to) in &plan.moves {
@@ -783,6 +830,15 @@ fn remove_stale_temps(dir: &Path) {
 /// sees half a file, and notes its SHA-256 in `written` for `state.db`
 /// ([`crate::state::written`]).
 pub fn write_atomic(path: &Path, bytes: &[u8], written: &mut Written) -> Result<(), IacError> {
+    write_file_atomic(path, bytes)?;
+    // Every file the console writes passes here: note its hash for state.db (`/test` tells
+    // hand edits from generated text with it).
+    written.note_written(path, bytes);
+    Ok(())
+}
+
+/// The writing part of [`write_atomic`]: a temporary file in the same folder, then a rename.
+fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), IacError> {
     let err = |e: std::io::Error| IacError::Write {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -801,9 +857,5 @@ pub fn write_atomic(path: &Path, bytes: &[u8], written: &mut Written) -> Result<
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         err(e)
-    })?;
-    // Every file the console writes passes here: note its hash for state.db (`/test` tells
-    // hand edits from generated text with it).
-    written.note_written(path, bytes);
-    Ok(())
+    })
 }
