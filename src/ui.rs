@@ -363,3 +363,18 @@ impl Drop for Spinner {
         }
     }
 }
+
+/// The process's resident memory now and at its peak (`VmRSS`, `VmHWM` from
+/// `/proc/self/status`), in MiB, for the `-v` log's phase events: where a large sync or plan
+/// holds its memory. Zeros where /proc is not there.
+pub fn resident_mib() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kib| kib / 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}

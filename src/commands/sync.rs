@@ -176,6 +176,7 @@ pub async fn sync_with(
         }
     };
     let snapshot = discovery.snapshot;
+    phase("sync: cluster read");
     let agents = if options.agent_ips {
         Some(agent_addresses(client, &snapshot, &mut discovery_warnings).await)
     } else {
@@ -188,16 +189,21 @@ pub async fn sync_with(
         ),
         None => (None, Default::default()),
     };
+    phase("sync: snapshot recorded");
     let templates = Templates::with_overrides(Some(&root.join(".proxmox/templates")))?;
     let no_addresses = BTreeMap::new();
     let addresses = agents.as_ref().map_or(&no_addresses, |a| &a.addresses);
     let plan = plan_sync_against(
         root, &templates, &snapshot, &configs, options, addresses, &bases,
     )?;
+    phase("sync: files planned");
     let mut report = apply_sync(root, plan)?;
+    phase("sync: files written");
     crate::commands::backup::sync_jobs(client, root, &mut report).await;
+    phase("sync: backup jobs read");
     if let Some((db, environment)) = db {
         db.record_written(root, &mut report.notes).await?;
+        phase("sync: file hashes recorded");
         // The base moves only once the files are written: a sync that failed before keeps
         // the old base, so nothing is judged against files that were never there.
         let pruned: Vec<u32> = report
@@ -207,6 +213,7 @@ pub async fn sync_with(
             .map(|g| g.vmid)
             .collect();
         crate::commands::sync_base::save(db, environment, serial, &report.bases, &pruned).await?;
+        phase("sync: bases recorded");
     }
     // The guest files this sync wrote (new or adopted) are judged for what bpg reads back; an
     // unchanged file was judged when it was written, and a drifted one is reported as drift.
@@ -227,7 +234,9 @@ pub async fn sync_with(
             .filter(|f| fresh.contains(&f.guest.vmid))
             .collect()
     };
+    phase("sync: written files read");
     let terraform_changes = crate::iac::fidelity::workspace_plans(&judged, &snapshot);
+    phase("sync: written files judged");
     Ok(SyncRun {
         snapshot,
         serial,
@@ -236,6 +245,11 @@ pub async fn sync_with(
         report,
         terraform_changes,
     })
+}
+
+/// A debug event for the `-v` log: a step of a sync done, with the memory held then.
+fn phase(what: &'static str) {
+    tracing::debug!(rss_mib = ?crate::ui::resident_mib(), "{what}");
 }
 
 /// Runs `/sync` in the current workspace.

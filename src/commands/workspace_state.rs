@@ -167,6 +167,7 @@ pub async fn make_plan(
     let mut desired = read_desired(&root)?;
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis() as u64,
+        rss_mib = ?crate::ui::resident_mib(),
         guests = desired.guests.len(),
         "plan: files read"
     );
@@ -175,6 +176,7 @@ pub async fn make_plan(
         let (s, serial) = last_snapshot(&db).await?;
         tracing::debug!(
             elapsed_ms = started.elapsed().as_millis() as u64,
+        rss_mib = ?crate::ui::resident_mib(),
             "plan: snapshot loaded"
         );
         (s, serial, None)
@@ -204,6 +206,7 @@ pub async fn make_plan(
     let managed = db.set_managed_all(&now_managed).await?;
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis() as u64,
+        rss_mib = ?crate::ui::resident_mib(),
         "plan: managed set"
     );
     // A guest created by an earlier apply whose file does not carry its vmid yet.
@@ -226,6 +229,7 @@ pub async fn make_plan(
     });
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis() as u64,
+        rss_mib = ?crate::ui::resident_mib(),
         "plan: compared"
     );
     plan.based_on_serial = Some(serial);
