@@ -707,17 +707,26 @@ pub fn apply_sync(root: &Path, mut plan: SyncPlan) -> Result<SyncReport, IacErro
     }
     // Each file on its own, on every core: creating thousands of files is most of a large
     // sync's writing, and each stays old or new whatever order they land in.
-    let done = std::sync::atomic::AtomicUsize::new(0);
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    let (started, done) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let hashed: Vec<Result<(PathBuf, String), IacError>> = plan
         .writes
         .par_iter()
         .map(|(rel_path, text)| {
-            if crash_after.is_some_and(|n| done.load(std::sync::atomic::Ordering::SeqCst) >= n) {
+            // The crash hook dies once exactly N files are written: the write that would be
+            // the N+1th waits for the N before it to land, then aborts.
+            if let Some(n) = crash_after
+                && started.fetch_add(1, SeqCst) >= n
+            {
+                while done.load(SeqCst) < n {
+                    std::thread::yield_now();
+                }
                 std::process::abort();
             }
             let path = root.join(rel_path);
-            write_file_atomic(&path, text.as_bytes())?;
-            done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let written = write_file_atomic(&path, text.as_bytes());
+            done.fetch_add(1, SeqCst);
+            written?;
             Ok((
                 crate::state::written::resolved(&path),
                 crate::state::written::sha256_hex(text.as_bytes()),
