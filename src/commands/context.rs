@@ -371,6 +371,16 @@ impl Ctx {
         let Some(settings) = self.config().ok().and_then(|c| c.state.clone()) else {
             return Ok(None);
         };
+        self.shared_state_for(&settings).map(Some)
+    }
+
+    /// The shared database `settings` describe, its password read (and kept out of every
+    /// output) and this environment's schema: for the workspace's own settings and for the
+    /// target of `/state migrate`.
+    pub fn shared_state_for(
+        &mut self,
+        settings: &crate::workspace::config::StateSettings,
+    ) -> Result<crate::state::SharedState, CommandError> {
         let password = match &settings.password {
             Some(text) => {
                 let reference = SecretRef::parse(text).map_err(CommandError::config)?;
@@ -380,14 +390,16 @@ impl Ctx {
             }
             None => None,
         };
-        let schema = self.env_schema();
-        Ok(Some(crate::state::SharedState {
-            url: settings.url,
+        Ok(crate::state::SharedState {
+            url: settings.url.clone(),
             password,
-            sslmode: settings.sslmode,
-            ca_file: settings.ca_file.map(|p| self.resolve_path(Path::new(&p))),
-            schema,
-        }))
+            sslmode: settings.sslmode.clone(),
+            ca_file: settings
+                .ca_file
+                .as_ref()
+                .map(|p| self.resolve_path(Path::new(p))),
+            schema: self.env_schema(),
+        })
     }
 
     /// The PostgreSQL schema of this environment's shared tables: `pmpc_env_NAME` for an

@@ -8,7 +8,7 @@ use crate::commands::request::StateRequest;
 use crate::commands::{Ctx, Report};
 use crate::error::CommandError;
 use crate::state::copy::{CopyError, CopyReport};
-use crate::state::{Backend, SharedState, StateDb};
+use crate::state::{Backend, StateDb};
 use crate::ui::{Item, Table};
 use crate::workspace::config::{Config, SecretRef, StateSettings, validate_state_url};
 use crate::workspace::write_atomic;
@@ -117,25 +117,7 @@ async fn migrate(ctx: &mut Ctx, request: &StateRequest) -> Result<Report, Comman
             (StateDb::open(&local).await?, None)
         }
         Target::Postgres(settings) => {
-            let password = match &settings.password {
-                Some(text) => {
-                    let reference = SecretRef::parse(text).map_err(CommandError::config)?;
-                    let secret = ctx.read_secret(&reference, "the state database's password")?;
-                    ctx.remember_secret(secret.expose());
-                    Some(secret)
-                }
-                None => None,
-            };
-            let shared = SharedState {
-                url: settings.url.clone(),
-                password,
-                sslmode: settings.sslmode.clone(),
-                ca_file: settings
-                    .ca_file
-                    .as_ref()
-                    .map(|p| ctx.resolve_path(std::path::Path::new(p))),
-                schema: ctx.env_schema(),
-            };
+            let shared = ctx.shared_state_for(settings)?;
             if source.location().display().to_string() == shared.display() {
                 return Err(CommandError::user(format!(
                     "the state is already in {}",

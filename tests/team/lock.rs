@@ -68,30 +68,48 @@ fn guests_named(sim: &TestSim, name: &str) -> usize {
         .count()
 }
 
+/// Makes `name` in `dir` as `user`'s file (`what` names the step in a failure).
+fn create_vm(dir: &Path, sim: &TestSim, pg: &Pg, user: &str, name: &str, what: &str) {
+    ok(
+        run(
+            dir,
+            sim,
+            pg,
+            user,
+            &["create", "vm", "--name", name, "--memory", "512M"],
+        ),
+        what,
+    );
+}
+
+/// Two copies of one workspace on `pg`; in the first, alice applies the creation of `name`
+/// with tasks of `task_secs`, and holds the lock when this returns.
+fn alice_applying(
+    sim: &TestSim,
+    pg: &Pg,
+    name: &str,
+    task_secs: u64,
+) -> (tempfile::TempDir, tempfile::TempDir, Child) {
+    let first = shared_workspace(sim, pg);
+    let second = shared_workspace(sim, pg);
+    let a = first.path();
+    ok(run(a, sim, pg, "alice", &["sync"]), "sync");
+    create_vm(a, sim, pg, "alice", name, "create");
+    sim.set_faults(Faults {
+        task_duration: Duration::from_secs(task_secs),
+        ..Faults::none()
+    });
+    let mut holder = spawn(a, sim, pg, "alice", &["apply", "--yes"]);
+    wait_for_holder(pg, holder.id(), &mut holder);
+    (first, second, holder)
+}
+
 #[test]
 fn one_apply_at_a_time_across_copies_and_a_killed_holder_frees_the_lock_after_its_ttl() {
     let sim = TestSim::homelab();
     let pg = Pg::start();
-    let first = shared_workspace(&sim, &pg);
-    let second = shared_workspace(&sim, &pg);
+    let (first, second, holder) = alice_applying(&sim, &pg, "locked-01", 4);
     let (a, b) = (first.path(), second.path());
-    ok(run(a, &sim, &pg, "alice", &["sync"]), "sync");
-    ok(
-        run(
-            a,
-            &sim,
-            &pg,
-            "alice",
-            &["create", "vm", "--name", "locked-01", "--memory", "512M"],
-        ),
-        "create",
-    );
-    sim.set_faults(Faults {
-        task_duration: Duration::from_secs(4),
-        ..Faults::none()
-    });
-    let mut holder = spawn(a, &sim, &pg, "alice", &["apply", "--yes"]);
-    wait_for_holder(&pg, holder.id(), &mut holder);
 
     let refused = run(b, &sim, &pg, "bob", &["apply", "--yes"]);
     assert!(!refused.status.success(), "{}", text(&refused));
@@ -112,32 +130,14 @@ fn one_apply_at_a_time_across_copies_and_a_killed_holder_frees_the_lock_after_it
 
     // A holder killed outright: its lock outlives it until the TTL, then the other applies.
     ok(run(b, &sim, &pg, "bob", &["sync"]), "sync in the second");
-    ok(
-        run(
-            b,
-            &sim,
-            &pg,
-            "bob",
-            &["create", "vm", "--name", "killed-01", "--memory", "512M"],
-        ),
-        "create in the second",
-    );
+    create_vm(b, &sim, &pg, "bob", "killed-01", "create in the second");
     let mut doomed = spawn(b, &sim, &pg, "bob", &["apply", "--yes"]);
     wait_for_holder(&pg, doomed.id(), &mut doomed);
     doomed.kill().expect("SIGKILL");
     doomed.wait().expect("reaped");
     sim.set_faults(Faults::none());
     std::thread::sleep(Duration::from_secs(TTL_SECS + 1));
-    ok(
-        run(
-            a,
-            &sim,
-            &pg,
-            "alice",
-            &["create", "vm", "--name", "after-01", "--memory", "512M"],
-        ),
-        "create after",
-    );
+    create_vm(a, &sim, &pg, "alice", "after-01", "create after");
     ok(
         run(a, &sim, &pg, "alice", &["apply", "--yes"]),
         "apply after the TTL",
@@ -149,26 +149,8 @@ fn one_apply_at_a_time_across_copies_and_a_killed_holder_frees_the_lock_after_it
 fn unlock_force_releases_a_live_holder_and_is_audited() {
     let sim = TestSim::homelab();
     let pg = Pg::start();
-    let first = shared_workspace(&sim, &pg);
-    let second = shared_workspace(&sim, &pg);
-    let (a, b) = (first.path(), second.path());
-    ok(run(a, &sim, &pg, "alice", &["sync"]), "sync");
-    ok(
-        run(
-            a,
-            &sim,
-            &pg,
-            "alice",
-            &["create", "vm", "--name", "stuck-01", "--memory", "512M"],
-        ),
-        "create",
-    );
-    sim.set_faults(Faults {
-        task_duration: Duration::from_secs(30),
-        ..Faults::none()
-    });
-    let mut holder = spawn(a, &sim, &pg, "alice", &["apply", "--yes"]);
-    wait_for_holder(&pg, holder.id(), &mut holder);
+    let (_first, second, mut holder) = alice_applying(&sim, &pg, "stuck-01", 30);
+    let b = second.path();
 
     let without = run(b, &sim, &pg, "bob", &["unlock"]);
     assert!(!without.status.success(), "{}", text(&without));
