@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rayon::prelude::*;
 use serde_json::{Value, json};
 
 use super::names::sanitize;
@@ -295,18 +296,25 @@ pub fn render_provision(
 ) -> Result<String, IacError> {
     let mut guests: Vec<&Guest> = snapshot.guests.iter().collect();
     guests.sort_by_key(|g| g.vmid);
+    // One task per guest, each rendered on its own: on every core, joined in vmid order.
+    let rendered: Vec<Result<String, IacError>> = guests
+        .par_iter()
+        .map(|g| {
+            let word = match g.kind {
+                GuestKind::Qemu => "VM",
+                GuestKind::Lxc => "container",
+            };
+            let task = json!({
+                "kind": g.kind.as_str(),
+                "task_name": format!("Create {word} {} on {}", g.vmid, sanitize(&g.node).unwrap_or_default()),
+                "args": provision_args(g),
+            });
+            templates.render("ansible/provision_task.yml.tera", &task)
+        })
+        .collect();
     let mut tasks = String::new();
-    for g in guests {
-        let word = match g.kind {
-            GuestKind::Qemu => "VM",
-            GuestKind::Lxc => "container",
-        };
-        let task = json!({
-            "kind": g.kind.as_str(),
-            "task_name": format!("Create {word} {} on {}", g.vmid, sanitize(&g.node).unwrap_or_default()),
-            "args": provision_args(g),
-        });
-        tasks.push_str(&templates.render("ansible/provision_task.yml.tera", &task)?);
+    for task in rendered {
+        tasks.push_str(&task?);
     }
     templates.render("ansible/provision.yml.tera", &json!({ "tasks": tasks }))
 }

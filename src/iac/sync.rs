@@ -319,15 +319,33 @@ pub fn plan_sync_against(
     let known = know_workspace(root, &existing, snapshot, &mut plan.report);
     let (pool_idents, write_pools) =
         plan_pools(root, &existing, snapshot, options.adopt, &mut plan.report);
-    let spec_guests = plan_guest_files(
-        &mut plan,
-        templates,
-        snapshot,
-        &known,
-        &pool_idents,
-        options,
-        bases,
-    )?;
+    // The files made from the whole cluster (provider, networks, storages, inventory,
+    // provision playbook, docs) render beside the guests' files: a few of them are one long
+    // serial render each, which would otherwise leave a core idle at the end.
+    let (spec_guests, whole) = rayon::join(
+        || {
+            plan_guest_files(
+                &mut plan,
+                templates,
+                snapshot,
+                &known,
+                &pool_idents,
+                options,
+                bases,
+            )
+        },
+        || {
+            render_whole_cluster_files(
+                templates,
+                snapshot,
+                storage_configs,
+                &known.idents,
+                agent_addresses,
+                write_pools,
+            )
+        },
+    );
+    let spec_guests = spec_guests?;
     // A file to move that is also pruned is removed where it is.
     for (from, to) in &known.moves {
         match plan.removes.iter().position(|r| r == to) {
@@ -335,15 +353,12 @@ pub fn plan_sync_against(
             None => plan.moves.push((from.clone(), to.clone())),
         }
     }
-    plan_terraform_files(&mut plan, templates, snapshot, storage_configs, write_pools)?;
-    plan_other_files(
-        &mut plan,
-        templates,
-        snapshot,
-        &known.idents,
-        agent_addresses,
-        &spec_guests,
-    )?;
+    let whole = whole?;
+    plan.report.warnings.extend(whole.warnings);
+    for (rel_path, text) in whole.files {
+        plan.put(rel_path, text);
+    }
+    plan_other_files(&mut plan, templates, snapshot, &known.idents, &spec_guests)?;
     plan.settle();
     Ok(plan)
 }
@@ -592,60 +607,73 @@ fn plan_guest_files<'a>(
     Ok(spec_guests)
 }
 
-/// The generated Terraform files besides the guests'.
-fn plan_terraform_files(
-    plan: &mut SyncPlan,
+/// The files [`render_whole_cluster_files`] makes, as (path, text), and its warnings.
+struct WholeClusterFiles {
+    files: Vec<(String, String)>,
+    warnings: Vec<String>,
+}
+
+/// The files made from the cluster as a whole rather than one guest: the Terraform files
+/// besides the guests', the Ansible inventory, provision playbook and site playbook, and the
+/// inventory doc.
+fn render_whole_cluster_files(
     templates: &Templates,
     snapshot: &ClusterSnapshot,
     storage_configs: &StorageConfigs,
+    idents: &BTreeMap<u32, String>,
+    agent_addresses: &BTreeMap<u32, String>,
     write_pools: bool,
-) -> Result<(), IacError> {
-    plan.put(
-        "terraform/provider.tf".into(),
-        terraform::render_provider(templates, snapshot)?,
-    );
-    plan.put(
-        "terraform/variables.tf".into(),
-        terraform::render_variables(templates)?,
-    );
+) -> Result<WholeClusterFiles, IacError> {
+    let mut files = vec![
+        (
+            "terraform/provider.tf".to_string(),
+            terraform::render_provider(templates, snapshot)?,
+        ),
+        (
+            "terraform/variables.tf".to_string(),
+            terraform::render_variables(templates)?,
+        ),
+    ];
     if write_pools {
-        plan.put(
+        files.push((
             "terraform/pools.tf".into(),
             terraform::render_pools(templates, &snapshot.pools)?,
-        );
+        ));
     }
-    plan.put(
+    files.push((
         "terraform/networks.tf".into(),
         terraform::render_networks(templates, &snapshot.networks)?,
-    );
-    let (storages, skipped) =
+    ));
+    let (storages, warnings) =
         terraform::render_storages(templates, &snapshot.storages, storage_configs)?;
-    plan.put("terraform/storages.tf".into(), storages);
-    plan.report.warnings.extend(skipped);
-    Ok(())
+    files.push(("terraform/storages.tf".into(), storages));
+    files.push((
+        "ansible/inventory.yml".into(),
+        ansible::render_inventory_with(templates, snapshot, idents, agent_addresses)?,
+    ));
+    files.push((
+        "ansible/provision.yml".into(),
+        ansible::render_provision(templates, snapshot)?,
+    ));
+    files.push((
+        "ansible/site.yml".into(),
+        ansible::render_site(templates, snapshot, idents)?,
+    ));
+    files.push((
+        "docs/inventory.md".into(),
+        docs::render_inventory_doc(templates, snapshot)?,
+    ));
+    Ok(WholeClusterFiles { files, warnings })
 }
 
-/// The Ansible files, the guests' specs and the inventory doc.
+/// The roles' task files that do not exist yet, and the guests' specs.
 fn plan_other_files(
     plan: &mut SyncPlan,
     templates: &Templates,
     snapshot: &ClusterSnapshot,
     idents: &BTreeMap<u32, String>,
-    agent_addresses: &BTreeMap<u32, String>,
     spec_guests: &[(&str, &Guest)],
 ) -> Result<(), IacError> {
-    plan.put(
-        "ansible/inventory.yml".into(),
-        ansible::render_inventory_with(templates, snapshot, idents, agent_addresses)?,
-    );
-    plan.put(
-        "ansible/provision.yml".into(),
-        ansible::render_provision(templates, snapshot)?,
-    );
-    plan.put(
-        "ansible/site.yml".into(),
-        ansible::render_site(templates, snapshot, idents)?,
-    );
     for (group, _) in ansible::role_groups(snapshot, idents) {
         let path = format!("ansible/roles/{group}/tasks/main.yml");
         if !plan.root.join(&path).exists() {
@@ -659,10 +687,6 @@ fn plan_other_files(
     for ((ident, _), spec) in spec_guests.iter().zip(specs) {
         plan.put(format!("tests/{ident}.yml"), spec?);
     }
-    plan.put(
-        "docs/inventory.md".into(),
-        docs::render_inventory_doc(templates, snapshot)?,
-    );
     Ok(())
 }
 
@@ -677,8 +701,16 @@ pub fn apply_sync(root: &Path, mut plan: SyncPlan) -> Result<SyncReport, IacErro
         .keys()
         .filter_map(|rel_path| root.join(rel_path).parent().map(Path::to_path_buf))
         .collect();
+    // Each folder is made and resolved once, not once per file written into it.
+    let mut resolved_dirs: BTreeMap<PathBuf, PathBuf> = BTreeMap::new();
     for dir in &dirs {
         remove_stale_temps(dir);
+        std::fs::create_dir_all(dir).map_err(|e| IacError::Write {
+            path: dir.clone(),
+            message: e.to_string(),
+        })?;
+        let resolved = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+        resolved_dirs.insert(dir.clone(), resolved);
     }
     // Moves first copy the file as it is (unless it is rewritten anyway); the old one goes only
     // once every write is done, so a killed sync leaves the guest in one place or both, and
@@ -724,11 +756,15 @@ pub fn apply_sync(root: &Path, mut plan: SyncPlan) -> Result<SyncReport, IacErro
                 std::process::abort();
             }
             let path = root.join(rel_path);
-            let written = write_file_atomic(&path, text.as_bytes());
+            let written = write_into_existing_dir(&path, text.as_bytes());
             done.fetch_add(1, SeqCst);
             written?;
+            let resolved = match (path.parent(), path.file_name()) {
+                (Some(dir), Some(name)) => resolved_dirs.get(dir).map(|d| d.join(name)),
+                _ => None,
+            };
             Ok((
-                crate::state::written::resolved(&path),
+                resolved.unwrap_or_else(|| crate::state::written::resolved(&path)),
                 crate::state::written::sha256_hex(text.as_bytes()),
             ))
         })
@@ -846,8 +882,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8], written: &mut Written) -> Result<
     Ok(())
 }
 
-/// The writing part of [`write_atomic`]: a temporary file in the same folder, then a rename.
+/// The writing part of [`write_atomic`]: makes the folder if needed, then
+/// [`write_into_existing_dir`].
 fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), IacError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| IacError::Write {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    }
+    write_into_existing_dir(path, bytes)
+}
+
+/// A temporary file in the file's folder (which exists), then a rename over the file.
+fn write_into_existing_dir(path: &Path, bytes: &[u8]) -> Result<(), IacError> {
     let err = |e: std::io::Error| IacError::Write {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -856,7 +904,6 @@ fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), IacError> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    std::fs::create_dir_all(&dir).map_err(err)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
