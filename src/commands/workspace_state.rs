@@ -164,21 +164,31 @@ pub async fn make_plan(
     let root = ctx.workspace()?.root().to_path_buf();
     let environment = ctx.active_env_name().unwrap_or_else(|| "default".into());
     let started = std::time::Instant::now();
-    let mut desired = read_desired(&root)?;
+    let db = state_db(ctx).await?;
+    // The files are read on other threads meanwhile: offline, the stored snapshot (one long
+    // JSON parse) loads at the same time; online, the files are read before anything is
+    // asked of the cluster, so files that do not read cost no requests.
+    let reading = tokio::task::spawn_blocking({
+        let root = root.clone();
+        move || read_desired(&root)
+    });
+    let (desired, loaded) = if offline {
+        let (desired, loaded) = tokio::join!(reading, last_snapshot(&db));
+        (desired, Some(loaded))
+    } else {
+        (reading.await, None)
+    };
+    let mut desired = desired.map_err(|e| {
+        CommandError::internal(format!("reading the workspace's files stopped: {e}"))
+    })??;
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         rss_mib = ?crate::ui::resident_mib(),
         guests = desired.guests.len(),
         "plan: files read"
     );
-    let db = state_db(ctx).await?;
-    let (mut observed, serial, client) = if offline {
-        let (s, serial) = last_snapshot(&db).await?;
-        tracing::debug!(
-            elapsed_ms = started.elapsed().as_millis() as u64,
-        rss_mib = ?crate::ui::resident_mib(),
-            "plan: snapshot loaded"
-        );
+    let (mut observed, serial, client) = if let Some(loaded) = loaded {
+        let (s, serial) = loaded?;
         (s, serial, None)
     } else {
         let (client, _) = workspace_client(ctx)?;

@@ -48,6 +48,19 @@ pub fn comparable_config(guest: &Guest) -> BTreeMap<String, String> {
     raw
 }
 
+/// True when two guests agree on everything [`comparable_config`] reads (`format_guest`: the
+/// config, unmodelled keys, name, tags, description, onboot, template; `lock` is left out of
+/// the comparison), so their comparable configs are equal.
+fn same_config_inputs(a: &Guest, b: &Guest) -> bool {
+    a.config == b.config
+        && a.unmodelled == b.unmodelled
+        && a.name == b.name
+        && a.tags == b.tags
+        && a.description == b.description
+        && a.on_boot == b.on_boot
+        && a.template == b.template
+}
+
 fn state_word(g: &Guest) -> Option<String> {
     if g.template {
         return None;
@@ -303,11 +316,17 @@ pub fn diff_guest(id: usize, desired: &Guest, observed: &Guest) -> Change {
     if !desired.template && !observed.template {
         fields.extend(pseudo("state", state_word(observed), state_word(desired)));
     }
-    let config_fields = field_changes(
-        desired.kind,
-        &comparable_config(&aligned),
-        &comparable_config(observed),
-    );
+    // Most guests of a large workspace are unchanged: when everything the config is made of
+    // is equal, so are the two configs, and neither is formatted.
+    let config_fields = if same_config_inputs(&aligned, observed) {
+        Vec::new()
+    } else {
+        field_changes(
+            desired.kind,
+            &comparable_config(&aligned),
+            &comparable_config(observed),
+        )
+    };
     let mut replace_reason = None;
     for f in &config_fields {
         match f.key.as_str() {

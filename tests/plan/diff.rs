@@ -92,6 +92,33 @@ fn field_level_updates_touch_only_what_changed() {
             vec![("vmgenid", "")],
             vec![],
         ),
+        // Each of what a config is made of besides the modelled settings, changed alone: an
+        // unchanged guest skips formatting its config, so each must still show.
+        (
+            "a key the model keeps verbatim",
+            vec![("hookscript", "local:snippets/hook.sh")],
+            vec![("hookscript", None, s("local:snippets/hook.sh"))],
+        ),
+        (
+            "tags",
+            vec![("tags", "db;prod")],
+            vec![("tags", None, s("db;prod"))],
+        ),
+        (
+            "description",
+            vec![("description", "the web server")],
+            vec![("description", None, s("the web server"))],
+        ),
+        (
+            "onboot",
+            vec![("onboot", "1")],
+            vec![("onboot", None, s("1"))],
+        ),
+        (
+            "name",
+            vec![("name", "web-new")],
+            vec![("name", s("web"), s("web-new"))],
+        ),
     ];
     for (what, change, expected) in table {
         let desired = vec![web(&change)];
