@@ -197,6 +197,9 @@ fn vmid_of(file: &DesiredFile) -> u32 {
         .unwrap_or(file.guest.vmid)
 }
 
+/// A guest's file text when it was rendered (new guests), and its view's warnings.
+type RenderedForSync = (Option<String>, Vec<String>);
+
 /// The files the console writes into the root module besides the guests.
 const GENERATED_STEMS: &[&str] = &[
     "provider",
@@ -517,25 +520,44 @@ fn plan_guest_files<'a>(
 ) -> Result<Vec<(&'a str, &'a Guest)>, IacError> {
     let mut spec_guests: Vec<(&str, &Guest)> = Vec::new();
     // Rendering is most of a sync's own work and each guest renders on its own: on every core
-    // (the templates are shared read-only), then the files are decided in order.
-    // Only the text and the warnings are kept: the view a file is rendered from is not needed
-    // once it is rendered.
-    let rendered_all: Vec<Result<(String, Vec<String>), IacError>> = snapshot
+    // (the templates are shared read-only), then the files are decided in order. A guest
+    // whose file exists is written only when `--adopt` takes the server's values over a
+    // difference, so only new guests are rendered here (an adopted one below, when it is
+    // one); every guest's view is made for its warnings. Only the text and the warnings are
+    // kept: the view is not needed once the file is rendered.
+    let rendered_all: Vec<Result<RenderedForSync, IacError>> = snapshot
         .guests
         .par_iter()
         .map(|guest| {
-            terraform::render_guest(templates, guest, &known.idents[&guest.vmid], pool_idents)
-                .map(|r| (r.text, r.view.warnings))
+            let view = terraform::guest_view(guest);
+            let text = if known.by_vmid.contains_key(&guest.vmid) {
+                None
+            } else {
+                let ident = &known.idents[&guest.vmid];
+                Some(terraform::render_guest_view(
+                    templates,
+                    guest,
+                    &view,
+                    ident,
+                    pool_idents,
+                )?)
+            };
+            Ok((text, view.warnings))
         })
         .collect();
     for (guest, rendered) in snapshot.guests.iter().zip(rendered_all) {
         let ident = &known.idents[&guest.vmid];
-        let (text, warnings) = rendered?;
+        let (rendered_text, warnings) = rendered?;
+        // A new guest's text was rendered above; an adopted one's is rendered here.
+        let text = |rendered: Option<String>| match rendered {
+            Some(text) => Ok(text),
+            None => terraform::render_guest(templates, guest, ident, pool_idents).map(|r| r.text),
+        };
         let live = live_fields(guest);
         let (file, outcome) = match known.by_vmid.get(&guest.vmid) {
             None => {
                 let file = format!("{ROOT_MODULE}/{ident}.tf");
-                plan.put(file.clone(), text);
+                plan.put(file.clone(), text(rendered_text)?);
                 spec_guests.push((ident, guest));
                 plan.report
                     .bases
@@ -551,7 +573,7 @@ fn plan_guest_files<'a>(
                     spec_guests.push((ident, guest));
                     GuestOutcome::Unchanged
                 } else if options.adopt {
-                    plan.put(file.clone(), text);
+                    plan.put(file.clone(), text(rendered_text)?);
                     spec_guests.push((ident, guest));
                     GuestOutcome::Adopted(drift)
                 } else {

@@ -67,6 +67,14 @@ pub fn render_guest(
     ident: &str,
     pool_idents: &BTreeMap<String, String>,
 ) -> Result<RenderedGuest, IacError> {
+    let view = guest_view(guest);
+    let text = render_guest_view(templates, guest, &view, ident, pool_idents)?;
+    Ok(RenderedGuest { text, view })
+}
+
+/// What a guest's file is rendered from, with the warnings about what it cannot say: without
+/// rendering it (a sync reports the warnings of every guest but writes few files).
+pub fn guest_view(guest: &Guest) -> GuestView {
     let mut view = to_view(guest);
     // PVE keys are plain words; anything else must not break out of its comment line.
     let odd: Vec<String> = view
@@ -82,6 +90,17 @@ pub fn render_guest(
         .collect();
     view.warnings.extend(odd);
     view.verbatim.retain(|v| is_plain_key(&v.key));
+    view
+}
+
+/// Renders `<ident>.tf` for `guest` from its [`guest_view`].
+pub fn render_guest_view(
+    templates: &Templates,
+    guest: &Guest,
+    view: &GuestView,
+    ident: &str,
+    pool_idents: &BTreeMap<String, String>,
+) -> Result<String, IacError> {
     let pool_ref = guest
         .pool
         .as_ref()
@@ -115,8 +134,7 @@ pub fn render_guest(
     if let (Some(ctx), Some(res)) = (ctx.as_object_mut(), resource.as_object()) {
         ctx.extend(res.clone());
     }
-    let text = templates.render(template, &ctx)?;
-    Ok(RenderedGuest { text, view })
+    templates.render(template, &ctx)
 }
 
 /// One comment line per reason, naming every path it covers.
