@@ -216,7 +216,8 @@ struct Shared {
     plan_id: i64,
     opts: ApplyOptions,
     events: EventSink,
-    /// vmids taken by this apply (planned or allocated), so parallel creates never collide.
+    /// vmids taken: this apply's (planned or allocated) and the guests on the server when it
+    /// started, so parallel creates never collide with each other or walk into a guest.
     reserved: Mutex<BTreeSet<u32>>,
     /// Serializes journal writes (SQLite has one writer).
     journal_lock: Mutex<()>,
@@ -491,17 +492,24 @@ pub async fn apply(
         .filter(|c| c.action == Action::Create)
         .filter_map(|c| c.vmid)
         .collect();
-    // One listing; without it every storage counts as node-local (the looser bound).
-    let shared_storages = client
-        .cluster_resources(Some("storage"))
-        .await
-        .map(|list| {
-            list.into_iter()
-                .filter(|r| r.shared)
-                .filter_map(|r| r.storage)
-                .collect()
-        })
-        .unwrap_or_default();
+    // One listing of the cluster's resources; without it every storage counts as node-local
+    // (the looser bound) and only this plan's vmids are known to be taken.
+    let resources = client.cluster_resources(None).await.unwrap_or_default();
+    let shared_storages = resources
+        .iter()
+        .filter(|r| r.kind == "storage" && r.shared)
+        .filter_map(|r| r.storage.clone())
+        .collect();
+    // A vmid next to the one `/cluster/nextid` answered is tried only when this apply already
+    // holds that one; the guests on the server are skipped too, or parallel creates walk one
+    // vmid per try through a run of existing guests after a free hole (and give up after 8).
+    let mut reserved = planned_vmids;
+    reserved.extend(
+        resources
+            .iter()
+            .filter(|r| r.kind == "qemu" || r.kind == "lxc")
+            .filter_map(|r| r.vmid),
+    );
     let shared = Arc::new(Shared {
         client: client.clone(),
         db: db.clone(),
@@ -509,7 +517,7 @@ pub async fn apply(
         global: Arc::new(Semaphore::new(opts.parallelism.max(1))),
         opts,
         events: Arc::new(events),
-        reserved: Mutex::new(planned_vmids),
+        reserved: Mutex::new(reserved),
         journal_lock: Mutex::new(()),
         halted: AtomicBool::new(false),
         nodes: Mutex::new(HashMap::new()),
