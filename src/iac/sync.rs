@@ -20,8 +20,9 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::desired::{
-    DesiredFile, LEGACY_GUEST_DIR, ROOT_MODULE, WorkspaceRead, read_workspace, tf_files,
+    DesiredFile, LEGACY_GUEST_DIR, ROOT_MODULE, WorkspaceRead, read_workspace_hashed, tf_files,
 };
+use super::desired_cache::Detail;
 use super::drift::{Bases, GuestBase, guest_changes, guest_fields, live_fields};
 pub use super::drift::{FieldChange, FieldDrift};
 use super::names::assign_guest_idents;
@@ -318,7 +319,9 @@ pub fn plan_sync_against(
         root: root.to_path_buf(),
         ..SyncPlan::default()
     };
-    let existing = read_workspace(root);
+    // What a sync compares is each file's model guest, path and identifier: the evaluated
+    // bodies of unchanged files (what the reader's cache holds beside them) stay unread.
+    let existing = read_workspace_hashed(root, Detail::Guests).0;
     let known = know_workspace(root, &existing, snapshot, &mut plan.report);
     let (pool_idents, write_pools) =
         plan_pools(root, &existing, snapshot, options.adopt, &mut plan.report);
