@@ -198,9 +198,6 @@ fn vmid_of(file: &DesiredFile) -> u32 {
         .unwrap_or(file.guest.vmid)
 }
 
-/// A guest's file text when it was rendered (new guests), and its view's warnings.
-type RenderedForSync = (Option<String>, Vec<String>);
-
 /// The files the console writes into the root module besides the guests.
 const GENERATED_STEMS: &[&str] = &[
     "provider",
@@ -509,6 +506,9 @@ fn pool_diffs(
         })
         .collect()
 }
+
+/// A guest's file text when it was rendered (new guests), and its view's warnings.
+type RenderedForSync = (Option<String>, Vec<String>);
 
 /// Renders every live guest's file and reports every guest, live or gone, sorted by vmid.
 /// Returns the guests whose spec is written, each as its file says it.
