@@ -170,21 +170,31 @@ impl SyncPlan {
     fn settle(&mut self) {
         let pending = std::mem::take(&mut self.pending);
         let root = &self.root;
-        let same: Vec<bool> = pending
+        // A file already as the console would write it is recorded as written (this also
+        // covers workspaces synced before state.db kept file hashes): its path resolved and its
+        // text hashed here too, on every core.
+        let same: Vec<Option<(PathBuf, String)>> = pending
             .par_iter()
             .map(|(rel_path, text)| {
-                std::fs::read(root.join(rel_path)).is_ok_and(|old| old == text.as_bytes())
+                let path = root.join(rel_path);
+                let same = std::fs::read(&path).is_ok_and(|old| old == text.as_bytes());
+                same.then(|| {
+                    (
+                        crate::state::written::resolved(&path),
+                        crate::state::written::sha256_hex(text.as_bytes()),
+                    )
+                })
             })
             .collect();
         for ((rel_path, text), same) in pending.into_iter().zip(same) {
-            if same {
-                // Already what the console would write: record it as such (this also covers
-                // workspaces synced before state.db kept file hashes).
-                let path = self.root.join(&rel_path);
-                self.report.notes.note_written(&path, text.as_bytes());
-                self.report.unchanged_files += 1;
-            } else {
-                self.writes.insert(rel_path, text);
+            match same {
+                Some((path, sha256)) => {
+                    self.report.notes.note_written_resolved(path, sha256);
+                    self.report.unchanged_files += 1;
+                }
+                None => {
+                    self.writes.insert(rel_path, text);
+                }
             }
         }
     }
@@ -900,23 +910,17 @@ fn remove_stale_temps(dir: &Path) {
 /// sees half a file, and notes its SHA-256 in `written` for `state.db`
 /// ([`crate::state::written`]).
 pub fn write_atomic(path: &Path, bytes: &[u8], written: &mut Written) -> Result<(), IacError> {
-    write_file_atomic(path, bytes)?;
-    // Every file the console writes passes here: note its hash for state.db (`/test` tells
-    // hand edits from generated text with it).
-    written.note_written(path, bytes);
-    Ok(())
-}
-
-/// The writing part of [`write_atomic`]: makes the folder if needed, then
-/// [`write_into_existing_dir`].
-fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), IacError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| IacError::Write {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
     }
-    write_into_existing_dir(path, bytes)
+    write_into_existing_dir(path, bytes)?;
+    // Every file the console writes passes here: note its hash for state.db (`/test` tells
+    // hand edits from generated text with it).
+    written.note_written(path, bytes);
+    Ok(())
 }
 
 /// A temporary file in the file's folder (which exists), then a rename over the file.

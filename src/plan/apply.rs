@@ -507,7 +507,7 @@ pub async fn apply(
     reserved.extend(
         resources
             .iter()
-            .filter(|r| r.kind == "qemu" || r.kind == "lxc")
+            .filter(|r| GuestKind::parse(&r.kind).is_some())
             .filter_map(|r| r.vmid),
     );
     let shared = Arc::new(Shared {

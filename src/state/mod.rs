@@ -669,7 +669,6 @@ impl StateDb {
     }
 }
 
-/// Returns the current time as RFC 3339 UTC text.
 /// Rows per statement when many are written at once: one statement per row made recording a
 /// 10,000-guest sync's 20,000 file hashes take over a second. Well under both databases'
 /// limits on bound values (SQLite 32,766, PostgreSQL 65,535).
@@ -688,6 +687,7 @@ pub(crate) fn values_list(rows: usize, columns: usize) -> String {
         .join(", ")
 }
 
+/// Returns the current time as RFC 3339 UTC text.
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

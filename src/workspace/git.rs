@@ -373,7 +373,7 @@ impl Repo {
     ) -> Result<Option<Committed>, GitError> {
         let paths = self.committable(paths)?;
         let head = self.head()?;
-        let index = TempIndex::new(&self.git_dir)?;
+        let index = TempFile::new(&self.git_dir)?;
         let with_index = |args: &[&str], input: Option<&[u8]>| {
             let mut cmd = self.git();
             cmd.env("GIT_INDEX_FILE", &index.path);
@@ -462,7 +462,7 @@ impl Repo {
                 }
             }
         }
-        let marks = TempIndex::new(&self.git_dir)?;
+        let marks = TempFile::new(&self.git_dir)?;
         let mut stream = Vec::new();
         for (mark, (path, _)) in present.iter().enumerate() {
             let bytes = std::fs::read(self.workspace.join(path)).map_err(|e| GitError::Io {
@@ -734,11 +734,11 @@ const BULK_PATHS: usize = 256;
 
 /// A temporary file in the git folder (an index, or the marks `git fast-import` exports),
 /// removed when dropped.
-struct TempIndex {
+struct TempFile {
     path: PathBuf,
 }
 
-impl TempIndex {
+impl TempFile {
     fn new(git_dir: &Path) -> Result<Self, GitError> {
         use std::sync::atomic::{AtomicU64, Ordering};
         static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -754,7 +754,7 @@ impl TempIndex {
     }
 }
 
-impl Drop for TempIndex {
+impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
         let _ = std::fs::remove_file(self.path.with_extension("lock"));
